@@ -1,1 +1,16 @@
+//! Hugging Face transformer architectures on Burn, loading HF checkpoints as they are.
+//!
+//! Models never name a backend: the [`Device`](burn::tensor::Device) passed at load time
+//! decides where they run (CPU through `flex`, GPUs through `wgpu` or `cuda`).
 
+pub mod auto;
+pub mod bert;
+pub mod config;
+pub mod device;
+pub mod distilbert;
+pub mod error;
+pub mod heads;
+pub mod hub;
+pub mod nn;
+
+pub use error::{ModelError, Result};

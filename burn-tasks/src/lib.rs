@@ -1,1 +1,18 @@
+//! Pipelines in the image of `transformers.pipeline`, on models from `burn-models`.
+//!
+//! ```no_run
+//! use burn_tasks::pipelines::{PipelineSource, TextClassificationPipeline};
+//! use burn_tasks::pipelines::text_classification::{TextClassificationOptions, TextInput};
+//!
+//! let device = burn_models::device::parse_device(None)?;
+//! let classifier = TextClassificationPipeline::new(&PipelineSource::new("path/to/model", device))?;
+//! let scores = classifier.classify(&[TextInput::from("I love this!")], &TextClassificationOptions::default())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod error;
+pub mod pipelines;
+pub mod processors;
+
+pub use error::{Result, TaskError};
+pub use pipelines::Task;

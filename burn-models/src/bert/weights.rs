@@ -1,0 +1,149 @@
+//! Hugging Face checkpoint names of BERT, one loader per module.
+//!
+//! | HF name (under `bert.`)                               | module                                  |
+//! |-------------------------------------------------------|-----------------------------------------|
+//! | `embeddings.{word,position,token_type}_embeddings`    | `embeddings.*_embeddings`               |
+//! | `embeddings.LayerNorm`                                | `embeddings.layer_norm`                 |
+//! | `encoder.layer.{i}.attention.self.{query,key,value}`  | `encoder.layers[i].attention.*`         |
+//! | `encoder.layer.{i}.attention.output.dense`            | `encoder.layers[i].attention.output`    |
+//! | `encoder.layer.{i}.attention.output.LayerNorm`        | `encoder.layers[i].attention_norm`      |
+//! | `encoder.layer.{i}.intermediate.dense`                | `encoder.layers[i].feed_forward.up`     |
+//! | `encoder.layer.{i}.output.dense`                      | `encoder.layers[i].feed_forward.down`   |
+//! | `encoder.layer.{i}.output.LayerNorm`                  | `encoder.layers[i].output_norm`         |
+//! | `pooler.dense`                                        | `pooler.dense`                          |
+//! | `classifier` / `qa_outputs` (no prefix)               | the head                                |
+
+use burn::nn::DropoutConfig;
+
+use super::*;
+use crate::error::{ModelError, Result};
+use crate::hub::WeightScope;
+use crate::nn::{FeedForward, MultiHeadAttention, PostNormEncoder, PostNormEncoderLayer, TextEmbeddings};
+
+/// The prefix under which task models store the base model (`base_model_prefix`).
+const BASE_PREFIX: &str = "bert";
+
+/// The scope of the base model: `bert.` in head checkpoints, the root in a bare `BertModel`.
+fn base_scope<'a>(root: &WeightScope<'a>) -> WeightScope<'a> {
+    if root.contains(&format!("{BASE_PREFIX}.embeddings.word_embeddings.weight")) {
+        root.push(BASE_PREFIX)
+    } else {
+        root.clone()
+    }
+}
+
+impl BertModel {
+    /// Loads the base model from a checkpoint of `BertModel` or of any BERT task model.
+    /// `pooler`: load the pooler (required) or leave it out.
+    pub fn load(root: &WeightScope, config: &BertConfig, pooler: bool) -> Result<Self> {
+        if config.position_embedding_type != "absolute" {
+            return Err(ModelError::Unsupported(format!(
+                "position_embedding_type `{}` (only `absolute` is implemented)",
+                config.position_embedding_type
+            )));
+        }
+        if config.hidden_size % config.num_attention_heads != 0 {
+            return Err(ModelError::Unsupported(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                config.hidden_size, config.num_attention_heads
+            )));
+        }
+        let scope = base_scope(root);
+        let embeddings = load_embeddings(&scope.push("embeddings"), config)?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| load_layer(&scope.push("encoder.layer").push(i), config))
+            .collect::<Result<Vec<_>>>()?;
+        let pooler = if pooler {
+            Some(BertPooler {
+                dense: scope.linear("pooler.dense", config.hidden_size, config.hidden_size, true)?,
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            embeddings,
+            encoder: PostNormEncoder { layers },
+            pooler,
+            config: config.clone(),
+        })
+    }
+
+    /// Loads a bare `BertModel`, with the pooler when the checkpoint has one.
+    pub fn load_bare(root: &WeightScope, config: &BertConfig) -> Result<Self> {
+        let has_pooler = base_scope(root).contains("pooler.dense.weight");
+        Self::load(root, config, has_pooler)
+    }
+}
+
+fn load_embeddings(scope: &WeightScope, c: &BertConfig) -> Result<TextEmbeddings> {
+        Ok(TextEmbeddings {
+            word_embeddings: scope.embedding("word_embeddings", c.vocab_size, c.hidden_size)?,
+            position_embeddings: scope.embedding(
+                "position_embeddings",
+                c.max_position_embeddings,
+                c.hidden_size,
+            )?,
+            token_type_embeddings: Some(scope.embedding(
+                "token_type_embeddings",
+                c.type_vocab_size,
+                c.hidden_size,
+            )?),
+            layer_norm: scope.layer_norm("LayerNorm", c.hidden_size, c.layer_norm_eps)?,
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+        })
+}
+
+fn load_layer(scope: &WeightScope, c: &BertConfig) -> Result<PostNormEncoderLayer> {
+    let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+    let attention = MultiHeadAttention {
+        query: scope.linear("attention.self.query", h, h, true)?,
+        key: scope.linear("attention.self.key", h, h, true)?,
+        value: scope.linear("attention.self.value", h, h, true)?,
+        output: scope.linear("attention.output.dense", h, h, true)?,
+        num_heads: c.num_attention_heads,
+    };
+    Ok(PostNormEncoderLayer {
+        attention,
+        attention_norm: scope.layer_norm("attention.output.LayerNorm", h, eps)?,
+        feed_forward: FeedForward {
+            up: scope.linear("intermediate.dense", h, c.intermediate_size, true)?,
+            down: scope.linear("output.dense", c.intermediate_size, h, true)?,
+            activation: c.hidden_act,
+        },
+        output_norm: scope.layer_norm("output.LayerNorm", h, eps)?,
+        dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+    })
+}
+
+fn classifier_dropout(c: &BertConfig) -> DropoutConfig {
+    DropoutConfig::new(c.classifier_dropout.unwrap_or(c.hidden_dropout_prob))
+}
+
+impl BertForSequenceClassification {
+    pub fn load(root: &WeightScope, config: &BertConfig) -> Result<Self> {
+        Ok(Self {
+            bert: BertModel::load(root, config, true)?,
+            dropout: classifier_dropout(config).init(),
+            classifier: root.linear("classifier", config.hidden_size, config.common.num_labels(), true)?,
+        })
+    }
+}
+
+impl BertForTokenClassification {
+    pub fn load(root: &WeightScope, config: &BertConfig) -> Result<Self> {
+        Ok(Self {
+            bert: BertModel::load(root, config, false)?,
+            dropout: classifier_dropout(config).init(),
+            classifier: root.linear("classifier", config.hidden_size, config.common.num_labels(), true)?,
+        })
+    }
+}
+
+impl BertForQuestionAnswering {
+    pub fn load(root: &WeightScope, config: &BertConfig) -> Result<Self> {
+        Ok(Self {
+            bert: BertModel::load(root, config, false)?,
+            qa_outputs: root.linear("qa_outputs", config.hidden_size, 2, true)?,
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! Fields every Hugging Face `config.json` shares (`PretrainedConfig`), with HF's defaults.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{ModelError, Result};
+
+/// What a loss and a pipeline make of the logits of a classification head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemType {
+    Regression,
+    SingleLabelClassification,
+    MultiLabelClassification,
+}
+
+/// The `PretrainedConfig` part of a config: labels, problem type, architecture names.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CommonConfig {
+    #[serde(default)]
+    pub model_type: Option<String>,
+    #[serde(default)]
+    pub architectures: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "id2label_from_json")]
+    pub id2label: Option<BTreeMap<usize, String>>,
+    #[serde(default)]
+    pub label2id: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    num_labels: Option<usize>,
+    #[serde(default)]
+    pub problem_type: Option<ProblemType>,
+    #[serde(default)]
+    pub torch_dtype: Option<String>,
+}
+
+impl CommonConfig {
+    /// `len(id2label)` when present, else `num_labels`, else 2: what `PretrainedConfig` does.
+    pub fn num_labels(&self) -> usize {
+        self.id2label
+            .as_ref()
+            .map(BTreeMap::len)
+            .or(self.num_labels)
+            .unwrap_or(2)
+    }
+
+    /// The label of class `index`: `id2label[index]`, or `LABEL_{index}` as HF names it.
+    pub fn label(&self, index: usize) -> String {
+        self.id2label
+            .as_ref()
+            .and_then(|m| m.get(&index).cloned())
+            .unwrap_or_else(|| format!("LABEL_{index}"))
+    }
+}
+
+fn id2label_from_json<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<BTreeMap<usize, String>>, D::Error> {
+    let raw: Option<BTreeMap<String, String>> = Option::deserialize(d)?;
+    raw.map(|m| {
+        m.into_iter()
+            .map(|(k, v)| {
+                k.parse::<usize>()
+                    .map(|k| (k, v))
+                    .map_err(|_| serde::de::Error::custom(format!("id2label key `{k}` is not an integer")))
+            })
+            .collect()
+    })
+    .transpose()
+}
+
+/// Reads a config struct from `config.json`, naming the file in errors.
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,8 @@
+//! DistilBERT (`transformers.models.distilbert`).
+
+mod config;
+mod model;
+mod weights;
+
+pub use config::DistilBertConfig;
+pub use model::*;

@@ -1,0 +1,92 @@
+use burn::module::Module;
+use burn::nn::{Dropout, Linear};
+use burn::tensor::{Tensor, activation};
+
+use super::DistilBertConfig;
+use crate::bert::split_span_logits;
+use crate::config::CommonConfig;
+use crate::error::Result;
+use crate::heads::{EncoderInput, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use crate::nn::{AttentionMask, PostNormEncoder, TextEmbeddings};
+
+/// `DistilBertModel`: BERT's blocks without token types or pooler.
+#[derive(Module, Debug)]
+pub struct DistilBertModel {
+    pub embeddings: TextEmbeddings,
+    pub transformer: PostNormEncoder,
+    #[module(skip)]
+    pub config: DistilBertConfig,
+}
+
+impl DistilBertModel {
+    /// The last hidden state `[batch, seq, dim]`. Token type ids, if given, are ignored, as
+    /// DistilBERT has none.
+    pub fn forward(&self, input: &EncoderInput) -> Result<Tensor<3>> {
+        let c = &self.config;
+        input.check_fits(c.vocab_size, c.max_position_embeddings, usize::MAX)?;
+        let mask = AttentionMask::from_padding(&input.attention_mask);
+        let embedded = self.embeddings.forward(input.input_ids.clone(), None, None);
+        Ok(self.transformer.forward(embedded, Some(&mask)))
+    }
+}
+
+/// `DistilBertForSequenceClassification`: `classifier(dropout(relu(pre_classifier(h[:, 0]))))`.
+#[derive(Module, Debug)]
+pub struct DistilBertForSequenceClassification {
+    pub distilbert: DistilBertModel,
+    pub pre_classifier: Linear,
+    pub classifier: Linear,
+    pub dropout: Dropout,
+}
+
+impl SequenceClassifier for DistilBertForSequenceClassification {
+    fn logits(&self, input: &EncoderInput) -> Result<Tensor<2>> {
+        let hidden = self.distilbert.forward(input)?;
+        let [batch, _, dim] = hidden.dims();
+        let cls = hidden.slice([0..batch, 0..1]).reshape([batch, dim]);
+        let pooled = activation::relu(self.pre_classifier.forward(cls));
+        Ok(self.classifier.forward(self.dropout.forward(pooled)))
+    }
+
+    fn common_config(&self) -> &CommonConfig {
+        &self.distilbert.config.common
+    }
+}
+
+/// `DistilBertForTokenClassification`.
+#[derive(Module, Debug)]
+pub struct DistilBertForTokenClassification {
+    pub distilbert: DistilBertModel,
+    pub dropout: Dropout,
+    pub classifier: Linear,
+}
+
+impl TokenClassifier for DistilBertForTokenClassification {
+    fn logits(&self, input: &EncoderInput) -> Result<Tensor<3>> {
+        let hidden = self.distilbert.forward(input)?;
+        Ok(self.classifier.forward(self.dropout.forward(hidden)))
+    }
+
+    fn common_config(&self) -> &CommonConfig {
+        &self.distilbert.config.common
+    }
+}
+
+/// `DistilBertForQuestionAnswering`.
+#[derive(Module, Debug)]
+pub struct DistilBertForQuestionAnswering {
+    pub distilbert: DistilBertModel,
+    pub dropout: Dropout,
+    pub qa_outputs: Linear,
+}
+
+impl QuestionAnswerer for DistilBertForQuestionAnswering {
+    fn span_logits(&self, input: &EncoderInput) -> Result<(Tensor<2>, Tensor<2>)> {
+        let hidden = self.distilbert.forward(input)?;
+        Ok(split_span_logits(self.qa_outputs.forward(self.dropout.forward(hidden))))
+    }
+
+    fn common_config(&self) -> &CommonConfig {
+        &self.distilbert.config.common
+    }
+}

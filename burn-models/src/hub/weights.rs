@@ -1,0 +1,437 @@
+//! Reading checkpoint tensors (safetensors, sharded safetensors, `pytorch_model.bin`) and
+//! turning them into Burn modules by their Hugging Face names.
+//!
+//! Models load themselves through a [`WeightScope`], the way HF's modeling files name
+//! their sub-modules: `scope.push("encoder").push("layer").push(3).linear("attention.self.query")`.
+//! Every tensor taken is recorded, so after loading the checkpoint's unused tensors can be
+//! reported, and every shape is checked against the config before it reaches a module.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::module::Param;
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::{Device, Tensor, TensorData};
+use memmap2::Mmap;
+use safetensors::{Dtype as StDtype, SafeTensors};
+
+use crate::error::{ModelError, Result};
+
+/// Element types a checkpoint tensor can be stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredDtype {
+    F32,
+    F16,
+    BF16,
+    F64,
+    I64,
+    I32,
+    I8,
+    U8,
+    Bool,
+    Other,
+}
+
+impl StoredDtype {
+    fn size(self) -> usize {
+        match self {
+            Self::F64 | Self::I64 => 8,
+            Self::F32 | Self::I32 => 4,
+            Self::F16 | Self::BF16 => 2,
+            Self::I8 | Self::U8 | Self::Bool | Self::Other => 1,
+        }
+    }
+}
+
+/// Where a tensor's bytes live.
+#[derive(Clone)]
+enum Storage {
+    /// A byte range of a memory-mapped safetensors file.
+    Mapped {
+        map: Arc<Mmap>,
+        start: usize,
+        end: usize,
+    },
+    /// A tensor of a pickled PyTorch checkpoint, read on demand.
+    Pytorch(pytorch_reader::Tensor),
+}
+
+#[derive(Clone)]
+struct Entry {
+    dtype: StoredDtype,
+    shape: Vec<usize>,
+    storage: Storage,
+    file: PathBuf,
+}
+
+/// All tensors of a checkpoint, by their names in the file. Bytes are read lazily.
+pub struct Weights {
+    entries: BTreeMap<String, Entry>,
+    description: String,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl Weights {
+    /// Opens the weights of an HF model directory: `model.safetensors`, a sharded
+    /// `model.safetensors.index.json`, or `pytorch_model.bin` (in that order of preference).
+    pub fn from_model_dir(dir: &Path) -> Result<Self> {
+        let single = dir.join("model.safetensors");
+        let index = dir.join("model.safetensors.index.json");
+        let pickle = dir.join("pytorch_model.bin");
+        if single.is_file() {
+            Self::from_safetensors_files(&[single])
+        } else if index.is_file() {
+            let files = shard_files(&index)?;
+            Self::from_safetensors_files(&files)
+        } else if pickle.is_file() {
+            Self::from_pytorch_file(&pickle)
+        } else {
+            Err(ModelError::NoWeights {
+                dir: dir.to_path_buf(),
+                looked_for: "model.safetensors, model.safetensors.index.json, pytorch_model.bin"
+                    .into(),
+            })
+        }
+    }
+
+    /// Opens one or more safetensors files as a single set of tensors.
+    pub fn from_safetensors_files(files: &[PathBuf]) -> Result<Self> {
+        let mut entries = BTreeMap::new();
+        for path in files {
+            let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+            // SAFETY: the file is opened read-only and the map is never written; like every
+            // safetensors reader we assume the file is not truncated while we hold it.
+            let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?);
+            let corrupt = |message: String| ModelError::CorruptWeights {
+                path: path.clone(),
+                message,
+            };
+            let (header_len, _) =
+                SafeTensors::read_metadata(&map).map_err(|e| corrupt(e.to_string()))?;
+            let tensors = SafeTensors::deserialize(&map).map_err(|e| corrupt(e.to_string()))?;
+            let data_start = 8 + header_len;
+            for (name, view) in tensors.tensors() {
+                let dtype = match view.dtype() {
+                    StDtype::F32 => StoredDtype::F32,
+                    StDtype::F16 => StoredDtype::F16,
+                    StDtype::BF16 => StoredDtype::BF16,
+                    StDtype::F64 => StoredDtype::F64,
+                    StDtype::I64 => StoredDtype::I64,
+                    StDtype::I32 => StoredDtype::I32,
+                    StDtype::I8 => StoredDtype::I8,
+                    StDtype::U8 => StoredDtype::U8,
+                    StDtype::BOOL => StoredDtype::Bool,
+                    _ => StoredDtype::Other,
+                };
+                // The view borrows the map; record its byte range so the entry can outlive it.
+                let start = view.data().as_ptr() as usize - map.as_ptr() as usize;
+                debug_assert!(start >= data_start);
+                let end = start + view.data().len();
+                entries.insert(
+                    name,
+                    Entry {
+                        dtype,
+                        shape: view.shape().to_vec(),
+                        storage: Storage::Mapped {
+                            map: map.clone(),
+                            start,
+                            end,
+                        },
+                        file: path.clone(),
+                    },
+                );
+            }
+        }
+        let description = match files {
+            [one] => one.display().to_string(),
+            _ => format!("{} safetensors shards", files.len()),
+        };
+        Ok(Self {
+            entries,
+            description,
+            used: RefCell::default(),
+        })
+    }
+
+    /// Opens a `torch.save` checkpoint (`pytorch_model.bin`).
+    pub fn from_pytorch_file(path: &Path) -> Result<Self> {
+        let reader =
+            pytorch_reader::PytorchReader::new(path).map_err(|e| ModelError::CorruptWeights {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let entries = reader
+            .into_tensors()
+            .into_iter()
+            .map(|(name, tensor)| {
+                use pytorch_reader::DType as P;
+                let dtype = match tensor.dtype() {
+                    P::F32 => StoredDtype::F32,
+                    P::F16 => StoredDtype::F16,
+                    P::BF16 => StoredDtype::BF16,
+                    P::F64 => StoredDtype::F64,
+                    P::I64 => StoredDtype::I64,
+                    P::I32 => StoredDtype::I32,
+                    P::I8 => StoredDtype::I8,
+                    P::U8 => StoredDtype::U8,
+                    P::Bool => StoredDtype::Bool,
+                    _ => StoredDtype::Other,
+                };
+                let entry = Entry {
+                    dtype,
+                    shape: tensor.shape().to_vec(),
+                    storage: Storage::Pytorch(tensor),
+                    file: path.to_path_buf(),
+                };
+                (name, entry)
+            })
+            .collect();
+        Ok(Self {
+            entries,
+            description: path.display().to_string(),
+            used: RefCell::default(),
+        })
+    }
+
+    /// A scope at the root of the checkpoint's names.
+    pub fn root<'a>(&'a self, device: &'a Device) -> WeightScope<'a> {
+        WeightScope {
+            weights: self,
+            device,
+            prefix: String::new(),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.entries.get(name).map(|e| e.shape.as_slice())
+    }
+
+    /// Names present in the checkpoint that no module asked for.
+    pub fn unused(&self) -> Vec<String> {
+        let used = self.used.borrow();
+        self.entries
+            .keys()
+            .filter(|name| !used.contains(*name))
+            .cloned()
+            .collect()
+    }
+
+    /// Reads a tensor as f32 values, casting half precision and f64 weights.
+    fn read_f32(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>)> {
+        let entry = self.entry(name)?;
+        let bytes = self.read_bytes(name, entry)?;
+        let values = match entry.dtype {
+            StoredDtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            StoredDtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            StoredDtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            StoredDtype::F64 => bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("chunk of 8")) as f32)
+                .collect(),
+            other => {
+                return Err(ModelError::UnsupportedDtype {
+                    name: name.into(),
+                    dtype: format!("{other:?}"),
+                });
+            }
+        };
+        Ok((values, entry.shape.clone()))
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.into(),
+                source_desc: self.description.clone(),
+            })?;
+        self.used.borrow_mut().insert(name.to_string());
+        Ok(entry)
+    }
+
+    fn read_bytes<'a>(&self, name: &str, entry: &'a Entry) -> Result<std::borrow::Cow<'a, [u8]>> {
+        let expected = entry.shape.iter().product::<usize>() * entry.dtype.size();
+        let bytes = match &entry.storage {
+            Storage::Mapped { map, start, end } => std::borrow::Cow::Borrowed(&map[*start..*end]),
+            Storage::Pytorch(tensor) => {
+                std::borrow::Cow::Owned(tensor.read().map_err(|e| ModelError::CorruptWeights {
+                    path: entry.file.clone(),
+                    message: format!("tensor `{name}`: {e}"),
+                })?)
+            }
+        };
+        if bytes.len() != expected {
+            return Err(ModelError::CorruptWeights {
+                path: entry.file.clone(),
+                message: format!(
+                    "tensor `{name}` holds {} bytes, its shape {:?} needs {expected}",
+                    bytes.len(),
+                    entry.shape
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(index).map_err(|e| ModelError::io(index, e))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::CorruptWeights {
+            path: index.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| ModelError::CorruptWeights {
+            path: index.to_path_buf(),
+            message: "no `weight_map` object".into(),
+        })?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
+    Ok(shards.into_iter().map(|s| dir.join(s)).collect())
+}
+
+/// A view of the checkpoint under a name prefix, bound to the device tensors are created on.
+#[derive(Clone)]
+pub struct WeightScope<'a> {
+    weights: &'a Weights,
+    device: &'a Device,
+    prefix: String,
+}
+
+impl<'a> WeightScope<'a> {
+    /// The scope of a sub-module: `push("encoder")`, `push(3)`.
+    pub fn push(&self, name: impl Display) -> Self {
+        let prefix = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
+        Self {
+            prefix,
+            ..self.clone()
+        }
+    }
+
+    pub fn device(&self) -> &'a Device {
+        self.device
+    }
+
+    pub fn weights(&self) -> &'a Weights {
+        self.weights
+    }
+
+    /// The full checkpoint name of `name` in this scope.
+    pub fn name(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.weights.contains(&self.name(name))
+    }
+
+    /// A float tensor whose shape must be `shape`.
+    pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+        let full = self.name(name);
+        let (values, found) = self.weights.read_f32(&full)?;
+        if found != shape {
+            return Err(ModelError::ShapeMismatch {
+                name: full,
+                expected: shape.to_vec(),
+                found,
+            });
+        }
+        Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
+    }
+
+    /// A float tensor stored as `[rows, cols]` and returned transposed, as `[cols, rows]`.
+    fn tensor_transposed(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
+        let full = self.name(name);
+        let (values, found) = self.weights.read_f32(&full)?;
+        if found != [rows, cols] {
+            return Err(ModelError::ShapeMismatch {
+                name: full,
+                expected: vec![rows, cols],
+                found,
+            });
+        }
+        let mut transposed = vec![0.0f32; values.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                transposed[c * rows + r] = values[r * cols + c];
+            }
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(transposed, [cols, rows]),
+            self.device,
+        ))
+    }
+
+    /// A PyTorch `nn.Linear` (`{name}.weight` `[out, in]`, optional `{name}.bias`), stored the
+    /// way Burn multiplies: `[in, out]`, transposed once here rather than at every call.
+    pub fn linear(&self, name: &str, d_input: usize, d_output: usize, bias: bool) -> Result<Linear> {
+        let scope = self.push(name);
+        let weight = scope.tensor_transposed("weight", d_output, d_input)?;
+        let bias = if bias {
+            Some(Param::from_tensor(scope.tensor("bias", [d_output])?))
+        } else {
+            None
+        };
+        Ok(Linear {
+            weight: Param::from_tensor(weight),
+            bias,
+        })
+    }
+
+    /// A PyTorch `nn.LayerNorm`. Accepts the old TensorFlow-era names `gamma`/`beta` too,
+    /// as transformers does.
+    pub fn layer_norm(&self, name: &str, d_model: usize, epsilon: f64) -> Result<LayerNorm> {
+        let scope = self.push(name);
+        let (weight_name, bias_name) = if !scope.contains("weight") && scope.contains("gamma") {
+            ("gamma", "beta")
+        } else {
+            ("weight", "bias")
+        };
+        let mut norm = LayerNormConfig::new(d_model)
+            .with_epsilon(epsilon)
+            .init(self.device);
+        norm.gamma = Param::from_tensor(scope.tensor(weight_name, [d_model])?);
+        norm.beta = Some(Param::from_tensor(scope.tensor(bias_name, [d_model])?));
+        Ok(norm)
+    }
+
+    /// A PyTorch `nn.Embedding` (`{name}.weight` `[num_embeddings, dim]`).
+    pub fn embedding(&self, name: &str, num_embeddings: usize, dim: usize) -> Result<Embedding> {
+        let weight = self.push(name).tensor("weight", [num_embeddings, dim])?;
+        Ok(Embedding {
+            weight: Param::from_tensor(weight),
+        })
+    }
+}

@@ -1,0 +1,38 @@
+use burn::tensor::{Tensor, activation};
+use serde::Deserialize;
+
+/// Activation functions by their Hugging Face names (`hidden_act`, `activation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Activation {
+    /// Exact GELU with erf (`"gelu"`).
+    #[default]
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// Tanh approximation (`"gelu_new"`, `"gelu_pytorch_tanh"`, `"gelu_fast"`).
+    #[serde(alias = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluTanh,
+    #[serde(rename = "quick_gelu")]
+    QuickGelu,
+    #[serde(rename = "relu")]
+    Relu,
+    #[serde(rename = "silu", alias = "swish")]
+    Silu,
+    #[serde(rename = "tanh")]
+    Tanh,
+    #[serde(rename = "sigmoid")]
+    Sigmoid,
+}
+
+impl Activation {
+    pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Gelu => activation::gelu(x),
+            Self::GeluTanh => activation::gelu_approximate(x),
+            Self::QuickGelu => x.clone() * activation::sigmoid(x * 1.702),
+            Self::Relu => activation::relu(x),
+            Self::Silu => activation::silu(x),
+            Self::Tanh => activation::tanh(x),
+            Self::Sigmoid => activation::sigmoid(x),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+use burn::module::Module;
+use burn::nn::{Dropout, Embedding, LayerNorm};
+use burn::tensor::{Int, Tensor};
+
+/// Word + learned absolute position (+ optional token type) embeddings, then LayerNorm:
+/// the input layer of BERT, DistilBERT, LayoutLM and their relatives.
+#[derive(Module, Debug)]
+pub struct TextEmbeddings {
+    pub word_embeddings: Embedding,
+    pub position_embeddings: Embedding,
+    pub token_type_embeddings: Option<Embedding>,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl TextEmbeddings {
+    /// Embeds `input_ids` `[batch, seq]` at positions `0..seq`. Missing token types are
+    /// all type 0; `extra` (e.g. LayoutLM's 2-D positions) is added before the norm.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Option<Tensor<2, Int>>,
+        extra: Option<Tensor<3>>,
+    ) -> Tensor<3> {
+        let [_, seq] = input_ids.dims();
+        let mut x = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.weight.val().slice([0..seq]).unsqueeze::<3>();
+        if let Some(types) = &self.token_type_embeddings {
+            x = x + match token_type_ids {
+                Some(ids) => types.forward(ids),
+                // Row 0 broadcast over the batch, without a lookup.
+                None => types.weight.val().slice([0..1]).unsqueeze::<3>(),
+            };
+        }
+        if let Some(extra) = extra {
+            x = x + extra;
+        }
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}

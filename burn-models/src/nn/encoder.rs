@@ -1,0 +1,40 @@
+use burn::module::Module;
+use burn::nn::{Dropout, LayerNorm};
+use burn::tensor::Tensor;
+
+use super::{AttentionMask, FeedForward, MultiHeadAttention};
+
+/// A post-norm transformer encoder layer (BERT, DistilBERT, LayoutLM, ...):
+/// `h = norm1(x + attn(x)); out = norm2(h + ffn(h))`.
+#[derive(Module, Debug)]
+pub struct PostNormEncoderLayer {
+    pub attention: MultiHeadAttention,
+    pub attention_norm: LayerNorm,
+    pub feed_forward: FeedForward,
+    pub output_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl PostNormEncoderLayer {
+    pub fn forward(&self, x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
+        let attended = self.dropout.forward(self.attention.forward(x.clone(), mask));
+        let h = self.attention_norm.forward(x + attended);
+        let transformed = self.dropout.forward(self.feed_forward.forward(h.clone()));
+        self.output_norm.forward(h + transformed)
+    }
+}
+
+/// A stack of post-norm encoder layers.
+#[derive(Module, Debug)]
+pub struct PostNormEncoder {
+    pub layers: Vec<PostNormEncoderLayer>,
+}
+
+impl PostNormEncoder {
+    pub fn forward(&self, mut x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
+        for layer in &self.layers {
+            x = layer.forward(x, mask);
+        }
+        x
+    }
+}

@@ -1,0 +1,20 @@
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+
+use super::Activation;
+
+/// Position-wise feed-forward: `down(act(up(x)))`.
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    pub up: Linear,
+    pub down: Linear,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl FeedForward {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.down.forward(self.activation.forward(self.up.forward(x)))
+    }
+}

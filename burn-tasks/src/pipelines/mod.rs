@@ -1,0 +1,108 @@
+//! `transformers.pipeline(task)` for Rust: one module per task, each with an options struct
+//! using HF's names and defaults and an output type whose JSON is HF's.
+
+pub mod question_answering;
+pub mod text_classification;
+pub mod token_classification;
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+use burn_models::hub::{HubOptions, ModelDir};
+
+pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
+pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
+pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
+
+use crate::error::{Result, TaskError};
+
+/// The tasks of `transformers.pipeline`, by their HF names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    TextClassification,
+    TokenClassification,
+    QuestionAnswering,
+}
+
+impl Task {
+    pub const ALL: &[Task] = &[
+        Task::TextClassification,
+        Task::TokenClassification,
+        Task::QuestionAnswering,
+    ];
+
+    /// The canonical HF task name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::TextClassification => "text-classification",
+            Task::TokenClassification => "token-classification",
+            Task::QuestionAnswering => "question-answering",
+        }
+    }
+
+    /// The model HF's `pipeline(task)` uses when none is given.
+    pub fn default_model(self) -> &'static str {
+        match self {
+            Task::TextClassification => "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+            Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
+            Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
+        }
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Task {
+    type Err = TaskError;
+
+    /// HF task names and their aliases (`sentiment-analysis`, `ner`).
+    fn from_str(name: &str) -> Result<Self> {
+        Ok(match name {
+            "text-classification" | "sentiment-analysis" => Task::TextClassification,
+            "token-classification" | "ner" => Task::TokenClassification,
+            "question-answering" => Task::QuestionAnswering,
+            other => return Err(TaskError::UnknownTask(other.to_string())),
+        })
+    }
+}
+
+/// Where a pipeline gets its model and where it runs. `model: None` takes the task's
+/// default hub model, as `pipeline(task)` does.
+#[derive(Debug, Clone)]
+pub struct PipelineSource {
+    pub model: Option<String>,
+    pub hub: HubOptions,
+    pub device: Device,
+}
+
+impl PipelineSource {
+    pub fn new(model: impl Into<String>, device: Device) -> Self {
+        Self {
+            model: Some(model.into()),
+            hub: HubOptions::from_env(),
+            device,
+        }
+    }
+
+    pub(crate) fn resolve(&self, task: Task) -> Result<ModelDir> {
+        let model = self.model.as_deref().unwrap_or(task.default_model());
+        Ok(ModelDir::resolve(model, &self.hub)?)
+    }
+}
+
+/// Numerically stable softmax in f32, as numpy computes it in transformers' postprocessing.
+pub(crate) fn softmax(values: &[f32]) -> Vec<f32> {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = values.iter().map(|v| (v - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+pub(crate) fn sigmoid(value: f32) -> f32 {
+    1.0 / (1.0 + (-value).exp())
+}
