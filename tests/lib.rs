@@ -83,7 +83,7 @@ pub fn assert_close(what: &str, shape: &[usize], actual: &[f32], golden: &Value)
 /// Reads a float tensor back to the host.
 pub fn to_vec<const D: usize>(tensor: burn::tensor::Tensor<D>) -> (Vec<usize>, Vec<f32>) {
     let shape = tensor.dims().to_vec();
-    let data = tensor.into_data().into_vec::<f32>().expect("f32 tensor");
+    let data = tensor.into_data().try_into_vec::<f32>().expect("f32 tensor");
     (shape, data)
 }
 

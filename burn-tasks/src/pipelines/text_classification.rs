@@ -140,7 +140,7 @@ impl TextClassificationPipeline {
             let [rows, labels] = logits.dims();
             let values = logits
                 .into_data()
-                .into_vec::<f32>()
+                .try_into_vec::<f32>()
                 .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
             for row in 0..rows {
                 results.push(self.postprocess(&values[row * labels..(row + 1) * labels], options));

@@ -1,0 +1,56 @@
+"""PyTorch side of `cargo xtask bench`: the same workload on the same checkpoint directory.
+
+Prints one JSON object: {"median_ms", "load_ms", "runs", "threads", "torch", "transformers"}.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import transformers
+from transformers import AutoModel
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--seq", type=int, required=True)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    model = AutoModel.from_pretrained(args.model, dtype=torch.float32).eval()
+    load_ms = (time.perf_counter() - start) * 1e3
+
+    ids = torch.tensor(
+        [[(b * 131 + s * 7) % 30000 + 1000 for s in range(args.seq)] for b in range(args.batch)]
+    )
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        model(input_ids=ids, attention_mask=mask)  # warm-up
+        samples = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            model(input_ids=ids, attention_mask=mask)
+            samples.append((time.perf_counter() - t) * 1e3)
+    print(
+        json.dumps(
+            {
+                "median_ms": statistics.median(samples),
+                "load_ms": load_ms,
+                "runs": args.runs,
+                "threads": args.threads,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+//! Side-by-side benchmark: each workload on our side, then the same workload in PyTorch
+//! (`xtask/bench/bench_torch.py`, on the very same checkpoint directory), medians of several
+//! runs after warm-up, same thread count, reported as a ratio.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use burn_models::auto;
+use burn_models::heads::EncoderInput;
+use burn_models::hub::ModelDir;
+use serde_json::{Value, json};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Run only workloads whose name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Our device (auto, cpu, wgpu, cuda).
+    #[arg(long)]
+    device: Option<String>,
+    /// Timed runs per workload (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Threads for PyTorch (ours uses rayon's default, the machine's cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Skip the PyTorch side.
+    #[arg(long)]
+    no_torch: bool,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/bench/results.json")]
+    output: PathBuf,
+}
+
+/// A workload: a model config (HF `config.json`) with random weights, and an input shape.
+struct Workload {
+    name: &'static str,
+    config: Value,
+    batch: usize,
+    seq: usize,
+}
+
+fn workloads() -> Vec<Workload> {
+    let bert_base = json!({
+        "model_type": "bert", "architectures": ["BertModel"], "vocab_size": 30522,
+        "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+        "intermediate_size": 3072, "hidden_act": "gelu", "max_position_embeddings": 512,
+        "type_vocab_size": 2, "layer_norm_eps": 1e-12
+    });
+    let distilbert_base = json!({
+        "model_type": "distilbert", "architectures": ["DistilBertModel"], "vocab_size": 30522,
+        "dim": 768, "n_layers": 6, "n_heads": 12, "hidden_dim": 3072, "activation": "gelu",
+        "max_position_embeddings": 512
+    });
+    vec![
+        Workload { name: "bert-base-forward-8x128", config: bert_base, batch: 8, seq: 128 },
+        Workload { name: "distilbert-base-forward-8x128", config: distilbert_base, batch: 8, seq: 128 },
+    ]
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let device = burn_models::device::parse_device(args.device.as_deref())?;
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let root = PathBuf::from("target/bench/models");
+    let mut rows = Vec::new();
+    for workload in workloads() {
+        if args.filter.as_deref().is_some_and(|f| !workload.name.contains(f)) {
+            continue;
+        }
+        let dir = root.join(workload.name);
+        write_random_checkpoint(&dir, &workload.config)?;
+        eprintln!("{}: ours...", workload.name);
+        let ours = bench_ours(&workload, &dir, &device, args.runs)?;
+        let torch = if args.no_torch {
+            None
+        } else {
+            eprintln!("{}: pytorch...", workload.name);
+            bench_torch(&workload, &dir, args.runs, threads)?
+        };
+        rows.push((workload.name, ours, torch));
+    }
+    print_table(&rows);
+    let json: Vec<Value> = rows
+        .iter()
+        .map(|(name, ours, torch)| {
+            json!({
+                "workload": name,
+                "ours_ms": ours.median_ms, "ours_load_ms": ours.load_ms,
+                "torch_ms": torch.as_ref().map(|t| t.median_ms),
+                "torch_load_ms": torch.as_ref().map(|t| t.load_ms),
+                "ratio": torch.as_ref().map(|t| ours.median_ms / t.median_ms),
+            })
+        })
+        .collect();
+    if let Some(parent) = args.output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let report = json!({ "device": format!("{device:?}"), "threads": threads, "results": json });
+    std::fs::write(&args.output, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("results written to {}", args.output.display());
+    Ok(())
+}
+
+struct Timing {
+    median_ms: f64,
+    load_ms: f64,
+}
+
+fn median(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1e3
+}
+
+fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> Result<Timing> {
+    let model_dir = ModelDir::local(dir)?;
+    let ids: Vec<Vec<i64>> = (0..workload.batch)
+        .map(|b| (0..workload.seq).map(|s| ((b * 131 + s * 7) % 30000 + 1000) as i64).collect())
+        .collect();
+    let mask = vec![vec![1i64; workload.seq]; workload.batch];
+    let input = EncoderInput::new(&ids, &mask, None, device)?;
+    let start = Instant::now();
+    let forward: Box<dyn Fn() -> Result<()>> = match workload.config["model_type"].as_str() {
+        Some("bert") => {
+            let model = auto::load_bert(&model_dir, device)?;
+            Box::new(move || {
+                let out = model.forward(&input)?;
+                let _ = out.last_hidden_state.into_data();
+                Ok(())
+            })
+        }
+        Some("distilbert") => {
+            let model = auto::load_distilbert(&model_dir, device)?;
+            Box::new(move || {
+                let _ = model.forward(&input)?.into_data();
+                Ok(())
+            })
+        }
+        other => bail!("no benchmark for {other:?}"),
+    };
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
+    forward()?; // warm-up
+    let samples = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            forward().map(|_| t.elapsed())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Timing { median_ms: median(samples), load_ms })
+}
+
+fn bench_torch(workload: &Workload, dir: &Path, runs: usize, threads: usize) -> Result<Option<Timing>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/bench_torch.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .args(["--model", &dir.to_string_lossy()])
+        .args(["--batch", &workload.batch.to_string(), "--seq", &workload.seq.to_string()])
+        .args(["--runs", &runs.to_string(), "--threads", &threads.to_string()])
+        .output()
+        .context("running python3")?;
+    if !output.status.success() {
+        eprintln!(
+            "PyTorch side skipped: {}",
+            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("failed")
+        );
+        return Ok(None);
+    }
+    let json: Value = serde_json::from_slice(&output.stdout).context("bench_torch.py output")?;
+    Ok(Some(Timing {
+        median_ms: json["median_ms"].as_f64().unwrap_or(f64::NAN),
+        load_ms: json["load_ms"].as_f64().unwrap_or(f64::NAN),
+    }))
+}
+
+fn print_table(rows: &[(&str, Timing, Option<Timing>)]) {
+    println!(
+        "| workload | ours (ms) | PyTorch (ms) | ratio | load ours (ms) | load PyTorch (ms) |\n|---|---|---|---|---|---|"
+    );
+    for (name, ours, torch) in rows {
+        let (t, ratio, tl) = match torch {
+            Some(t) => (
+                format!("{:.1}", t.median_ms),
+                format!("{:.2}", ours.median_ms / t.median_ms),
+                format!("{:.0}", t.load_ms),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!("| {name} | {:.1} | {t} | {ratio} | {:.0} | {tl} |", ours.median_ms, ours.load_ms);
+    }
+}
+
+/// Writes `config.json` and `model.safetensors` with reproducible random weights under HF's
+/// names, so that both sides load the very same checkpoint.
+fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
+    if dir.join("model.safetensors").is_file() && dir.join("config.json").is_file() {
+        let existing: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
+        if &existing == config {
+            return Ok(());
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    let shapes = encoder_shapes(config)?;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let is_norm_weight = name.contains("LayerNorm.weight") || name.contains("layer_norm.weight");
+            let bytes = (0..n)
+                .flat_map(|_| {
+                    // xorshift: reproducible N(0, 0.02)-ish values without a rand dependency.
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let u = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                    let v = if is_norm_weight { 1.0 + 0.1 * u } else { 0.07 * u };
+                    v.to_le_bytes()
+                })
+                .collect();
+            (name, (shape, bytes))
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(name, (shape, bytes))| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .expect("consistent view");
+            (name.clone(), view)
+        })
+        .collect();
+    let mut metadata = std::collections::HashMap::new();
+    metadata.insert("format".to_string(), "pt".to_string());
+    safetensors::serialize_to_file(views, Some(metadata), &dir.join("model.safetensors"))?;
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(config)?)?;
+    Ok(())
+}
+
+/// HF weight names and shapes of a bare BERT or DistilBERT encoder.
+fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
+    let get = |k: &str| config[k].as_u64().map(|v| v as usize).with_context(|| format!("config.{k}"));
+    let mut shapes = Vec::new();
+    let mut linear = |name: String, i: usize, o: usize| {
+        shapes.push((format!("{name}.weight"), vec![o, i]));
+        shapes.push((format!("{name}.bias"), vec![o]));
+    };
+    let mut norms = Vec::new();
+    match config["model_type"].as_str() {
+        Some("bert") => {
+            let (h, f) = (get("hidden_size")?, get("intermediate_size")?);
+            for i in 0..get("num_hidden_layers")? {
+                let p = format!("encoder.layer.{i}");
+                for n in ["query", "key", "value"] {
+                    linear(format!("{p}.attention.self.{n}"), h, h);
+                }
+                linear(format!("{p}.attention.output.dense"), h, h);
+                linear(format!("{p}.intermediate.dense"), h, f);
+                linear(format!("{p}.output.dense"), f, h);
+                norms.push(format!("{p}.attention.output.LayerNorm"));
+                norms.push(format!("{p}.output.LayerNorm"));
+            }
+            linear("pooler.dense".into(), h, h);
+            norms.push("embeddings.LayerNorm".into());
+            shapes.push(("embeddings.word_embeddings.weight".into(), vec![get("vocab_size")?, h]));
+            shapes.push(("embeddings.position_embeddings.weight".into(), vec![get("max_position_embeddings")?, h]));
+            shapes.push(("embeddings.token_type_embeddings.weight".into(), vec![get("type_vocab_size")?, h]));
+            for n in norms {
+                shapes.push((format!("{n}.weight"), vec![h]));
+                shapes.push((format!("{n}.bias"), vec![h]));
+            }
+        }
+        Some("distilbert") => {
+            let (h, f) = (get("dim")?, get("hidden_dim")?);
+            for i in 0..get("n_layers")? {
+                let p = format!("transformer.layer.{i}");
+                for n in ["q_lin", "k_lin", "v_lin", "out_lin"] {
+                    linear(format!("{p}.attention.{n}"), h, h);
+                }
+                linear(format!("{p}.ffn.lin1"), h, f);
+                linear(format!("{p}.ffn.lin2"), f, h);
+                norms.push(format!("{p}.sa_layer_norm"));
+                norms.push(format!("{p}.output_layer_norm"));
+            }
+            norms.push("embeddings.LayerNorm".into());
+            shapes.push(("embeddings.word_embeddings.weight".into(), vec![get("vocab_size")?, h]));
+            shapes.push(("embeddings.position_embeddings.weight".into(), vec![get("max_position_embeddings")?, h]));
+            for n in norms {
+                shapes.push((format!("{n}.weight"), vec![h]));
+                shapes.push((format!("{n}.bias"), vec![h]));
+            }
+        }
+        other => bail!("no random checkpoint for model_type {other:?}"),
+    }
+    Ok(shapes)
+}
