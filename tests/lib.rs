@@ -10,7 +10,9 @@ pub const TOLERANCE: f32 = 1e-4;
 
 /// `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// `tests/fixtures/<name>/golden.json`.
@@ -71,7 +73,9 @@ pub fn assert_close(what: &str, shape: &[usize], actual: &[f32], golden: &Value)
         .zip(&expected)
         .map(|(a, e)| (a - e).abs())
         .enumerate()
-        .fold((0, 0.0f32), |acc, (i, d)| if d > acc.1 || d.is_nan() { (i, d) } else { acc });
+        .fold((0, 0.0f32), |acc, (i, d)| {
+            if d > acc.1 || d.is_nan() { (i, d) } else { acc }
+        });
     assert!(
         diff <= TOLERANCE,
         "{what}: max abs diff {diff} at flat index {worst} (ours {}, transformers {})",
@@ -83,7 +87,10 @@ pub fn assert_close(what: &str, shape: &[usize], actual: &[f32], golden: &Value)
 /// Reads a float tensor back to the host.
 pub fn to_vec<const D: usize>(tensor: burn::tensor::Tensor<D>) -> (Vec<usize>, Vec<f32>) {
     let shape = tensor.dims().to_vec();
-    let data = tensor.into_data().try_into_vec::<f32>().expect("f32 tensor");
+    let data = tensor
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32 tensor");
     (shape, data)
 }
 
@@ -116,7 +123,8 @@ pub fn assert_json_close(what: &str, actual: &Value, expected: &Value) {
                 if kx != ky {
                     return Err(format!("{path}: keys {kx:?} vs {ky:?}"));
                 }
-                x.iter().try_for_each(|(k, v)| walk(&format!("{path}.{k}"), v, &y[k]))
+                x.iter()
+                    .try_for_each(|(k, v)| walk(&format!("{path}.{k}"), v, &y[k]))
             }
             _ if a == e => Ok(()),
             _ => Err(format!("{path}: {a} vs {e}")),

@@ -63,10 +63,17 @@ fn unsupported(dir: &ModelDir, model_type: &str, head: &str) -> ModelError {
 }
 
 /// `AutoModelForSequenceClassification.from_pretrained`.
-pub fn load_sequence_classifier(dir: &ModelDir, device: &Device) -> Result<Box<dyn SequenceClassifier>> {
+pub fn load_sequence_classifier(
+    dir: &ModelDir,
+    device: &Device,
+) -> Result<Box<dyn SequenceClassifier>> {
     Ok(match model_type(dir)?.as_str() {
         "bert" => Box::new(load_with(dir, device, BertForSequenceClassification::load)?),
-        "distilbert" => Box::new(load_with(dir, device, DistilBertForSequenceClassification::load)?),
+        "distilbert" => Box::new(load_with(
+            dir,
+            device,
+            DistilBertForSequenceClassification::load,
+        )?),
         other => return Err(unsupported(dir, other, "sequence classification head")),
     })
 }
@@ -75,16 +82,27 @@ pub fn load_sequence_classifier(dir: &ModelDir, device: &Device) -> Result<Box<d
 pub fn load_token_classifier(dir: &ModelDir, device: &Device) -> Result<Box<dyn TokenClassifier>> {
     Ok(match model_type(dir)?.as_str() {
         "bert" => Box::new(load_with(dir, device, BertForTokenClassification::load)?),
-        "distilbert" => Box::new(load_with(dir, device, DistilBertForTokenClassification::load)?),
+        "distilbert" => Box::new(load_with(
+            dir,
+            device,
+            DistilBertForTokenClassification::load,
+        )?),
         other => return Err(unsupported(dir, other, "token classification head")),
     })
 }
 
 /// `AutoModelForQuestionAnswering.from_pretrained`.
-pub fn load_question_answerer(dir: &ModelDir, device: &Device) -> Result<Box<dyn QuestionAnswerer>> {
+pub fn load_question_answerer(
+    dir: &ModelDir,
+    device: &Device,
+) -> Result<Box<dyn QuestionAnswerer>> {
     Ok(match model_type(dir)?.as_str() {
         "bert" => Box::new(load_with(dir, device, BertForQuestionAnswering::load)?),
-        "distilbert" => Box::new(load_with(dir, device, DistilBertForQuestionAnswering::load)?),
+        "distilbert" => Box::new(load_with(
+            dir,
+            device,
+            DistilBertForQuestionAnswering::load,
+        )?),
         other => return Err(unsupported(dir, other, "question answering head")),
     })
 }

@@ -61,9 +61,9 @@ fn id2label_from_json<'de, D: Deserializer<'de>>(
     raw.map(|m| {
         m.into_iter()
             .map(|(k, v)| {
-                k.parse::<usize>()
-                    .map(|k| (k, v))
-                    .map_err(|_| serde::de::Error::custom(format!("id2label key `{k}` is not an integer")))
+                k.parse::<usize>().map(|k| (k, v)).map_err(|_| {
+                    serde::de::Error::custom(format!("id2label key `{k}` is not an integer"))
+                })
             })
             .collect()
     })

@@ -30,7 +30,9 @@ impl EncoderInput {
         let batch = input_ids.len();
         let seq = input_ids.first().map_or(0, Vec::len);
         if batch == 0 || seq == 0 {
-            return Err(ModelError::InvalidInput("empty batch: no tokens to encode".into()));
+            return Err(ModelError::InvalidInput(
+                "empty batch: no tokens to encode".into(),
+            ));
         }
         let to_tensor = |rows: &[Vec<i64>], what: &str| -> Result<Tensor<2, Int>> {
             if rows.len() != batch || rows.iter().any(|r| r.len() != seq) {
@@ -39,7 +41,10 @@ impl EncoderInput {
                 )));
             }
             let flat: Vec<i64> = rows.iter().flatten().copied().collect();
-            Ok(Tensor::from_data(TensorData::new(flat, [batch, seq]), device))
+            Ok(Tensor::from_data(
+                TensorData::new(flat, [batch, seq]),
+                device,
+            ))
         };
         let max_of = |rows: &[Vec<i64>]| rows.iter().flatten().copied().max().unwrap_or(0);
         let min_of = |rows: &[Vec<i64>]| rows.iter().flatten().copied().min().unwrap_or(0);
@@ -66,7 +71,12 @@ impl EncoderInput {
     }
 
     /// Checks the batch against a model's embedding tables.
-    pub fn check_fits(&self, vocab_size: usize, max_positions: usize, type_vocab_size: usize) -> Result<()> {
+    pub fn check_fits(
+        &self,
+        vocab_size: usize,
+        max_positions: usize,
+        type_vocab_size: usize,
+    ) -> Result<()> {
         if self.seq_len() > max_positions {
             return Err(ModelError::InvalidInput(format!(
                 "sequence of {} tokens is longer than the model's maximum of {max_positions} \

@@ -30,9 +30,16 @@ fn load_error(dir: &Path) -> ModelError {
 #[test]
 fn garbage_safetensors_is_a_clear_error() {
     let dir = copy_fixture("bert-seqcls");
-    std::fs::write(dir.path().join("model.safetensors"), b"this is not a safetensors file").unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        b"this is not a safetensors file",
+    )
+    .unwrap();
     let error = load_error(dir.path());
-    assert!(matches!(error, ModelError::CorruptWeights { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::CorruptWeights { .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("model.safetensors"), "{error}");
 }
 
@@ -43,7 +50,10 @@ fn truncated_safetensors_is_a_clear_error() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let error = load_error(dir.path());
-    assert!(matches!(error, ModelError::CorruptWeights { .. }), "{error}");
+    assert!(
+        matches!(error, ModelError::CorruptWeights { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -75,7 +85,11 @@ fn shape_mismatch_names_the_tensor_and_both_shapes() {
     std::fs::write(&config_path, config.to_string()).unwrap();
     let error = load_error(dir.path());
     match &error {
-        ModelError::ShapeMismatch { name, expected, found } => {
+        ModelError::ShapeMismatch {
+            name,
+            expected,
+            found,
+        } => {
             assert_eq!(name, "bert.encoder.layer.0.intermediate.dense.weight");
             assert_eq!(expected[0], 40);
             assert_ne!(found, expected);
@@ -113,18 +127,34 @@ fn unknown_architecture_is_named() {
 
 #[test]
 fn input_longer_than_the_model_is_an_error_not_a_panic() {
-    let model = auto::load_sequence_classifier(&ModelDir::local(&fixture("bert-seqcls")).unwrap(), &device()).unwrap();
+    let model = auto::load_sequence_classifier(
+        &ModelDir::local(&fixture("bert-seqcls")).unwrap(),
+        &device(),
+    )
+    .unwrap();
     let long = vec![vec![5i64; 65]];
     let mask = vec![vec![1i64; 65]];
     let input = EncoderInput::new(&long, &mask, None, &device()).unwrap();
     let error = model.logits(&input).unwrap_err();
-    assert!(error.to_string().contains("longer than the model"), "{error}");
+    assert!(
+        error.to_string().contains("longer than the model"),
+        "{error}"
+    );
 
-    let out_of_vocab = EncoderInput::new(&[vec![2, 100_000, 3]], &[vec![1, 1, 1]], None, &device()).unwrap();
+    let out_of_vocab =
+        EncoderInput::new(&[vec![2, 100_000, 3]], &[vec![1, 1, 1]], None, &device()).unwrap();
     let error = model.logits(&out_of_vocab).unwrap_err();
-    assert!(error.to_string().contains("outside the vocabulary"), "{error}");
+    assert!(
+        error.to_string().contains("outside the vocabulary"),
+        "{error}"
+    );
 
-    let ragged = EncoderInput::new(&[vec![2, 3], vec![2]], &[vec![1, 1], vec![1]], None, &device());
+    let ragged = EncoderInput::new(
+        &[vec![2, 3], vec![2]],
+        &[vec![1, 1], vec![1]],
+        None,
+        &device(),
+    );
     assert!(ragged.is_err());
 }
 

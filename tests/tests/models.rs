@@ -10,7 +10,10 @@ use integration_tests::*;
 use serde_json::Value;
 
 fn cases(name: &str) -> Vec<Value> {
-    golden(name)["model"].as_array().expect("model cases").clone()
+    golden(name)["model"]
+        .as_array()
+        .expect("model cases")
+        .clone()
 }
 
 fn input(case: &Value) -> EncoderInput {
@@ -41,7 +44,12 @@ fn check_base(name: &str, case: &Value) {
             let model = BertModel::load_bare(&weights.root(&device), &config).unwrap();
             let out = model.forward(&input(case)).unwrap();
             let (shape, data) = to_vec(out.last_hidden_state);
-            assert_close(&format!("{what} last_hidden_state"), &shape, &data, &case["last_hidden_state"]);
+            assert_close(
+                &format!("{what} last_hidden_state"),
+                &shape,
+                &data,
+                &case["last_hidden_state"],
+            );
             if let Some(golden) = case.get("pooler_output") {
                 let (shape, data) = to_vec(out.pooler_output.expect("pooler"));
                 assert_close(&format!("{what} pooler_output"), &shape, &data, golden);
@@ -51,7 +59,12 @@ fn check_base(name: &str, case: &Value) {
             let config = burn_models::config::read_config(&dir.config_path()).unwrap();
             let model = DistilBertModel::load(&weights.root(&device), &config).unwrap();
             let (shape, data) = to_vec(model.forward(&input(case)).unwrap());
-            assert_close(&format!("{what} last_hidden_state"), &shape, &data, &case["last_hidden_state"]);
+            assert_close(
+                &format!("{what} last_hidden_state"),
+                &shape,
+                &data,
+                &case["last_hidden_state"],
+            );
         }
         other => panic!("unexpected model_type {other}"),
     }
@@ -61,7 +74,12 @@ fn check_sequence_classifier(name: &str) {
     let model = auto::load_sequence_classifier(&dir(name), &device()).unwrap();
     for case in cases(name) {
         let (shape, data) = to_vec(model.logits(&input(&case)).unwrap());
-        assert_close(&format!("{name}/{} logits", case["name"]), &shape, &data, &case["logits"]);
+        assert_close(
+            &format!("{name}/{} logits", case["name"]),
+            &shape,
+            &data,
+            &case["logits"],
+        );
         check_base(name, &case);
     }
 }
@@ -70,7 +88,12 @@ fn check_token_classifier(name: &str) {
     let model = auto::load_token_classifier(&dir(name), &device()).unwrap();
     for case in cases(name) {
         let (shape, data) = to_vec(model.logits(&input(&case)).unwrap());
-        assert_close(&format!("{name}/{} logits", case["name"]), &shape, &data, &case["logits"]);
+        assert_close(
+            &format!("{name}/{} logits", case["name"]),
+            &shape,
+            &data,
+            &case["logits"],
+        );
         check_base(name, &case);
     }
 }
@@ -81,9 +104,19 @@ fn check_question_answerer(name: &str) {
         let (start, end) = model.span_logits(&input(&case)).unwrap();
         let what = format!("{name}/{}", case["name"]);
         let (shape, data) = to_vec(start);
-        assert_close(&format!("{what} start_logits"), &shape, &data, &case["start_logits"]);
+        assert_close(
+            &format!("{what} start_logits"),
+            &shape,
+            &data,
+            &case["start_logits"],
+        );
         let (shape, data) = to_vec(end);
-        assert_close(&format!("{what} end_logits"), &shape, &data, &case["end_logits"]);
+        assert_close(
+            &format!("{what} end_logits"),
+            &shape,
+            &data,
+            &case["end_logits"],
+        );
         check_base(name, &case);
     }
 }
@@ -134,4 +167,14 @@ fn checkpoint_formats() {
     }
     assert!(fixture("bert-seqcls-sharded/model.safetensors.index.json").is_file());
     assert!(fixture("bert-seqcls-bin/pytorch_model.bin").is_file());
+}
+
+/// Tensors the loaded architecture does not use are reported, as transformers warns.
+#[test]
+fn unused_tensors_are_reported() {
+    let dir = dir("bert-seqcls");
+    let weights = Weights::from_model_dir(dir.path()).unwrap();
+    let config = burn_models::config::read_config(&dir.config_path()).unwrap();
+    BertModel::load_bare(&weights.root(&device()), &config).unwrap();
+    assert_eq!(weights.unused(), ["classifier.bias", "classifier.weight"]);
 }

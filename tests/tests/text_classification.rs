@@ -1,15 +1,19 @@
 //! The text-classification pipeline against `transformers.pipeline("text-classification")`.
 
 use burn_tasks::TaskError;
+use burn_tasks::pipelines::PipelineSource;
 use burn_tasks::pipelines::text_classification::{
     InputShape, TextClassificationOptions, TextClassificationPipeline, TextInput, TopK, to_hf_json,
 };
-use burn_tasks::pipelines::PipelineSource;
 use integration_tests::*;
 use serde_json::Value;
 
 fn pipeline(name: &str) -> TextClassificationPipeline {
-    TextClassificationPipeline::new(&PipelineSource::new(fixture(name).to_str().unwrap(), device())).unwrap()
+    TextClassificationPipeline::new(&PipelineSource::new(
+        fixture(name).to_str().unwrap(),
+        device(),
+    ))
+    .unwrap()
 }
 
 fn text_input(value: &Value) -> TextInput {
@@ -17,7 +21,10 @@ fn text_input(value: &Value) -> TextInput {
         Value::String(text) => TextInput::from(text.as_str()),
         Value::Object(pair) => TextInput {
             text: pair["text"].as_str().unwrap().to_string(),
-            text_pair: pair.get("text_pair").and_then(Value::as_str).map(str::to_string),
+            text_pair: pair
+                .get("text_pair")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         },
         other => panic!("unexpected input {other}"),
     }
@@ -52,7 +59,11 @@ fn check_fixture(name: &str) {
         let options = options(&case["kwargs"]);
         let results = pipeline.classify(&inputs, &options).unwrap();
         let ours = to_hf_json(results, shape, options.top_k);
-        assert_json_close(&format!("{name} case {i} kwargs {}", case["kwargs"]), &ours, &case["output"]);
+        assert_json_close(
+            &format!("{name} case {i} kwargs {}", case["kwargs"]),
+            &ours,
+            &case["output"],
+        );
     }
 }
 
@@ -76,12 +87,24 @@ fn distilbert_matches_hf_pipeline() {
 #[test]
 fn batch_size_does_not_change_scores() {
     let pipeline = pipeline("bert-seqcls");
-    let inputs: Vec<TextInput> = ["it was fine", "the service was terrible and the meal was cold", "good"]
-        .into_iter()
-        .map(TextInput::from)
-        .collect();
-    let one = TextClassificationOptions { batch_size: 1, top_k: TopK::All, ..Default::default() };
-    let all = TextClassificationOptions { batch_size: 3, top_k: TopK::All, ..Default::default() };
+    let inputs: Vec<TextInput> = [
+        "it was fine",
+        "the service was terrible and the meal was cold",
+        "good",
+    ]
+    .into_iter()
+    .map(TextInput::from)
+    .collect();
+    let one = TextClassificationOptions {
+        batch_size: 1,
+        top_k: TopK::All,
+        ..Default::default()
+    };
+    let all = TextClassificationOptions {
+        batch_size: 3,
+        top_k: TopK::All,
+        ..Default::default()
+    };
     let a = serde_json::to_value(pipeline.classify(&inputs, &one).unwrap()).unwrap();
     let b = serde_json::to_value(pipeline.classify(&inputs, &all).unwrap()).unwrap();
     assert_json_close("batch 1 vs 3", &a, &b);
@@ -91,15 +114,27 @@ fn batch_size_does_not_change_scores() {
 fn empty_and_overlong_text_are_clear_errors() {
     let pipeline = pipeline("bert-seqcls");
     let options = TextClassificationOptions::default();
-    let error = pipeline.classify(&[TextInput::from("   ")], &options).unwrap_err();
+    let error = pipeline
+        .classify(&[TextInput::from("   ")], &options)
+        .unwrap_err();
     assert!(matches!(error, TaskError::InvalidInput(_)), "{error}");
     assert!(error.to_string().contains("empty"), "{error}");
 
     let long = "the food was great ".repeat(40);
-    let error = pipeline.classify(&[TextInput::from(long.as_str())], &options).unwrap_err();
-    assert!(error.to_string().contains("longer than the model"), "{error}");
+    let error = pipeline
+        .classify(&[TextInput::from(long.as_str())], &options)
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("longer than the model"),
+        "{error}"
+    );
 
-    let truncating = TextClassificationOptions { truncation: true, ..Default::default() };
-    let scores = pipeline.classify(&[TextInput::from(long.as_str())], &truncating).unwrap();
+    let truncating = TextClassificationOptions {
+        truncation: true,
+        ..Default::default()
+    };
+    let scores = pipeline
+        .classify(&[TextInput::from(long.as_str())], &truncating)
+        .unwrap();
     assert_eq!(scores[0].len(), 1);
 }

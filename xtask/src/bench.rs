@@ -57,18 +57,34 @@ fn workloads() -> Vec<Workload> {
         "max_position_embeddings": 512
     });
     vec![
-        Workload { name: "bert-base-forward-8x128", config: bert_base, batch: 8, seq: 128 },
-        Workload { name: "distilbert-base-forward-8x128", config: distilbert_base, batch: 8, seq: 128 },
+        Workload {
+            name: "bert-base-forward-8x128",
+            config: bert_base,
+            batch: 8,
+            seq: 128,
+        },
+        Workload {
+            name: "distilbert-base-forward-8x128",
+            config: distilbert_base,
+            batch: 8,
+            seq: 128,
+        },
     ]
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let device = burn_models::device::parse_device(args.device.as_deref())?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let root = PathBuf::from("target/bench/models");
     let mut rows = Vec::new();
     for workload in workloads() {
-        if args.filter.as_deref().is_some_and(|f| !workload.name.contains(f)) {
+        if args
+            .filter
+            .as_deref()
+            .is_some_and(|f| !workload.name.contains(f))
+        {
             continue;
         }
         let dir = root.join(workload.name);
@@ -118,7 +134,11 @@ fn median(mut samples: Vec<Duration>) -> f64 {
 fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> Result<Timing> {
     let model_dir = ModelDir::local(dir)?;
     let ids: Vec<Vec<i64>> = (0..workload.batch)
-        .map(|b| (0..workload.seq).map(|s| ((b * 131 + s * 7) % 30000 + 1000) as i64).collect())
+        .map(|b| {
+            (0..workload.seq)
+                .map(|s| ((b * 131 + s * 7) % 30000 + 1000) as i64)
+                .collect()
+        })
         .collect();
     let mask = vec![vec![1i64; workload.seq]; workload.batch];
     let input = EncoderInput::new(&ids, &mask, None, device)?;
@@ -149,22 +169,43 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
             forward().map(|_| t.elapsed())
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Timing { median_ms: median(samples), load_ms })
+    Ok(Timing {
+        median_ms: median(samples),
+        load_ms,
+    })
 }
 
-fn bench_torch(workload: &Workload, dir: &Path, runs: usize, threads: usize) -> Result<Option<Timing>> {
+fn bench_torch(
+    workload: &Workload,
+    dir: &Path,
+    runs: usize,
+    threads: usize,
+) -> Result<Option<Timing>> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/bench_torch.py");
     let output = Command::new("python3")
         .arg(&script)
         .args(["--model", &dir.to_string_lossy()])
-        .args(["--batch", &workload.batch.to_string(), "--seq", &workload.seq.to_string()])
-        .args(["--runs", &runs.to_string(), "--threads", &threads.to_string()])
+        .args([
+            "--batch",
+            &workload.batch.to_string(),
+            "--seq",
+            &workload.seq.to_string(),
+        ])
+        .args([
+            "--runs",
+            &runs.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
         .output()
         .context("running python3")?;
     if !output.status.success() {
         eprintln!(
             "PyTorch side skipped: {}",
-            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("failed")
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("failed")
         );
         return Ok(None);
     }
@@ -188,7 +229,10 @@ fn print_table(rows: &[(&str, Timing, Option<Timing>)]) {
             ),
             None => ("-".into(), "-".into(), "-".into()),
         };
-        println!("| {name} | {:.1} | {t} | {ratio} | {:.0} | {tl} |", ours.median_ms, ours.load_ms);
+        println!(
+            "| {name} | {:.1} | {t} | {ratio} | {:.0} | {tl} |",
+            ours.median_ms, ours.load_ms
+        );
     }
 }
 
@@ -196,7 +240,8 @@ fn print_table(rows: &[(&str, Timing, Option<Timing>)]) {
 /// names, so that both sides load the very same checkpoint.
 fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
     if dir.join("model.safetensors").is_file() && dir.join("config.json").is_file() {
-        let existing: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
+        let existing: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
         if &existing == config {
             return Ok(());
         }
@@ -208,7 +253,8 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let is_norm_weight = name.contains("LayerNorm.weight") || name.contains("layer_norm.weight");
+            let is_norm_weight =
+                name.contains("LayerNorm.weight") || name.contains("layer_norm.weight");
             let bytes = (0..n)
                 .flat_map(|_| {
                     // xorshift: reproducible N(0, 0.02)-ish values without a rand dependency.
@@ -216,7 +262,11 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
                     let u = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-                    let v = if is_norm_weight { 1.0 + 0.1 * u } else { 0.07 * u };
+                    let v = if is_norm_weight {
+                        1.0 + 0.1 * u
+                    } else {
+                        0.07 * u
+                    };
                     v.to_le_bytes()
                 })
                 .collect();
@@ -226,21 +276,30 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
         .map(|(name, (shape, bytes))| {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .expect("consistent view");
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .expect("consistent view");
             (name.clone(), view)
         })
         .collect();
     let mut metadata = std::collections::HashMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     safetensors::serialize_to_file(views, Some(metadata), &dir.join("model.safetensors"))?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(config)?)?;
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(config)?,
+    )?;
     Ok(())
 }
 
 /// HF weight names and shapes of a bare BERT or DistilBERT encoder.
 fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
-    let get = |k: &str| config[k].as_u64().map(|v| v as usize).with_context(|| format!("config.{k}"));
+    let get = |k: &str| {
+        config[k]
+            .as_u64()
+            .map(|v| v as usize)
+            .with_context(|| format!("config.{k}"))
+    };
     let mut shapes = Vec::new();
     let mut linear = |name: String, i: usize, o: usize| {
         shapes.push((format!("{name}.weight"), vec![o, i]));
@@ -263,9 +322,18 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
             }
             linear("pooler.dense".into(), h, h);
             norms.push("embeddings.LayerNorm".into());
-            shapes.push(("embeddings.word_embeddings.weight".into(), vec![get("vocab_size")?, h]));
-            shapes.push(("embeddings.position_embeddings.weight".into(), vec![get("max_position_embeddings")?, h]));
-            shapes.push(("embeddings.token_type_embeddings.weight".into(), vec![get("type_vocab_size")?, h]));
+            shapes.push((
+                "embeddings.word_embeddings.weight".into(),
+                vec![get("vocab_size")?, h],
+            ));
+            shapes.push((
+                "embeddings.position_embeddings.weight".into(),
+                vec![get("max_position_embeddings")?, h],
+            ));
+            shapes.push((
+                "embeddings.token_type_embeddings.weight".into(),
+                vec![get("type_vocab_size")?, h],
+            ));
             for n in norms {
                 shapes.push((format!("{n}.weight"), vec![h]));
                 shapes.push((format!("{n}.bias"), vec![h]));
@@ -284,8 +352,14 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
                 norms.push(format!("{p}.output_layer_norm"));
             }
             norms.push("embeddings.LayerNorm".into());
-            shapes.push(("embeddings.word_embeddings.weight".into(), vec![get("vocab_size")?, h]));
-            shapes.push(("embeddings.position_embeddings.weight".into(), vec![get("max_position_embeddings")?, h]));
+            shapes.push((
+                "embeddings.word_embeddings.weight".into(),
+                vec![get("vocab_size")?, h],
+            ));
+            shapes.push((
+                "embeddings.position_embeddings.weight".into(),
+                vec![get("max_position_embeddings")?, h],
+            ));
             for n in norms {
                 shapes.push((format!("{n}.weight"), vec![h]));
                 shapes.push((format!("{n}.bias"), vec![h]));

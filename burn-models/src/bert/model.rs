@@ -46,9 +46,9 @@ impl BertModel {
         let c = &self.config;
         input.check_fits(c.vocab_size, c.max_position_embeddings, c.type_vocab_size)?;
         let mask = AttentionMask::from_padding(&input.attention_mask);
-        let embedded = self
-            .embeddings
-            .forward(input.input_ids.clone(), input.token_type_ids.clone(), None);
+        let embedded =
+            self.embeddings
+                .forward(input.input_ids.clone(), input.token_type_ids.clone(), None);
         let last_hidden_state = self.encoder.forward(embedded, Some(&mask));
         let pooler_output = self
             .pooler
@@ -123,7 +123,10 @@ impl QuestionAnswerer for BertForQuestionAnswering {
 /// Splits `[batch, seq, 2]` QA logits into start and end logits `[batch, seq]`.
 pub(crate) fn split_span_logits(logits: Tensor<3>) -> (Tensor<2>, Tensor<2>) {
     let [batch, seq, _] = logits.dims();
-    let start = logits.clone().slice([0..batch, 0..seq, 0..1]).reshape([batch, seq]);
+    let start = logits
+        .clone()
+        .slice([0..batch, 0..seq, 0..1])
+        .reshape([batch, seq]);
     let end = logits.slice([0..batch, 0..seq, 1..2]).reshape([batch, seq]);
     (start, end)
 }

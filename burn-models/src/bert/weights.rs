@@ -18,7 +18,9 @@ use burn::nn::DropoutConfig;
 use super::*;
 use crate::error::{ModelError, Result};
 use crate::hub::WeightScope;
-use crate::nn::{FeedForward, MultiHeadAttention, PostNormEncoder, PostNormEncoderLayer, TextEmbeddings};
+use crate::nn::{
+    FeedForward, MultiHeadAttention, PostNormEncoder, PostNormEncoderLayer, TextEmbeddings,
+};
 
 /// The prefix under which task models store the base model (`base_model_prefix`).
 const BASE_PREFIX: &str = "bert";
@@ -55,7 +57,12 @@ impl BertModel {
             .collect::<Result<Vec<_>>>()?;
         let pooler = if pooler {
             Some(BertPooler {
-                dense: scope.linear("pooler.dense", config.hidden_size, config.hidden_size, true)?,
+                dense: scope.linear(
+                    "pooler.dense",
+                    config.hidden_size,
+                    config.hidden_size,
+                    true,
+                )?,
             })
         } else {
             None
@@ -76,21 +83,21 @@ impl BertModel {
 }
 
 fn load_embeddings(scope: &WeightScope, c: &BertConfig) -> Result<TextEmbeddings> {
-        Ok(TextEmbeddings {
-            word_embeddings: scope.embedding("word_embeddings", c.vocab_size, c.hidden_size)?,
-            position_embeddings: scope.embedding(
-                "position_embeddings",
-                c.max_position_embeddings,
-                c.hidden_size,
-            )?,
-            token_type_embeddings: Some(scope.embedding(
-                "token_type_embeddings",
-                c.type_vocab_size,
-                c.hidden_size,
-            )?),
-            layer_norm: scope.layer_norm("LayerNorm", c.hidden_size, c.layer_norm_eps)?,
-            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
-        })
+    Ok(TextEmbeddings {
+        word_embeddings: scope.embedding("word_embeddings", c.vocab_size, c.hidden_size)?,
+        position_embeddings: scope.embedding(
+            "position_embeddings",
+            c.max_position_embeddings,
+            c.hidden_size,
+        )?,
+        token_type_embeddings: Some(scope.embedding(
+            "token_type_embeddings",
+            c.type_vocab_size,
+            c.hidden_size,
+        )?),
+        layer_norm: scope.layer_norm("LayerNorm", c.hidden_size, c.layer_norm_eps)?,
+        dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+    })
 }
 
 fn load_layer(scope: &WeightScope, c: &BertConfig) -> Result<PostNormEncoderLayer> {
@@ -124,7 +131,12 @@ impl BertForSequenceClassification {
         Ok(Self {
             bert: BertModel::load(root, config, true)?,
             dropout: classifier_dropout(config).init(),
-            classifier: root.linear("classifier", config.hidden_size, config.common.num_labels(), true)?,
+            classifier: root.linear(
+                "classifier",
+                config.hidden_size,
+                config.common.num_labels(),
+                true,
+            )?,
         })
     }
 }
@@ -134,7 +146,12 @@ impl BertForTokenClassification {
         Ok(Self {
             bert: BertModel::load(root, config, false)?,
             dropout: classifier_dropout(config).init(),
-            classifier: root.linear("classifier", config.hidden_size, config.common.num_labels(), true)?,
+            classifier: root.linear(
+                "classifier",
+                config.hidden_size,
+                config.common.num_labels(),
+                true,
+            )?,
         })
     }
 }

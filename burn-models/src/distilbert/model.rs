@@ -83,7 +83,9 @@ pub struct DistilBertForQuestionAnswering {
 impl QuestionAnswerer for DistilBertForQuestionAnswering {
     fn span_logits(&self, input: &EncoderInput) -> Result<(Tensor<2>, Tensor<2>)> {
         let hidden = self.distilbert.forward(input)?;
-        Ok(split_span_logits(self.qa_outputs.forward(self.dropout.forward(hidden))))
+        Ok(split_span_logits(
+            self.qa_outputs.forward(self.dropout.forward(hidden)),
+        ))
     }
 
     fn common_config(&self) -> &CommonConfig {

@@ -15,7 +15,9 @@ use burn::nn::DropoutConfig;
 use super::*;
 use crate::error::Result;
 use crate::hub::WeightScope;
-use crate::nn::{FeedForward, MultiHeadAttention, PostNormEncoder, PostNormEncoderLayer, TextEmbeddings};
+use crate::nn::{
+    FeedForward, MultiHeadAttention, PostNormEncoder, PostNormEncoderLayer, TextEmbeddings,
+};
 
 const BASE_PREFIX: &str = "distilbert";
 const EPS: f64 = DistilBertConfig::LAYER_NORM_EPS;
@@ -31,7 +33,11 @@ impl DistilBertModel {
         let emb = scope.push("embeddings");
         let embeddings = TextEmbeddings {
             word_embeddings: emb.embedding("word_embeddings", c.vocab_size, c.dim)?,
-            position_embeddings: emb.embedding("position_embeddings", c.max_position_embeddings, c.dim)?,
+            position_embeddings: emb.embedding(
+                "position_embeddings",
+                c.max_position_embeddings,
+                c.dim,
+            )?,
             token_type_embeddings: None,
             layer_norm: emb.layer_norm("LayerNorm", c.dim, EPS)?,
             dropout: DropoutConfig::new(c.dropout).init(),

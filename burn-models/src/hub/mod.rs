@@ -167,8 +167,9 @@ impl ModelDir {
             .build()
             .map_err(|e| ModelError::Hub(e.to_string()))?;
         let remote = api.repo(repo);
-        let fetch_error =
-            |file: &str, e: hf_hub::api::sync::ApiError| ModelError::Hub(format!("{model_id}: {file}: {e}"));
+        let fetch_error = |file: &str, e: hf_hub::api::sync::ApiError| {
+            ModelError::Hub(format!("{model_id}: {file}: {e}"))
+        };
         let config = remote
             .get("config.json")
             .map_err(|e| fetch_error("config.json", e))?;
@@ -219,7 +220,8 @@ fn is_hub_id(id: &str) -> bool {
         !p.is_empty()
             && !p.starts_with(['.', '-'])
             && !p.contains("..")
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
     match id.split_once('/') {
         Some((org, name)) => part_ok(org) && part_ok(name),

@@ -368,7 +368,10 @@ impl<'a> WeightScope<'a> {
                 found,
             });
         }
-        Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
     }
 
     /// A float tensor stored as `[rows, cols]` and returned transposed, as `[cols, rows]`.
@@ -396,7 +399,13 @@ impl<'a> WeightScope<'a> {
 
     /// A PyTorch `nn.Linear` (`{name}.weight` `[out, in]`, optional `{name}.bias`), stored the
     /// way Burn multiplies: `[in, out]`, transposed once here rather than at every call.
-    pub fn linear(&self, name: &str, d_input: usize, d_output: usize, bias: bool) -> Result<Linear> {
+    pub fn linear(
+        &self,
+        name: &str,
+        d_input: usize,
+        d_output: usize,
+        bias: bool,
+    ) -> Result<Linear> {
         let scope = self.push(name);
         let weight = scope.tensor_transposed("weight", d_output, d_input)?;
         let bias = if bias {

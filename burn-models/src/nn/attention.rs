@@ -13,7 +13,12 @@ impl AttentionMask {
     /// From an HF-style `attention_mask` `[batch, seq]` of 1 (attend) and 0 (padding).
     pub fn from_padding(attention_mask: &Tensor<2, Int>) -> Self {
         let [batch, seq] = attention_mask.dims();
-        Self(attention_mask.clone().equal_elem(0).reshape([batch, 1, 1, seq]))
+        Self(
+            attention_mask
+                .clone()
+                .equal_elem(0)
+                .reshape([batch, 1, 1, seq]),
+        )
     }
 }
 

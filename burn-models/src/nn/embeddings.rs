@@ -24,7 +24,12 @@ impl TextEmbeddings {
     ) -> Tensor<3> {
         let [_, seq] = input_ids.dims();
         let mut x = self.word_embeddings.forward(input_ids)
-            + self.position_embeddings.weight.val().slice([0..seq]).unsqueeze::<3>();
+            + self
+                .position_embeddings
+                .weight
+                .val()
+                .slice([0..seq])
+                .unsqueeze::<3>();
         if let Some(types) = &self.token_type_embeddings {
             x = x + match token_type_ids {
                 Some(ids) => types.forward(ids),

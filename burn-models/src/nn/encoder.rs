@@ -17,7 +17,9 @@ pub struct PostNormEncoderLayer {
 
 impl PostNormEncoderLayer {
     pub fn forward(&self, x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
-        let attended = self.dropout.forward(self.attention.forward(x.clone(), mask));
+        let attended = self
+            .dropout
+            .forward(self.attention.forward(x.clone(), mask));
         let h = self.attention_norm.forward(x + attended);
         let transformed = self.dropout.forward(self.feed_forward.forward(h.clone()));
         self.output_norm.forward(h + transformed)

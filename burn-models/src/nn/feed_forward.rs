@@ -15,6 +15,7 @@ pub struct FeedForward {
 
 impl FeedForward {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.down.forward(self.activation.forward(self.up.forward(x)))
+        self.down
+            .forward(self.activation.forward(self.up.forward(x)))
     }
 }

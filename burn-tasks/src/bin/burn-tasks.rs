@@ -6,14 +6,25 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use burn_models::hub::HubOptions;
 use burn_tasks::pipelines::PipelineSource;
+use burn_tasks::pipelines::question_answering::{
+    self, QaInput, QuestionAnsweringOptions, QuestionAnsweringPipeline,
+};
 use burn_tasks::pipelines::text_classification::{
-    self, FunctionToApply, InputShape, TextClassificationOptions, TextClassificationPipeline, TextInput, TopK,
+    self, FunctionToApply, InputShape, TextClassificationOptions, TextClassificationPipeline,
+    TextInput, TopK,
+};
+use burn_tasks::pipelines::token_classification::{
+    self, AggregationStrategy, TokenClassificationOptions, TokenClassificationPipeline,
 };
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 #[derive(Parser)]
-#[command(name = "burn-tasks", version, about = "Hugging Face pipelines in Rust, on Burn")]
+#[command(
+    name = "burn-tasks",
+    version,
+    about = "Hugging Face pipelines in Rust, on Burn"
+)]
 struct Cli {
     #[command(subcommand)]
     task: TaskCommand,
@@ -86,6 +97,54 @@ enum TaskCommand {
         #[arg(required = true)]
         inputs: Vec<String>,
     },
+    /// Label tokens or entities (named entity recognition).
+    #[command(name = "token-classification", alias = "ner")]
+    TokenClassification {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// none, simple, first, average or max.
+        #[arg(long, default_value = "none")]
+        aggregation_strategy: String,
+        /// Labels to leave out (comma separated; default O). `--ignore-labels ""` keeps all.
+        #[arg(long, value_delimiter = ',')]
+        ignore_labels: Option<Vec<String>>,
+        /// Classify long texts in overlapping windows of the model's length, with this overlap.
+        #[arg(long)]
+        stride: Option<usize>,
+        /// Texts; several are one batched call.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+    },
+    /// Extract the answer to a question from a context.
+    #[command(name = "question-answering")]
+    QuestionAnswering {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The question; repeat --question/--context for several (a batched call).
+        #[arg(long, required = true)]
+        question: Vec<String>,
+        /// The context the answer is taken from, one per --question.
+        #[arg(long, required = true)]
+        context: Vec<String>,
+        /// Answers per question.
+        #[arg(long, default_value_t = 1)]
+        top_k: usize,
+        /// Overlap of context windows in tokens (default min(max_seq_len / 2, 128)).
+        #[arg(long)]
+        doc_stride: Option<usize>,
+        /// Longest answer in tokens.
+        #[arg(long, default_value_t = 15)]
+        max_answer_len: usize,
+        /// Tokens per window (default min(model_max_length, 384)).
+        #[arg(long)]
+        max_seq_len: Option<usize>,
+        /// Accepted as HF does; its fast-tokenizer path does not use it.
+        #[arg(long, default_value_t = 64)]
+        max_question_len: usize,
+        /// Also consider the null answer ("" at 0..0).
+        #[arg(long)]
+        handle_impossible_answer: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,7 +152,10 @@ fn main() -> ExitCode {
     log::set_max_level(log::LevelFilter::Warn);
     match run(Cli::parse()) {
         Ok(json) => {
-            println!("{}", serde_json::to_string_pretty(&json).expect("JSON values serialize"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).expect("JSON values serialize")
+            );
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -142,6 +204,68 @@ fn run(cli: Cli) -> Result<Value> {
             let pipeline = TextClassificationPipeline::new(&model.source()?)?;
             let results = pipeline.classify(&inputs, &options)?;
             Ok(text_classification::to_hf_json(results, shape, top_k))
+        }
+        TaskCommand::TokenClassification {
+            model,
+            aggregation_strategy,
+            ignore_labels,
+            stride,
+            inputs,
+        } => {
+            let mut options = TokenClassificationOptions {
+                aggregation_strategy: aggregation_strategy.parse::<AggregationStrategy>()?,
+                stride,
+                batch_size: model.batch_size,
+                ..TokenClassificationOptions::default()
+            };
+            if let Some(labels) = ignore_labels {
+                options.ignore_labels = labels.into_iter().filter(|l| !l.is_empty()).collect();
+            }
+            let shape = if inputs.len() == 1 {
+                token_classification::InputShape::Single
+            } else {
+                token_classification::InputShape::List
+            };
+            let pipeline = TokenClassificationPipeline::new(&model.source()?)?;
+            let results = pipeline.classify(&inputs, &options)?;
+            Ok(token_classification::to_hf_json(results, shape))
+        }
+        TaskCommand::QuestionAnswering {
+            model,
+            question,
+            context,
+            top_k,
+            doc_stride,
+            max_answer_len,
+            max_seq_len,
+            max_question_len,
+            handle_impossible_answer,
+        } => {
+            if question.len() != context.len() {
+                bail!(
+                    "{} --question but {} --context: give one context per question",
+                    question.len(),
+                    context.len()
+                );
+            }
+            let options = QuestionAnsweringOptions {
+                top_k,
+                doc_stride,
+                max_answer_len,
+                max_seq_len,
+                max_question_len,
+                handle_impossible_answer,
+                batch_size: model.batch_size,
+                ..QuestionAnsweringOptions::default()
+            };
+            let inputs: Vec<QaInput> = question
+                .into_iter()
+                .zip(context)
+                .map(|(q, c)| QaInput::new(q, c))
+                .collect();
+            let pipeline = QuestionAnsweringPipeline::new(&model.source()?)?;
+            let results = pipeline.answer(&inputs, &options)?;
+            Ok(question_answering::to_hf_json(results))
         }
     }
 }

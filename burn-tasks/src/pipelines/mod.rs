@@ -44,7 +44,9 @@ impl Task {
     /// The model HF's `pipeline(task)` uses when none is given.
     pub fn default_model(self) -> &'static str {
         match self {
-            Task::TextClassification => "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+            Task::TextClassification => {
+                "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+            }
             Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
             Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
         }

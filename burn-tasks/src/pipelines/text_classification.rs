@@ -133,9 +133,9 @@ impl TextClassificationPipeline {
                 .iter()
                 .map(|input| self.encode(input, options.truncation))
                 .collect::<Result<Vec<_>>>()?;
-            let batch = self
-                .tokenizer
-                .batch(&encodings.iter().collect::<Vec<_>>(), true, &self.device)?;
+            let batch =
+                self.tokenizer
+                    .batch(&encodings.iter().collect::<Vec<_>>(), true, &self.device)?;
             let logits = self.model.logits(&batch)?;
             let [rows, labels] = logits.dims();
             let values = logits
@@ -150,8 +150,15 @@ impl TextClassificationPipeline {
     }
 
     fn encode(&self, input: &TextInput, truncation: bool) -> Result<tokenizers::Encoding> {
-        if input.text.trim().is_empty() || input.text_pair.as_ref().is_some_and(|p| p.trim().is_empty()) {
-            return Err(TaskError::InvalidInput("empty text: nothing to classify".into()));
+        if input.text.trim().is_empty()
+            || input
+                .text_pair
+                .as_ref()
+                .is_some_and(|p| p.trim().is_empty())
+        {
+            return Err(TaskError::InvalidInput(
+                "empty text: nothing to classify".into(),
+            ));
         }
         if truncation {
             let strategy = tokenizers::TruncationStrategy::LongestFirst;
@@ -165,7 +172,9 @@ impl TextClassificationPipeline {
             encoding.take_overflowing();
             return Ok(encoding);
         }
-        let encoding = self.tokenizer.encode(&input.text, input.text_pair.as_deref())?;
+        let encoding = self
+            .tokenizer
+            .encode(&input.text, input.text_pair.as_deref())?;
         if encoding.len() > self.max_length {
             return Err(TaskError::InvalidInput(format!(
                 "input of {} tokens is longer than the model's maximum of {} (use truncation)",

@@ -51,7 +51,9 @@ impl TextTokenizer {
     fn new(mut inner: Tokenizer, config: &Value) -> Result<Self> {
         // Pipelines choose truncation and padding per call, as transformers does.
         inner.with_padding(None);
-        inner.with_truncation(None).expect("disabling truncation cannot fail");
+        inner
+            .with_truncation(None)
+            .expect("disabling truncation cannot fail");
         let model_max_length = config
             .get("model_max_length")
             .and_then(Value::as_f64)
@@ -103,7 +105,9 @@ impl TextTokenizer {
                 strategy,
                 stride,
             }))
-            .map_err(|e| TaskError::InvalidInput(format!("truncation to {max_length} tokens: {e}")))?;
+            .map_err(|e| {
+                TaskError::InvalidInput(format!("truncation to {max_length} tokens: {e}"))
+            })?;
         let encoded = match pair {
             Some(pair) => tokenizer.encode_char_offsets((text, pair), true),
             None => tokenizer.encode_char_offsets(text, true),
@@ -112,15 +116,26 @@ impl TextTokenizer {
     }
 
     /// Pads encodings to the longest and stacks them into a model batch.
-    pub fn batch(&self, encodings: &[&Encoding], with_token_types: bool, device: &Device) -> Result<EncoderInput> {
+    pub fn batch(
+        &self,
+        encodings: &[&Encoding],
+        with_token_types: bool,
+        device: &Device,
+    ) -> Result<EncoderInput> {
         let longest = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
         let pad = |values: &[u32], fill: i64| -> Vec<i64> {
             let mut row: Vec<i64> = values.iter().map(|&v| v as i64).collect();
             row.resize(longest, fill);
             row
         };
-        let ids: Vec<_> = encodings.iter().map(|e| pad(e.get_ids(), self.pad_token_id as i64)).collect();
-        let mask: Vec<_> = encodings.iter().map(|e| pad(e.get_attention_mask(), 0)).collect();
+        let ids: Vec<_> = encodings
+            .iter()
+            .map(|e| pad(e.get_ids(), self.pad_token_id as i64))
+            .collect();
+        let mask: Vec<_> = encodings
+            .iter()
+            .map(|e| pad(e.get_attention_mask(), 0))
+            .collect();
         let types: Vec<_> = encodings.iter().map(|e| pad(e.get_type_ids(), 0)).collect();
         Ok(EncoderInput::new(
             &ids,
@@ -135,7 +150,9 @@ impl TextTokenizer {
         match self.inner.get_decoder() {
             Some(decoder) => {
                 use tokenizers::Decoder;
-                decoder.decode(tokens.to_vec()).unwrap_or_else(|_| tokens.join(" "))
+                decoder
+                    .decode(tokens.to_vec())
+                    .unwrap_or_else(|_| tokens.join(" "))
             }
             None => tokens.join(" "),
         }
@@ -166,34 +183,51 @@ fn special_token(config: &Value, key: &str) -> Option<String> {
 /// `BertTokenizerFast` built from `vocab.txt`, honouring `do_lower_case`,
 /// `tokenize_chinese_chars`, `strip_accents` and the special tokens of `tokenizer_config.json`.
 fn wordpiece_from_vocab(vocab: &Path, config: &Value) -> Result<Tokenizer> {
-    let token = |key: &str, default: &str| special_token(config, key).unwrap_or_else(|| default.into());
+    let token =
+        |key: &str, default: &str| special_token(config, key).unwrap_or_else(|| default.into());
     let unk = token("unk_token", "[UNK]");
     let model = WordPiece::from_file(&vocab.to_string_lossy())
         .unk_token(unk)
         .build()
         .map_err(|e| tokenizer_error(vocab, e))?;
-    let lowercase = config.get("do_lower_case").and_then(Value::as_bool).unwrap_or(true);
+    let lowercase = config
+        .get("do_lower_case")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let chinese = config
         .get("tokenize_chinese_chars")
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let strip_accents = config.get("strip_accents").and_then(Value::as_bool);
     let mut tokenizer = Tokenizer::new(model);
-    tokenizer.with_normalizer(Some(BertNormalizer::new(true, chinese, strip_accents, lowercase)));
+    tokenizer.with_normalizer(Some(BertNormalizer::new(
+        true,
+        chinese,
+        strip_accents,
+        lowercase,
+    )));
     tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
     let id = |t: &str| {
-        tokenizer.token_to_id(t).ok_or_else(|| TaskError::Tokenizer {
-            path: vocab.to_path_buf(),
-            message: format!("special token {t} is not in the vocabulary"),
-        })
+        tokenizer
+            .token_to_id(t)
+            .ok_or_else(|| TaskError::Tokenizer {
+                path: vocab.to_path_buf(),
+                message: format!("special token {t} is not in the vocabulary"),
+            })
     };
     let (cls, sep) = (token("cls_token", "[CLS]"), token("sep_token", "[SEP]"));
     let (cls_id, sep_id) = (id(&cls)?, id(&sep)?);
-    let special: Vec<_> = ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
-        .iter()
-        .filter_map(|k| special_token(config, k))
-        .map(|t| tokenizers::AddedToken::from(t, true))
-        .collect();
+    let special: Vec<_> = [
+        "unk_token",
+        "sep_token",
+        "pad_token",
+        "cls_token",
+        "mask_token",
+    ]
+    .iter()
+    .filter_map(|k| special_token(config, k))
+    .map(|t| tokenizers::AddedToken::from(t, true))
+    .collect();
     tokenizer.add_special_tokens(&special);
     tokenizer.with_post_processor(Some(BertProcessing::new((sep, sep_id), (cls, cls_id))));
     tokenizer.with_decoder(Some(WordPieceDecoder::default()));

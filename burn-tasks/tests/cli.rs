@@ -1,0 +1,225 @@
+//! The `burn-tasks` command line: HF task names, options, JSON on stdout, clean errors.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_burn-tasks"))
+        .args(args)
+        .env("BURN_DEVICE", "cpu")
+        .output()
+        .expect("run burn-tasks")
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "burn-tasks failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+fn golden_case(fixture_name: &str, index: usize) -> Value {
+    let path = PathBuf::from(fixture(fixture_name)).join("golden.json");
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    golden["pipeline"][index].clone()
+}
+
+fn assert_labels_match(ours: &Value, hf: &Value) {
+    match (ours, hf) {
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{ours} vs {hf}");
+            a.iter().zip(b).for_each(|(a, b)| assert_labels_match(a, b));
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+            assert_eq!(a["label"], b["label"]);
+            let (x, y) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
+            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+        }
+        _ => panic!("shape differs: {ours} vs {hf}"),
+    }
+}
+
+#[test]
+fn sentiment_analysis_alias_single_and_batched() {
+    let single = golden_case("bert-seqcls", 0);
+    let out = run(&[
+        "sentiment-analysis",
+        "--model",
+        &fixture("bert-seqcls"),
+        single["inputs"].as_str().unwrap(),
+    ]);
+    assert_labels_match(&json(&out), &single["output"]);
+
+    let batched = golden_case("bert-seqcls", 3); // list input, top_k=None
+    let mut args = vec!["text-classification", "--top-k", "all", "--model"];
+    let model = fixture("bert-seqcls");
+    args.push(&model);
+    let texts: Vec<&str> = batched["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    args.extend(texts);
+    assert_labels_match(&json(&run(&args)), &batched["output"]);
+}
+
+#[test]
+fn text_pair_option() {
+    let case = golden_case("bert-seqcls", 9);
+    let out = run(&[
+        "text-classification",
+        "--model",
+        &fixture("bert-seqcls"),
+        "--text-pair",
+        case["inputs"]["text_pair"].as_str().unwrap(),
+        case["inputs"]["text"].as_str().unwrap(),
+    ]);
+    assert_labels_match(&json(&out), &case["output"]);
+}
+
+#[test]
+fn errors_are_messages_not_panics() {
+    for args in [
+        vec!["text-classification", "--model", "./no/such/dir", "hello"],
+        vec![
+            "text-classification",
+            "--model",
+            &fixture("bert-seqcls"),
+            "--function-to-apply",
+            "cubic",
+            "hi",
+        ],
+        vec![
+            "text-classification",
+            "--model",
+            &fixture("bert-seqcls"),
+            "",
+        ],
+        vec![
+            "text-classification",
+            "--model",
+            &fixture("bert-seqcls"),
+            "--device",
+            "quantum",
+            "hi",
+        ],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let out = run(&["no-such-task", "hi"]);
+    assert!(!out.status.success());
+}
+
+/// Compares structure, strings and integers exactly and floats within 1e-4.
+fn assert_json_close(ours: &Value, hf: &Value) {
+    match (ours, hf) {
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{ours} vs {hf}");
+            a.iter().zip(b).for_each(|(a, b)| assert_json_close(a, b));
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "{ours} vs {hf}"
+            );
+            a.iter().for_each(|(k, v)| assert_json_close(v, &b[k]));
+        }
+        (Value::Number(a), Value::Number(b)) if a.is_f64() || b.is_f64() => {
+            assert!(
+                (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-4,
+                "{a} vs {b}"
+            );
+        }
+        _ => assert_eq!(ours, hf),
+    }
+}
+
+#[test]
+fn ner_alias_with_aggregation_strategy() {
+    let case = golden_case("bert-tokcls", 5);
+    let out = run(&[
+        "ner",
+        "--model",
+        &fixture("bert-tokcls"),
+        "--aggregation-strategy",
+        "simple",
+        case["inputs"].as_str().unwrap(),
+    ]);
+    assert_json_close(&json(&out), &case["output"]);
+
+    let case = golden_case("bert-tokcls", 3); // ignore_labels=[]
+    let out = run(&[
+        "token-classification",
+        "--model",
+        &fixture("bert-tokcls"),
+        "--ignore-labels",
+        "",
+        case["inputs"].as_str().unwrap(),
+    ]);
+    assert_json_close(&json(&out), &case["output"]);
+}
+
+#[test]
+fn question_answering_options() {
+    let case = golden_case("bert-qa", 3); // max_seq_len 48, doc_stride 16, top_k 3
+    let out = run(&[
+        "question-answering",
+        "--model",
+        &fixture("bert-qa"),
+        "--question",
+        case["inputs"]["question"].as_str().unwrap(),
+        "--context",
+        case["inputs"]["context"].as_str().unwrap(),
+        "--max-seq-len",
+        "48",
+        "--doc-stride",
+        "16",
+        "--top-k",
+        "3",
+    ]);
+    assert_json_close(&json(&out), &case["output"]);
+
+    let case = golden_case("bert-qa", 5); // handle_impossible_answer
+    let out = run(&[
+        "question-answering",
+        "--model",
+        &fixture("bert-qa"),
+        "--handle-impossible-answer",
+        "--question",
+        case["inputs"]["question"].as_str().unwrap(),
+        "--context",
+        case["inputs"]["context"].as_str().unwrap(),
+    ]);
+    assert_json_close(&json(&out), &case["output"]);
+
+    let out = run(&[
+        "question-answering",
+        "--model",
+        &fixture("bert-qa"),
+        "--question",
+        "who?",
+        "--context",
+        "",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
+}
