@@ -297,7 +297,12 @@ impl TokenClassificationPipeline {
         }
         let added = self.added_tokens();
         let stride = options.stride.unwrap_or(0);
-        if max_length <= added || stride >= max_length - added {
+        if max_length <= added {
+            return Err(TaskError::InvalidInput(format!(
+                "the tokenizer's model_max_length ({max_length}) leaves no room beside its {added} special tokens"
+            )));
+        }
+        if stride >= max_length - added {
             return Err(TaskError::option(
                 "stride",
                 format!(
