@@ -94,8 +94,9 @@ pub fn to_vec<const D: usize>(tensor: burn::tensor::Tensor<D>) -> (Vec<usize>, V
     (shape, data)
 }
 
-/// Compares two JSON values: equal structure, strings and integers; floats within [`TOLERANCE`].
-pub fn assert_json_close(what: &str, actual: &Value, expected: &Value) {
+/// Compares two JSON values: equal structure, key order, strings and integers; floats within
+/// [`TOLERANCE`]. The first difference comes back as `path: ours vs expected`.
+pub fn json_diff(actual: &Value, expected: &Value) -> Result<(), String> {
     fn walk(path: &str, a: &Value, e: &Value) -> Result<(), String> {
         match (a, e) {
             (Value::Number(x), Value::Number(y)) => {
@@ -130,7 +131,138 @@ pub fn assert_json_close(what: &str, actual: &Value, expected: &Value) {
             _ => Err(format!("{path}: {a} vs {e}")),
         }
     }
-    if let Err(diff) = walk("", actual, expected) {
+    walk("", actual, expected)
+}
+
+/// Panics with both values where [`json_diff`] finds a difference.
+pub fn assert_json_close(what: &str, actual: &Value, expected: &Value) {
+    if let Err(diff) = json_diff(actual, expected) {
         panic!("{what}: differs from transformers at {diff}\nours: {actual}\nHF:   {expected}");
+    }
+}
+
+/// The `pipeline` cases of `tests/fixtures/<name>/golden.json` whose `task` is one of `tasks`.
+pub fn golden_cases(name: &str, tasks: &[&str]) -> Vec<Value> {
+    golden(name)["pipeline"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: golden.json has no `pipeline` list"))
+        .iter()
+        .filter(|case| tasks.iter().any(|task| case["task"] == *task))
+        .cloned()
+        .collect()
+}
+
+/// Runs one golden case (`{"inputs", "kwargs", "output"}`) and compares what `run` returns with
+/// its `output` through [`json_diff`]; the error names the difference and shows both values.
+pub fn check_case(
+    case: &Value,
+    run: impl FnOnce(&Value) -> Result<Value, String>,
+) -> Result<(), String> {
+    let actual = run(case)?;
+    json_diff(&actual, &case["output"]).map_err(|diff| {
+        format!(
+            "output{diff}\n  actual:   {actual}\n  expected: {}",
+            case["output"]
+        )
+    })
+}
+
+/// Checks a pipeline against the goldens of `fixtures` for `tasks`: every case with the default
+/// `batch_size` and again with `batch_size` 1 and 3 (padded batches must not change the results).
+/// Panics listing every failing case, or where a fixture has no case.
+pub fn check_pipeline_goldens<P>(
+    fixtures: &[&str],
+    tasks: &[&str],
+    load: impl Fn(&str) -> P,
+    run: impl Fn(&P, &Value) -> Result<Value, String>,
+) {
+    let mut failures = Vec::new();
+    for name in fixtures {
+        let pipe = load(name);
+        let cases = golden_cases(name, tasks);
+        assert!(
+            !cases.is_empty(),
+            "{name}: no {tasks:?} cases in golden.json"
+        );
+        let before = failures.len();
+        for batch_size in [None, Some(1), Some(3)] {
+            for (index, case) in cases.iter().enumerate() {
+                let mut case = case.clone();
+                if let Some(batch_size) = batch_size {
+                    case["kwargs"]["batch_size"] = batch_size.into();
+                }
+                if let Err(message) = check_case(&case, |case| run(&pipe, case)) {
+                    failures.push(format!(
+                        "{name} case {index} (inputs {}, kwargs {}): {message}",
+                        case["inputs"], case["kwargs"]
+                    ));
+                }
+            }
+        }
+        eprintln!(
+            "{name}: {} cases, run with 3 batch sizes: {} failures",
+            cases.len(),
+            failures.len() - before
+        );
+    }
+    assert_no_failures(&failures);
+}
+
+/// Checks a pipeline against reference cases written one JSON object a line
+/// (`{"fixture", "inputs", "kwargs", "output"}`), loading each fixture's pipeline once.
+/// Panics listing every failing case, or where there is no case.
+pub fn check_hf_references<P>(
+    references: &str,
+    load: impl Fn(&str) -> P,
+    run: impl Fn(&P, &Value) -> Result<Value, String>,
+) {
+    let mut pipelines = std::collections::BTreeMap::new();
+    let mut failures = Vec::new();
+    let lines: Vec<&str> = references
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(!lines.is_empty(), "no reference cases");
+    for (index, line) in lines.iter().enumerate() {
+        let case: Value = serde_json::from_str(line).expect("reference case is JSON");
+        let name = case["fixture"].as_str().expect("fixture name").to_string();
+        let pipe = pipelines.entry(name.clone()).or_insert_with(|| load(&name));
+        if let Err(message) = check_case(&case, |case| run(pipe, case)) {
+            failures.push(format!(
+                "reference {index} ({name}, kwargs {}): {message}",
+                case["kwargs"]
+            ));
+        }
+    }
+    assert_no_failures(&failures);
+}
+
+/// Panics listing `failures`, if any.
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Asserts a [`TaskError::InvalidInput`] whose message is not empty and mentions `mentions`.
+///
+/// [`TaskError::InvalidInput`]: burn_tasks::TaskError::InvalidInput
+pub fn assert_invalid_input(
+    result: Result<impl std::fmt::Debug, burn_tasks::TaskError>,
+    what: &str,
+    mentions: &str,
+) {
+    match result {
+        Err(burn_tasks::TaskError::InvalidInput(message)) => {
+            assert!(!message.is_empty(), "{what}: empty message");
+            assert!(
+                message.contains(mentions),
+                "{what}: `{message}` does not mention {mentions}"
+            );
+        }
+        other => panic!("{what}: expected TaskError::InvalidInput, got {other:?}"),
     }
 }

@@ -1,6 +1,18 @@
 //! Pipelines in the image of `transformers.pipeline`, on models from `burn-models`.
 //!
 //! ```no_run
+//! use burn_tasks::{Task, pipeline};
+//! use serde_json::json;
+//!
+//! // Like `transformers.pipeline("sentiment-analysis", model=...)(text, top_k=None)`:
+//! let classifier = pipeline(Task::TextClassification).model("path/to/model").build()?;
+//! let json = classifier.call(&json!("I love this!"), &json!({"top_k": null}))?;
+//! # Ok::<(), burn_tasks::TaskError>(())
+//! ```
+//!
+//! Each task also has a typed API:
+//!
+//! ```no_run
 //! use burn_tasks::pipelines::{PipelineSource, TextClassificationPipeline};
 //! use burn_tasks::pipelines::text_classification::{TextClassificationOptions, TextInput};
 //!
@@ -15,4 +27,4 @@ pub mod pipelines;
 pub mod processors;
 
 pub use error::{Result, TaskError};
-pub use pipelines::Task;
+pub use pipelines::{Pipeline, Task, pipeline};

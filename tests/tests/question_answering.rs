@@ -1,40 +1,18 @@
 //! `question-answering` against the `transformers.pipeline` goldens of the fixtures.
 
-use std::path::PathBuf;
-
-use burn::tensor::Device;
 use burn_tasks::TaskError;
 use burn_tasks::pipelines::question_answering::{QaInput, to_hf_json};
 use burn_tasks::pipelines::{PipelineSource, QuestionAnsweringOptions, QuestionAnsweringPipeline};
+use integration_tests::*;
 use serde_json::Value;
 
 const FIXTURES: &[&str] = &["bert-qa", "distilbert-qa"];
-const SCORE_TOLERANCE: f64 = 1e-4;
-
-fn fixture_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
+const TASKS: &[&str] = &["question-answering"];
 
 fn pipeline(name: &str) -> QuestionAnsweringPipeline {
-    let dir = fixture_dir(name);
-    QuestionAnsweringPipeline::new(&PipelineSource::new(dir.to_string_lossy(), Device::flex()))
+    let dir = fixture(name);
+    QuestionAnsweringPipeline::new(&PipelineSource::new(dir.to_string_lossy(), device()))
         .unwrap_or_else(|e| panic!("{name}: loading the pipeline: {e}"))
-}
-
-fn golden_cases(name: &str) -> Vec<Value> {
-    let path = fixture_dir(name).join("golden.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let golden: Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    golden["pipeline"]
-        .as_array()
-        .expect("golden.json has a `pipeline` list")
-        .iter()
-        .filter(|case| case["task"] == "question-answering")
-        .cloned()
-        .collect()
 }
 
 /// HF's call kwargs as options; unknown kwargs fail the test rather than pass silently.
@@ -68,48 +46,6 @@ fn options_from_kwargs(kwargs: &Value) -> Result<QuestionAnsweringOptions, Strin
     Ok(options)
 }
 
-/// Equal JSON, keys in the same order, `score`s within [`SCORE_TOLERANCE`].
-fn compare(actual: &Value, expected: &Value, path: &str) -> Result<(), String> {
-    match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => {
-            let (ak, ek): (Vec<_>, Vec<_>) = (a.keys().collect(), e.keys().collect());
-            if ak != ek {
-                return Err(format!("{path}: keys {ak:?}, expected {ek:?}"));
-            }
-            for (key, value) in e {
-                compare(&a[key], value, &format!("{path}.{key}"))?;
-            }
-            Ok(())
-        }
-        (Value::Array(a), Value::Array(e)) => {
-            if a.len() != e.len() {
-                return Err(format!(
-                    "{path}: {} items, expected {}\n  actual:   {actual}\n  expected: {expected}",
-                    a.len(),
-                    e.len()
-                ));
-            }
-            for (i, (a, e)) in a.iter().zip(e).enumerate() {
-                compare(a, e, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        (Value::Number(a), Value::Number(e)) if path.ends_with(".score") => {
-            let (a, e) = (a.as_f64().unwrap(), e.as_f64().unwrap());
-            if (a - e).abs() <= SCORE_TOLERANCE {
-                Ok(())
-            } else {
-                Err(format!("{path}: {a}, expected {e}"))
-            }
-        }
-        (Value::Number(a), Value::Number(e)) if a.is_f64() || e.is_f64() => {
-            Err(format!("{path}: unexpected float {a} (expected {e})"))
-        }
-        _ if actual == expected => Ok(()),
-        _ => Err(format!("{path}: {actual}, expected {expected}")),
-    }
-}
-
 fn qa_input(value: &Value) -> Result<QaInput, String> {
     let field = |key: &str| {
         value[key]
@@ -131,71 +67,11 @@ fn run_case(pipe: &QuestionAnsweringPipeline, case: &Value) -> Result<Value, Str
     Ok(to_hf_json(results))
 }
 
-/// Runs every golden case of a fixture, with the default `batch_size` and again one window at a
+/// Every golden case of the fixtures, with the default `batch_size` and again one window at a
 /// time and three at a time (padded batches must not change the results).
-fn check_fixture(name: &str) -> (usize, Vec<String>) {
-    let pipe = pipeline(name);
-    let cases = golden_cases(name);
-    let mut failures = Vec::new();
-    for batch_size in [None, Some(1), Some(3)] {
-        for (index, case) in cases.iter().enumerate() {
-            let mut case = case.clone();
-            if let Some(batch_size) = batch_size {
-                case["kwargs"]["batch_size"] = batch_size.into();
-            }
-            let outcome = run_case(&pipe, &case).and_then(|actual| {
-                compare(&actual, &case["output"], "output").map_err(|e| {
-                    format!("{e}\n  actual:   {actual}\n  expected: {}", case["output"])
-                })
-            });
-            if let Err(message) = outcome {
-                failures.push(format!(
-                    "{name} case {index} (kwargs {}): {message}",
-                    case["kwargs"]
-                ));
-            }
-        }
-    }
-    (cases.len(), failures)
-}
-
 #[test]
 fn golden_pipeline_outputs() {
-    let mut failures = Vec::new();
-    for name in FIXTURES {
-        let (count, fixture_failures) = check_fixture(name);
-        assert!(
-            count > 0,
-            "{name}: no question-answering cases in golden.json"
-        );
-        eprintln!(
-            "{name}: {count} cases, run with 3 batch sizes: {} failures",
-            fixture_failures.len()
-        );
-        failures.extend(fixture_failures);
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failing cases:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
-
-fn assert_invalid_input(
-    result: Result<impl std::fmt::Debug, TaskError>,
-    what: &str,
-    mentions: &str,
-) {
-    match result {
-        Err(TaskError::InvalidInput(message)) => {
-            assert!(
-                message.contains(mentions),
-                "{what}: `{message}` does not mention {mentions}"
-            )
-        }
-        other => panic!("{what}: expected TaskError::InvalidInput, got {other:?}"),
-    }
+    check_pipeline_goldens(FIXTURES, TASKS, pipeline, run_case);
 }
 
 #[test]
@@ -329,34 +205,5 @@ const HF_REFERENCES: &str = r###"{"fixture": "bert-qa", "inputs": {"question": "
 
 #[test]
 fn more_hf_reference_outputs() {
-    let mut pipelines = std::collections::BTreeMap::new();
-    let mut failures = Vec::new();
-    let lines: Vec<&str> = HF_REFERENCES
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    for (index, line) in lines.iter().enumerate() {
-        let case: Value = serde_json::from_str(line).expect("reference case is JSON");
-        let name = case["fixture"].as_str().expect("fixture name").to_string();
-        let pipe = pipelines
-            .entry(name.clone())
-            .or_insert_with(|| pipeline(&name));
-        let outcome = run_case(pipe, &case).and_then(|actual| {
-            compare(&actual, &case["output"], "output")
-                .map_err(|e| format!("{e}\n  actual:   {actual}\n  expected: {}", case["output"]))
-        });
-        if let Err(message) = outcome {
-            failures.push(format!(
-                "reference {index} ({name}, kwargs {}): {message}",
-                case["kwargs"]
-            ));
-        }
-    }
-    assert!(!lines.is_empty());
-    assert!(
-        failures.is_empty(),
-        "{} failing cases:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    check_hf_references(HF_REFERENCES, pipeline, run_case);
 }

@@ -1,6 +1,7 @@
 //! `transformers.pipeline(task)` for Rust: one module per task, each with an options struct
 //! using HF's names and defaults and an output type whose JSON is HF's.
 
+mod dynamic;
 pub mod question_answering;
 pub mod text_classification;
 pub mod token_classification;
@@ -11,6 +12,7 @@ use std::str::FromStr;
 use burn::tensor::Device;
 use burn_models::hub::{HubOptions, ModelDir};
 
+pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
