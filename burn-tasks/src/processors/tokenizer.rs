@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use burn::tensor::Device;
 use burn_models::heads::EncoderInput;
@@ -22,6 +23,9 @@ const UNBOUNDED: usize = 1_000_000_000_000_000_000;
 /// Encodings carry character offsets into the input text, as transformers returns them.
 pub struct TextTokenizer {
     inner: Tokenizer,
+    /// Copies of `inner` set up to truncate with given (max_length, stride, strategy), built
+    /// on first use and kept: the vocabulary is cloned once per setting, not once per call.
+    truncating: Mutex<Vec<((usize, usize, TruncationStrategy), Arc<Tokenizer>)>>,
     /// `tokenizer_config.json`'s `model_max_length` (unbounded when unset).
     pub model_max_length: usize,
     pub pad_token_id: u32,
@@ -68,6 +72,7 @@ impl TextTokenizer {
         };
         Ok(Self {
             inner,
+            truncating: Mutex::default(),
             model_max_length,
             pad_token_id,
             continuing_subword_prefix,
@@ -113,6 +118,36 @@ impl TextTokenizer {
             None => tokenizer.encode_char_offsets(text, true),
         };
         encoded.map_err(|e| TaskError::InvalidInput(format!("cannot tokenize {text:?}: {e}")))
+    }
+
+    fn truncating_tokenizer(
+        &self,
+        max_length: usize,
+        stride: usize,
+        strategy: TruncationStrategy,
+    ) -> Result<Arc<Tokenizer>> {
+        let key = (max_length, stride, strategy);
+        let mut cache = self
+            .truncating
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, tokenizer)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(tokenizer.clone());
+        }
+        let mut tokenizer = self.inner.clone();
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length,
+                strategy,
+                stride,
+            }))
+            .map_err(|e| {
+                TaskError::InvalidInput(format!("truncation to {max_length} tokens: {e}"))
+            })?;
+        let tokenizer = Arc::new(tokenizer);
+        cache.push((key, tokenizer.clone()));
+        Ok(tokenizer)
     }
 
     /// Pads encodings to the longest and stacks them into a model batch.
