@@ -122,6 +122,11 @@ fn load_layer(scope: &WeightScope, c: &BertConfig) -> Result<PostNormEncoderLaye
     })
 }
 
+/// The `classifier` head of sequence and token classification: hidden -> num_labels.
+fn classifier(root: &WeightScope, c: &BertConfig) -> Result<burn::nn::Linear> {
+    root.linear("classifier", c.hidden_size, c.common.num_labels(), true)
+}
+
 fn classifier_dropout(c: &BertConfig) -> DropoutConfig {
     DropoutConfig::new(c.classifier_dropout.unwrap_or(c.hidden_dropout_prob))
 }
@@ -131,12 +136,7 @@ impl BertForSequenceClassification {
         Ok(Self {
             bert: BertModel::load(root, config, true)?,
             dropout: classifier_dropout(config).init(),
-            classifier: root.linear(
-                "classifier",
-                config.hidden_size,
-                config.common.num_labels(),
-                true,
-            )?,
+            classifier: classifier(root, config)?,
         })
     }
 }
@@ -146,12 +146,7 @@ impl BertForTokenClassification {
         Ok(Self {
             bert: BertModel::load(root, config, false)?,
             dropout: classifier_dropout(config).init(),
-            classifier: root.linear(
-                "classifier",
-                config.hidden_size,
-                config.common.num_labels(),
-                true,
-            )?,
+            classifier: classifier(root, config)?,
         })
     }
 }

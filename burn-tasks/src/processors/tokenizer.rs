@@ -102,17 +102,7 @@ impl TextTokenizer {
         stride: usize,
         strategy: TruncationStrategy,
     ) -> Result<Encoding> {
-        let mut tokenizer = self.inner.clone();
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length,
-                strategy,
-                stride,
-            }))
-            .map_err(|e| {
-                TaskError::InvalidInput(format!("truncation to {max_length} tokens: {e}"))
-            })?;
+        let tokenizer = self.truncating_tokenizer(max_length, stride, strategy)?;
         let encoded = match pair {
             Some(pair) => tokenizer.encode_char_offsets((text, pair), true),
             None => tokenizer.encode_char_offsets(text, true),
