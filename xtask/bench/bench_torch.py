@@ -1,10 +1,12 @@
 """PyTorch side of `cargo xtask bench`: the same workload on the same checkpoint directory.
 
-Prints one JSON object: {"median_ms", "load_ms", "runs", "threads", "torch", "transformers"}.
+Prints one JSON object: {"median_ms", "load_ms", "peak_rss_mb", "runs", "threads", "torch",
+"transformers"}.
 """
 
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -43,6 +45,8 @@ def main():
             {
                 "median_ms": statistics.median(samples),
                 "load_ms": load_ms,
+                # ru_maxrss is in KiB on Linux.
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "runs": args.runs,
                 "threads": args.threads,
                 "torch": torch.__version__,

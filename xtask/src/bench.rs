@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Skip the PyTorch side.
     #[arg(long)]
     no_torch: bool,
+    /// Internal: run only our side of this workload and print its figures as JSON (each
+    /// workload runs in its own process so that peak memory is its own).
+    #[arg(long, hide = true)]
+    worker: Option<String>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench/results.json")]
     output: PathBuf,
@@ -74,6 +78,19 @@ fn workloads() -> Vec<Workload> {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let device = burn_models::device::parse_device(args.device.as_deref())?;
+    if let Some(name) = &args.worker {
+        let workload = workloads()
+            .into_iter()
+            .find(|w| w.name == name)
+            .with_context(|| format!("no workload {name}"))?;
+        let dir = PathBuf::from("target/bench/models").join(workload.name);
+        let timing = bench_ours(&workload, &dir, &device, args.runs)?;
+        println!(
+            "{}",
+            json!({"median_ms": timing.median_ms, "load_ms": timing.load_ms, "peak_rss_mb": peak_rss_mb()})
+        );
+        return Ok(());
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -90,7 +107,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let dir = root.join(workload.name);
         write_random_checkpoint(&dir, &workload.config)?;
         eprintln!("{}: ours...", workload.name);
-        let ours = bench_ours(&workload, &dir, &device, args.runs)?;
+        let ours = bench_ours_in_process(workload.name, &args)?;
         let torch = if args.no_torch {
             None
         } else {
@@ -108,6 +125,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "ours_ms": ours.median_ms, "ours_load_ms": ours.load_ms,
                 "torch_ms": torch.as_ref().map(|t| t.median_ms),
                 "torch_load_ms": torch.as_ref().map(|t| t.load_ms),
+                "ours_peak_rss_mb": ours.peak_rss_mb,
+                "torch_peak_rss_mb": torch.as_ref().map(|t| t.peak_rss_mb),
                 "ratio": torch.as_ref().map(|t| ours.median_ms / t.median_ms),
             })
         })
@@ -124,6 +143,44 @@ pub fn run(args: BenchArgs) -> Result<()> {
 struct Timing {
     median_ms: f64,
     load_ms: f64,
+    peak_rss_mb: f64,
+}
+
+impl Timing {
+    fn from_json(json: &Value) -> Self {
+        let get = |k: &str| json[k].as_f64().unwrap_or(f64::NAN);
+        Self {
+            median_ms: get("median_ms"),
+            load_ms: get("load_ms"),
+            peak_rss_mb: get("peak_rss_mb"),
+        }
+    }
+}
+
+/// The process's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Runs our side of one workload in a fresh process of this same binary.
+fn bench_ours_in_process(name: &str, args: &BenchArgs) -> Result<Timing> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["bench", "--worker", name, "--runs", &args.runs.to_string()]);
+    if let Some(device) = &args.device {
+        command.args(["--device", device]);
+    }
+    let output = command.output().context("running the benchmark worker")?;
+    if !output.status.success() {
+        bail!("{name}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let json: Value = serde_json::from_slice(&output.stdout).context("worker output")?;
+    Ok(Timing::from_json(&json))
 }
 
 fn median(mut samples: Vec<Duration>) -> f64 {
@@ -172,6 +229,7 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
     Ok(Timing {
         median_ms: median(samples),
         load_ms,
+        peak_rss_mb: peak_rss_mb(),
     })
 }
 
@@ -210,28 +268,26 @@ fn bench_torch(
         return Ok(None);
     }
     let json: Value = serde_json::from_slice(&output.stdout).context("bench_torch.py output")?;
-    Ok(Some(Timing {
-        median_ms: json["median_ms"].as_f64().unwrap_or(f64::NAN),
-        load_ms: json["load_ms"].as_f64().unwrap_or(f64::NAN),
-    }))
+    Ok(Some(Timing::from_json(&json)))
 }
 
 fn print_table(rows: &[(&str, Timing, Option<Timing>)]) {
     println!(
-        "| workload | ours (ms) | PyTorch (ms) | ratio | load ours (ms) | load PyTorch (ms) |\n|---|---|---|---|---|---|"
+        "| workload | ours (ms) | PyTorch (ms) | ratio | load ours / PyTorch (ms) | peak RSS ours / PyTorch (MiB) |\n|---|---|---|---|---|---|"
     );
     for (name, ours, torch) in rows {
-        let (t, ratio, tl) = match torch {
+        let (t, ratio, load, rss) = match torch {
             Some(t) => (
                 format!("{:.1}", t.median_ms),
                 format!("{:.2}", ours.median_ms / t.median_ms),
                 format!("{:.0}", t.load_ms),
+                format!("{:.0}", t.peak_rss_mb),
             ),
-            None => ("-".into(), "-".into(), "-".into()),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
         println!(
-            "| {name} | {:.1} | {t} | {ratio} | {:.0} | {tl} |",
-            ours.median_ms, ours.load_ms
+            "| {name} | {:.1} | {t} | {ratio} | {:.0} / {load} | {:.0} / {rss} |",
+            ours.median_ms, ours.load_ms, ours.peak_rss_mb
         );
     }
 }
