@@ -28,13 +28,13 @@ impl TextEmbeddings {
                 .position_embeddings
                 .weight
                 .val()
-                .slice([0..seq])
+                .slice(0..seq)
                 .unsqueeze::<3>();
         if let Some(types) = &self.token_type_embeddings {
             x = x + match token_type_ids {
                 Some(ids) => types.forward(ids),
                 // Row 0 broadcast over the batch, without a lookup.
-                None => types.weight.val().slice([0..1]).unsqueeze::<3>(),
+                None => types.weight.val().slice(0..1).unsqueeze::<3>(),
             };
         }
         if let Some(extra) = extra {

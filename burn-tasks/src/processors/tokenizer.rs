@@ -17,6 +17,9 @@ use crate::error::{Result, TaskError};
 /// transformers' `VERY_LARGE_INTEGER`: a tokenizer without a `model_max_length`.
 const UNBOUNDED: usize = 1_000_000_000_000_000_000;
 
+/// (max_length, stride, strategy) of a truncating tokenizer.
+type TruncationKey = (usize, usize, TruncationStrategy);
+
 /// A checkpoint's tokenizer, built once from its own files (`tokenizer.json`, or `vocab.txt`
 /// with `tokenizer_config.json` for WordPiece models that predate fast tokenizers).
 ///
@@ -25,7 +28,7 @@ pub struct TextTokenizer {
     inner: Tokenizer,
     /// Copies of `inner` set up to truncate with given (max_length, stride, strategy), built
     /// on first use and kept: the vocabulary is cloned once per setting, not once per call.
-    truncating: Mutex<Vec<((usize, usize, TruncationStrategy), Arc<Tokenizer>)>>,
+    truncating: Mutex<Vec<(TruncationKey, Arc<Tokenizer>)>>,
     /// `tokenizer_config.json`'s `model_max_length` (unbounded when unset).
     pub model_max_length: usize,
     pub pad_token_id: u32,
