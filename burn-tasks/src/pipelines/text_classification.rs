@@ -104,6 +104,12 @@ impl TextClassificationPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::TextClassification)?;
         let model = load_sequence_classifier(&dir, &source.device)?;
+        if model.common_config().num_labels() == 0 {
+            return Err(TaskError::InvalidInput(format!(
+                "{}: the config defines no labels (empty id2label)",
+                dir.path().display()
+            )));
+        }
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         let max_length = model_max_positions(&dir)?.min(tokenizer.model_max_length);
         Ok(Self {
