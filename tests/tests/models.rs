@@ -70,10 +70,10 @@ fn check_base(name: &str, case: &Value) {
     }
 }
 
-fn check_sequence_classifier(name: &str) {
-    let model = auto::load_sequence_classifier(&dir(name), &device()).unwrap();
+/// Compares `logits` of every case of a fixture, then its base model outputs.
+fn check_logits(name: &str, logits: impl Fn(&EncoderInput) -> (Vec<usize>, Vec<f32>)) {
     for case in cases(name) {
-        let (shape, data) = to_vec(model.logits(&input(&case)).unwrap());
+        let (shape, data) = logits(&input(&case));
         assert_close(
             &format!("{name}/{} logits", case["name"]),
             &shape,
@@ -84,18 +84,14 @@ fn check_sequence_classifier(name: &str) {
     }
 }
 
+fn check_sequence_classifier(name: &str) {
+    let model = auto::load_sequence_classifier(&dir(name), &device()).unwrap();
+    check_logits(name, |input| to_vec(model.logits(input).unwrap()));
+}
+
 fn check_token_classifier(name: &str) {
     let model = auto::load_token_classifier(&dir(name), &device()).unwrap();
-    for case in cases(name) {
-        let (shape, data) = to_vec(model.logits(&input(&case)).unwrap());
-        assert_close(
-            &format!("{name}/{} logits", case["name"]),
-            &shape,
-            &data,
-            &case["logits"],
-        );
-        check_base(name, &case);
-    }
+    check_logits(name, |input| to_vec(model.logits(input).unwrap()));
 }
 
 fn check_question_answerer(name: &str) {

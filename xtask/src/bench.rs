@@ -362,7 +362,7 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
         shapes.push((format!("{name}.bias"), vec![o]));
     };
     let mut norms = Vec::new();
-    match config["model_type"].as_str() {
+    let hidden = match config["model_type"].as_str() {
         Some("bert") => {
             let (h, f) = (get("hidden_size")?, get("intermediate_size")?);
             for i in 0..get("num_hidden_layers")? {
@@ -377,23 +377,11 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
                 norms.push(format!("{p}.output.LayerNorm"));
             }
             linear("pooler.dense".into(), h, h);
-            norms.push("embeddings.LayerNorm".into());
-            shapes.push((
-                "embeddings.word_embeddings.weight".into(),
-                vec![get("vocab_size")?, h],
-            ));
-            shapes.push((
-                "embeddings.position_embeddings.weight".into(),
-                vec![get("max_position_embeddings")?, h],
-            ));
             shapes.push((
                 "embeddings.token_type_embeddings.weight".into(),
                 vec![get("type_vocab_size")?, h],
             ));
-            for n in norms {
-                shapes.push((format!("{n}.weight"), vec![h]));
-                shapes.push((format!("{n}.bias"), vec![h]));
-            }
+            h
         }
         Some("distilbert") => {
             let (h, f) = (get("dim")?, get("hidden_dim")?);
@@ -407,21 +395,23 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
                 norms.push(format!("{p}.sa_layer_norm"));
                 norms.push(format!("{p}.output_layer_norm"));
             }
-            norms.push("embeddings.LayerNorm".into());
-            shapes.push((
-                "embeddings.word_embeddings.weight".into(),
-                vec![get("vocab_size")?, h],
-            ));
-            shapes.push((
-                "embeddings.position_embeddings.weight".into(),
-                vec![get("max_position_embeddings")?, h],
-            ));
-            for n in norms {
-                shapes.push((format!("{n}.weight"), vec![h]));
-                shapes.push((format!("{n}.bias"), vec![h]));
-            }
+            h
         }
         other => bail!("no random checkpoint for model_type {other:?}"),
+    };
+    // Embeddings and LayerNorms are named alike in both families.
+    norms.push("embeddings.LayerNorm".into());
+    shapes.push((
+        "embeddings.word_embeddings.weight".into(),
+        vec![get("vocab_size")?, hidden],
+    ));
+    shapes.push((
+        "embeddings.position_embeddings.weight".into(),
+        vec![get("max_position_embeddings")?, hidden],
+    ));
+    for n in norms {
+        shapes.push((format!("{n}.weight"), vec![hidden]));
+        shapes.push((format!("{n}.bias"), vec![hidden]));
     }
     Ok(shapes)
 }

@@ -5,7 +5,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor};
 
 /// Positions a query may not attend to, `true` = masked, shaped `[batch, 1, 1, key_len]`
-/// (a padding mask) or `[batch, 1, query_len, key_len]`.
+/// (a padding mask), `[batch, 1, query_len, key_len]`, or already per head.
 #[derive(Debug, Clone)]
 pub struct AttentionMask(pub Tensor<4, Bool>);
 
@@ -19,6 +19,13 @@ impl AttentionMask {
                 .equal_elem(0)
                 .reshape([batch, 1, 1, seq]),
         )
+    }
+
+    /// The mask broadcast to `[batch, heads, query_len, key_len]`, the shape the fused op
+    /// takes. Encoders build it once per forward and share it across layers.
+    pub fn for_heads(&self, heads: usize, query_len: usize) -> Self {
+        let [batch, _, _, key_len] = self.0.dims();
+        Self(self.0.clone().expand([batch, heads, query_len, key_len]))
     }
 }
 
@@ -44,7 +51,14 @@ impl MultiHeadAttention {
         let q = heads(self.query.forward(hidden.clone()));
         let k = heads(self.key.forward(hidden.clone()));
         let v = heads(self.value.forward(hidden));
-        let mask = mask.map(|m| m.0.clone().expand([batch, self.num_heads, seq, seq]));
+        let full = [batch, self.num_heads, seq, seq];
+        let mask = mask.map(|m| {
+            if m.0.dims() == full {
+                m.0.clone()
+            } else {
+                m.for_heads(self.num_heads, seq).0
+            }
+        });
         let context = attention(q, k, v, mask, None, AttentionModuleOptions::default());
         let context = context.swap_dims(1, 2).reshape([batch, seq, dim]);
         self.output.forward(context)

@@ -34,8 +34,11 @@ pub struct PostNormEncoder {
 
 impl PostNormEncoder {
     pub fn forward(&self, mut x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
+        let [_, seq, _] = x.dims();
+        let heads = self.layers.first().map_or(1, |l| l.attention.num_heads);
+        let mask = mask.map(|m| m.for_heads(heads, seq));
         for layer in &self.layers {
-            x = layer.forward(x, mask);
+            x = layer.forward(x, mask.as_ref());
         }
         x
     }
