@@ -1,5 +1,8 @@
 //! Turning user inputs into model inputs: tokenizers (and, later, image and audio processors).
 
+pub mod image;
+pub mod resample;
 mod tokenizer;
 
+pub use image::{ImageProcessor, PixelBatch};
 pub use tokenizer::TextTokenizer;
