@@ -26,7 +26,7 @@ pub fn model_type(dir: &ModelDir) -> Result<String> {
 }
 
 /// Opens the weights, runs `build` over them, and warns about tensors nothing used.
-fn load_with<C: DeserializeOwned, M>(
+pub(crate) fn load_with<C: DeserializeOwned, M>(
     dir: &ModelDir,
     device: &Device,
     build: impl FnOnce(&WeightScope, &C) -> Result<M>,

@@ -12,5 +12,7 @@ pub mod error;
 pub mod heads;
 pub mod hub;
 pub mod nn;
+pub mod vision;
+pub mod vit;
 
 pub use error::{ModelError, Result};

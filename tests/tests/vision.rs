@@ -204,3 +204,63 @@ fn check_processor(name: &str) {
 fn vit_processor_matches_transformers() {
     check_processor("vit-imgcls");
 }
+
+fn model_dir(name: &str) -> burn_models::hub::ModelDir {
+    burn_models::hub::ModelDir::local(&fixture(name)).expect("fixture dir")
+}
+
+fn golden_pixels(value: &Value) -> burn::tensor::Tensor<4> {
+    let (shape, data) = golden_tensor(value);
+    let shape: [usize; 4] = shape.try_into().expect("4-d pixel values");
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(data, shape), &device())
+}
+
+#[test]
+fn vit_logits_match_transformers() {
+    let name = "vit-imgcls";
+    let model = burn_models::vision::load_vit_classifier(&model_dir(name), &device()).unwrap();
+    let golden = golden(name);
+    for case in golden["model"].as_array().unwrap() {
+        let what = format!("{name}/{}", case["name"]);
+        let pixels = golden_pixels(&case["pixel_values"]);
+        let interpolate = case["interpolate_pos_encoding"].as_bool().unwrap();
+        let (shape, logits) = to_vec(model.forward(pixels.clone(), interpolate).unwrap());
+        assert_close(&format!("{what} logits"), &shape, &logits, &case["logits"]);
+        if let Some(expected) = case.get("last_hidden_state") {
+            let (shape, hidden) = to_vec(model.vit.forward(pixels, interpolate).unwrap());
+            assert_close(
+                &format!("{what} last_hidden_state"),
+                &shape,
+                &hidden,
+                expected,
+            );
+        }
+    }
+    // The bare ViTModel loads from the same checkpoint through the `vit.` prefix.
+    let bare = burn_models::vision::load_vit(&model_dir(name), &device()).unwrap();
+    let case = &golden["model"][0];
+    let (shape, hidden) = to_vec(
+        bare.forward(golden_pixels(&case["pixel_values"]), false)
+            .unwrap(),
+    );
+    assert_close("bare ViTModel", &shape, &hidden, &case["last_hidden_state"]);
+}
+
+#[test]
+fn vit_rejects_wrong_image_sizes_and_channels() {
+    let model =
+        burn_models::vision::load_vit_classifier(&model_dir("vit-imgcls"), &device()).unwrap();
+    let zeros = |shape: [usize; 4]| burn::tensor::Tensor::<4>::zeros(shape, &device());
+    for (shape, interpolate, mentions) in [
+        ([1, 3, 48, 40], false, "doesn't match model"),
+        ([1, 1, 32, 32], false, "channels"),
+        ([1, 3, 4, 40], true, "smaller than one"),
+    ] {
+        match model.forward(zeros(shape), interpolate) {
+            Err(burn_models::ModelError::InvalidInput(message)) => {
+                assert!(message.contains(mentions), "{shape:?}: {message}")
+            }
+            other => panic!("{shape:?}: expected an InvalidInput error, got {other:?}"),
+        }
+    }
+}

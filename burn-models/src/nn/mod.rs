@@ -5,9 +5,11 @@ mod attention;
 mod embeddings;
 mod encoder;
 mod feed_forward;
+mod pre_norm;
 
 pub use activation::Activation;
 pub use attention::{AttentionMask, MultiHeadAttention};
 pub use embeddings::TextEmbeddings;
 pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
 pub use feed_forward::FeedForward;
+pub use pre_norm::{PreNormEncoder, PreNormEncoderLayer};

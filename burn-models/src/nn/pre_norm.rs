@@ -1,0 +1,47 @@
+use burn::module::Module;
+use burn::nn::{Dropout, LayerNorm};
+use burn::tensor::Tensor;
+
+use super::{AttentionMask, FeedForward, MultiHeadAttention};
+
+/// A pre-norm transformer encoder layer (ViT, DeiT, BEiT-style):
+/// `h = x + attn(norm1(x)); out = h + ffn(norm2(h))`.
+#[derive(Module, Debug)]
+pub struct PreNormEncoderLayer {
+    pub attention_norm: LayerNorm,
+    pub attention: MultiHeadAttention,
+    pub output_norm: LayerNorm,
+    pub feed_forward: FeedForward,
+    pub dropout: Dropout,
+}
+
+impl PreNormEncoderLayer {
+    pub fn forward(&self, x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
+        let attended = self
+            .attention
+            .forward(self.attention_norm.forward(x.clone()), mask);
+        let h = x + self.dropout.forward(attended);
+        let transformed = self
+            .feed_forward
+            .forward(self.output_norm.forward(h.clone()));
+        h + self.dropout.forward(transformed)
+    }
+}
+
+/// A stack of pre-norm encoder layers (the final norm belongs to the model).
+#[derive(Module, Debug)]
+pub struct PreNormEncoder {
+    pub layers: Vec<PreNormEncoderLayer>,
+}
+
+impl PreNormEncoder {
+    pub fn forward(&self, mut x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
+        let [_, seq, _] = x.dims();
+        let heads = self.layers.first().map_or(1, |l| l.attention.num_heads);
+        let mask = mask.map(|m| m.for_heads(heads, seq));
+        for layer in &self.layers {
+            x = layer.forward(x, mask.as_ref());
+        }
+        x
+    }
+}

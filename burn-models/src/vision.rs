@@ -1,0 +1,42 @@
+//! What pipelines see of vision models: the task heads as traits, and `AutoModelFor*`
+//! loaders for them (by `model_type`).
+
+use burn::tensor::{Device, Tensor};
+
+use crate::auto::{load_with, model_type};
+use crate::config::CommonConfig;
+use crate::error::{ModelError, Result};
+use crate::hub::ModelDir;
+use crate::vit::{ViTForImageClassification, ViTModel};
+
+/// Models with an image classification head (`*ForImageClassification`).
+pub trait ImageClassifier: Send {
+    /// Logits `[batch, num_labels]` of `pixel_values` `[batch, channels, height, width]`.
+    fn logits(&self, pixel_values: Tensor<4>) -> Result<Tensor<2>>;
+    fn common_config(&self) -> &CommonConfig;
+}
+
+fn unsupported(dir: &ModelDir, model_type: &str, head: &str, supported: &str) -> ModelError {
+    ModelError::Unsupported(format!(
+        "{}: model_type `{model_type}` has no {head} here (supported: {supported})",
+        dir.path().display()
+    ))
+}
+
+/// `AutoModelForImageClassification.from_pretrained`.
+pub fn load_image_classifier(dir: &ModelDir, device: &Device) -> Result<Box<dyn ImageClassifier>> {
+    Ok(match model_type(dir)?.as_str() {
+        "vit" => Box::new(load_with(dir, device, ViTForImageClassification::load)?),
+        other => return Err(unsupported(dir, other, "image classification head", "vit")),
+    })
+}
+
+/// `ViTModel.from_pretrained` (no pooler).
+pub fn load_vit(dir: &ModelDir, device: &Device) -> Result<ViTModel> {
+    load_with(dir, device, ViTModel::load)
+}
+
+/// `ViTForImageClassification.from_pretrained`.
+pub fn load_vit_classifier(dir: &ModelDir, device: &Device) -> Result<ViTForImageClassification> {
+    load_with(dir, device, ViTForImageClassification::load)
+}

@@ -1,0 +1,117 @@
+//! Hugging Face checkpoint names of ViT.
+//!
+//! | HF name (under `vit.`)                                  | module                                |
+//! |---------------------------------------------------------|---------------------------------------|
+//! | `embeddings.cls_token`, `embeddings.position_embeddings`| `embeddings.*`                        |
+//! | `embeddings.patch_embeddings.projection` (Conv2d)       | `embeddings.patch_embeddings.projection` (as a linear layer) |
+//! | `encoder.layer.{i}.layernorm_before`                    | `encoder.layers[i].attention_norm`    |
+//! | `encoder.layer.{i}.attention.attention.{query,key,value}` | `encoder.layers[i].attention.*`     |
+//! | `encoder.layer.{i}.attention.output.dense`              | `encoder.layers[i].attention.output`  |
+//! | `encoder.layer.{i}.layernorm_after`                     | `encoder.layers[i].output_norm`       |
+//! | `encoder.layer.{i}.intermediate.dense`, `output.dense`  | `encoder.layers[i].feed_forward.{up,down}` |
+//! | `layernorm`                                             | `layernorm`                           |
+//! | `classifier` (no prefix)                                | `classifier`                          |
+
+use burn::module::Param;
+use burn::nn::{DropoutConfig, Linear};
+
+use super::*;
+use crate::error::{ModelError, Result};
+use crate::hub::WeightScope;
+use crate::nn::{FeedForward, MultiHeadAttention, PreNormEncoder, PreNormEncoderLayer};
+
+const BASE_PREFIX: &str = "vit";
+
+fn base_scope<'a>(root: &WeightScope<'a>) -> WeightScope<'a> {
+    if root.contains(&format!("{BASE_PREFIX}.embeddings.cls_token")) {
+        root.push(BASE_PREFIX)
+    } else {
+        root.clone()
+    }
+}
+
+impl ViTModel {
+    /// Loads the base model from a `ViTModel` checkpoint or any ViT task model's.
+    pub fn load(root: &WeightScope, config: &ViTConfig) -> Result<Self> {
+        let c = config;
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
+            return Err(ModelError::Unsupported(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                c.hidden_size, c.num_attention_heads
+            )));
+        }
+        if c.patch_size == 0 || c.image_size < c.patch_size {
+            return Err(ModelError::Unsupported(format!(
+                "image_size {} and patch_size {} make no patches",
+                c.image_size, c.patch_size
+            )));
+        }
+        let scope = base_scope(root);
+        let emb = scope.push("embeddings");
+        let h = c.hidden_size;
+        let positions = c.patches_per_side() * c.patches_per_side() + 1;
+        let p = c.patch_size;
+        let proj = emb.push("patch_embeddings.projection");
+        let conv = proj.tensor("weight", [h, c.num_channels, p, p])?;
+        let projection = Linear {
+            weight: Param::from_tensor(conv.reshape([h, c.num_channels * p * p]).transpose()),
+            bias: Some(Param::from_tensor(proj.tensor("bias", [h])?)),
+        };
+        let embeddings = ViTEmbeddings {
+            cls_token: Param::from_tensor(emb.tensor("cls_token", [1, 1, h])?),
+            position_embeddings: Param::from_tensor(
+                emb.tensor("position_embeddings", [1, positions, h])?,
+            ),
+            patch_embeddings: PatchEmbeddings {
+                projection,
+                patch_size: p,
+                num_channels: c.num_channels,
+            },
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+        };
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| load_layer(&scope.push("encoder.layer").push(i), c))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            embeddings,
+            encoder: PreNormEncoder { layers },
+            layernorm: scope.layer_norm("layernorm", h, c.layer_norm_eps)?,
+            config: config.clone(),
+        })
+    }
+}
+
+fn load_layer(scope: &WeightScope, c: &ViTConfig) -> Result<PreNormEncoderLayer> {
+    let (h, eps, bias) = (c.hidden_size, c.layer_norm_eps, c.qkv_bias);
+    Ok(PreNormEncoderLayer {
+        attention_norm: scope.layer_norm("layernorm_before", h, eps)?,
+        attention: MultiHeadAttention {
+            query: scope.linear("attention.attention.query", h, h, bias)?,
+            key: scope.linear("attention.attention.key", h, h, bias)?,
+            value: scope.linear("attention.attention.value", h, h, bias)?,
+            output: scope.linear("attention.output.dense", h, h, true)?,
+            num_heads: c.num_attention_heads,
+        },
+        output_norm: scope.layer_norm("layernorm_after", h, eps)?,
+        feed_forward: FeedForward {
+            up: scope.linear("intermediate.dense", h, c.intermediate_size, true)?,
+            down: scope.linear("output.dense", c.intermediate_size, h, true)?,
+            activation: c.hidden_act,
+        },
+        dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+    })
+}
+
+impl ViTForImageClassification {
+    pub fn load(root: &WeightScope, config: &ViTConfig) -> Result<Self> {
+        Ok(Self {
+            vit: ViTModel::load(root, config)?,
+            classifier: root.linear(
+                "classifier",
+                config.hidden_size,
+                config.common.num_labels(),
+                true,
+            )?,
+        })
+    }
+}
