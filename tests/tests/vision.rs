@@ -264,3 +264,75 @@ fn vit_rejects_wrong_image_sizes_and_channels() {
         }
     }
 }
+
+/// Runs a golden pipeline case through `pipeline(task)`, with image paths made absolute.
+fn run_dynamic(pipe: &burn_tasks::Pipeline, case: &Value) -> Result<Value, String> {
+    let absolute = |v: &Value| Value::String(image_path(v.as_str().unwrap()).display().to_string());
+    let inputs = match &case["inputs"] {
+        Value::Array(items) => Value::Array(items.iter().map(absolute).collect()),
+        single => absolute(single),
+    };
+    pipe.call(&inputs, &case["kwargs"])
+        .map_err(|e| e.to_string())
+}
+
+fn load_pipeline(task: burn_tasks::Task) -> impl Fn(&str) -> burn_tasks::Pipeline {
+    move |name| {
+        burn_tasks::pipeline(task)
+            .model(fixture(name).display().to_string())
+            .device(device())
+            .build()
+            .unwrap()
+    }
+}
+
+#[test]
+fn image_classification_pipeline_matches_transformers() {
+    check_pipeline_goldens(
+        &["vit-imgcls"],
+        &["image-classification"],
+        load_pipeline(burn_tasks::Task::ImageClassification),
+        run_dynamic,
+    );
+}
+
+#[test]
+fn image_classification_errors_are_clear() {
+    let pipe = load_pipeline(burn_tasks::Task::ImageClassification)("vit-imgcls");
+    let path = image_path("rgb.png").display().to_string();
+    for (inputs, kwargs, mentions) in [
+        (
+            serde_json::json!(path),
+            serde_json::json!({"top_k": "x"}),
+            "top_k",
+        ),
+        (
+            serde_json::json!(path),
+            serde_json::json!({"function_to_apply": "max"}),
+            "function_to_apply",
+        ),
+        (
+            serde_json::json!(path),
+            serde_json::json!({"threshold": 0.5}),
+            "no option `threshold`",
+        ),
+        (serde_json::json!(42), serde_json::json!({}), "file path"),
+        (serde_json::json!([]), serde_json::json!({}), "empty list"),
+        (
+            serde_json::json!("https://example.com/cat.png"),
+            serde_json::json!({}),
+            "not downloaded",
+        ),
+        (
+            serde_json::json!(fixture("images.json").display().to_string()),
+            serde_json::json!({}),
+            "cannot decode image",
+        ),
+    ] {
+        let error = pipe.call(&inputs, &kwargs).unwrap_err().to_string();
+        assert!(
+            error.contains(mentions),
+            "{inputs} {kwargs}: `{error}` does not mention {mentions}"
+        );
+    }
+}

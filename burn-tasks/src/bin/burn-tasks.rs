@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use burn_models::hub::HubOptions;
 use burn_tasks::pipelines::PipelineSource;
+use burn_tasks::pipelines::image_classification::{
+    self, ImageClassificationOptions, ImageClassificationPipeline,
+};
 use burn_tasks::pipelines::question_answering::{
     self, QaInput, QuestionAnsweringOptions, QuestionAnsweringPipeline,
 };
@@ -145,6 +148,21 @@ enum TaskCommand {
         #[arg(long)]
         handle_impossible_answer: bool,
     },
+    /// Label images (PNG, JPEG, WebP, BMP files).
+    #[command(name = "image-classification")]
+    ImageClassification {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Labels per image, best first.
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// default, sigmoid, softmax or none.
+        #[arg(long, default_value = "default")]
+        function_to_apply: String,
+        /// Image files; several are one batched call.
+        #[arg(required = true)]
+        images: Vec<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -266,6 +284,23 @@ fn run(cli: Cli) -> Result<Value> {
             let pipeline = QuestionAnsweringPipeline::new(&model.source()?)?;
             let results = pipeline.answer(&inputs, &options)?;
             Ok(question_answering::to_hf_json(results))
+        }
+        TaskCommand::ImageClassification {
+            model,
+            top_k,
+            function_to_apply,
+            images,
+        } => {
+            let options = ImageClassificationOptions {
+                top_k,
+                function_to_apply: function_to_apply.parse::<FunctionToApply>()?,
+                batch_size: model.batch_size,
+            };
+            let single = images.len() == 1;
+            let images: Vec<_> = images.into_iter().map(Into::into).collect();
+            let pipeline = ImageClassificationPipeline::new(&model.source()?)?;
+            let results = pipeline.classify(&images, &options)?;
+            Ok(image_classification::to_hf_json(results, single))
         }
     }
 }

@@ -76,6 +76,9 @@ impl PipelineBuilder {
             Task::QuestionAnswering => {
                 Pipeline::QuestionAnswering(QuestionAnsweringPipeline::new(&source)?)
             }
+            Task::ImageClassification => {
+                Pipeline::ImageClassification(ImageClassificationPipeline::new(&source)?)
+            }
         })
     }
 }
@@ -85,6 +88,7 @@ pub enum Pipeline {
     TextClassification(TextClassificationPipeline),
     TokenClassification(TokenClassificationPipeline),
     QuestionAnswering(QuestionAnsweringPipeline),
+    ImageClassification(ImageClassificationPipeline),
 }
 
 impl Pipeline {
@@ -93,6 +97,7 @@ impl Pipeline {
             Self::TextClassification(_) => Task::TextClassification,
             Self::TokenClassification(_) => Task::TokenClassification,
             Self::QuestionAnswering(_) => Task::QuestionAnswering,
+            Self::ImageClassification(_) => Task::ImageClassification,
         }
     }
 
@@ -113,6 +118,7 @@ impl Pipeline {
             Self::TextClassification(p) => call_text_classification(p, inputs, kwargs),
             Self::TokenClassification(p) => call_token_classification(p, inputs, kwargs),
             Self::QuestionAnswering(p) => call_question_answering(p, inputs, kwargs),
+            Self::ImageClassification(p) => call_image_classification(p, inputs, kwargs),
         }
     }
 }
@@ -254,6 +260,29 @@ fn call_question_answering(
     };
     let results = pipeline.answer(&inputs, &options)?;
     Ok(question_answering::to_hf_json(results))
+}
+
+fn call_image_classification(
+    pipeline: &ImageClassificationPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = ImageClassificationOptions::default();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            // `top_k=None` is HF's "use the default" (5).
+            "top_k" if value.is_null() => {}
+            "top_k" => options.top_k = count("top_k", value)?,
+            "function_to_apply" => {
+                options.function_to_apply = string("function_to_apply", value)?.parse()?
+            }
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            other => return Err(unknown(other, Task::ImageClassification)),
+        }
+    }
+    let (images, single) = image_classification::images_from_json(inputs)?;
+    let results = pipeline.classify(&images, &options)?;
+    Ok(image_classification::to_hf_json(results, single))
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

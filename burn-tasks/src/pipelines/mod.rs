@@ -2,6 +2,7 @@
 //! using HF's names and defaults and an output type whose JSON is HF's.
 
 mod dynamic;
+pub mod image_classification;
 pub mod question_answering;
 pub mod text_classification;
 pub mod token_classification;
@@ -13,6 +14,7 @@ use burn::tensor::Device;
 use burn_models::hub::{HubOptions, ModelDir};
 
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
+pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
@@ -25,6 +27,7 @@ pub enum Task {
     TextClassification,
     TokenClassification,
     QuestionAnswering,
+    ImageClassification,
 }
 
 impl Task {
@@ -32,6 +35,7 @@ impl Task {
         Task::TextClassification,
         Task::TokenClassification,
         Task::QuestionAnswering,
+        Task::ImageClassification,
     ];
 
     /// The canonical HF task name.
@@ -40,6 +44,7 @@ impl Task {
             Task::TextClassification => "text-classification",
             Task::TokenClassification => "token-classification",
             Task::QuestionAnswering => "question-answering",
+            Task::ImageClassification => "image-classification",
         }
     }
 
@@ -51,6 +56,7 @@ impl Task {
             }
             Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
             Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
+            Task::ImageClassification => "google/vit-base-patch16-224",
         }
     }
 }
@@ -70,6 +76,7 @@ impl FromStr for Task {
             "text-classification" | "sentiment-analysis" => Task::TextClassification,
             "token-classification" | "ner" => Task::TokenClassification,
             "question-answering" => Task::QuestionAnswering,
+            "image-classification" => Task::ImageClassification,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }
