@@ -1,6 +1,7 @@
 //! `transformers.pipeline(task)` for Rust: one module per task, each with an options struct
 //! using HF's names and defaults and an output type whose JSON is HF's.
 
+pub mod document_question_answering;
 mod dynamic;
 pub mod question_answering;
 pub mod text_classification;
@@ -12,6 +13,9 @@ use std::str::FromStr;
 use burn::tensor::Device;
 use burn_models::hub::{HubOptions, ModelDir};
 
+pub use document_question_answering::{
+    DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
+};
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
@@ -25,6 +29,7 @@ pub enum Task {
     TextClassification,
     TokenClassification,
     QuestionAnswering,
+    DocumentQuestionAnswering,
 }
 
 impl Task {
@@ -32,6 +37,7 @@ impl Task {
         Task::TextClassification,
         Task::TokenClassification,
         Task::QuestionAnswering,
+        Task::DocumentQuestionAnswering,
     ];
 
     /// The canonical HF task name.
@@ -40,6 +46,7 @@ impl Task {
             Task::TextClassification => "text-classification",
             Task::TokenClassification => "token-classification",
             Task::QuestionAnswering => "question-answering",
+            Task::DocumentQuestionAnswering => "document-question-answering",
         }
     }
 
@@ -51,6 +58,7 @@ impl Task {
             }
             Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
             Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
+            Task::DocumentQuestionAnswering => "impira/layoutlm-document-qa",
         }
     }
 }
@@ -70,6 +78,7 @@ impl FromStr for Task {
             "text-classification" | "sentiment-analysis" => Task::TextClassification,
             "token-classification" | "ner" => Task::TokenClassification,
             "question-answering" => Task::QuestionAnswering,
+            "document-question-answering" => Task::DocumentQuestionAnswering,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }
