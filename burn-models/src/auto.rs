@@ -9,9 +9,10 @@ use crate::distilbert::*;
 use crate::error::{ModelError, Result};
 use crate::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier};
 use crate::hub::{ModelDir, WeightScope, Weights};
+use crate::layoutlm::*;
 
 /// Architectures with text encoder heads.
-const ENCODER_TYPES: &str = "bert, distilbert";
+const ENCODER_TYPES: &str = "bert, distilbert, layoutlm";
 
 /// The `model_type` of a model directory's config.
 pub fn model_type(dir: &ModelDir) -> Result<String> {
@@ -74,6 +75,11 @@ pub fn load_sequence_classifier(
             device,
             DistilBertForSequenceClassification::load,
         )?),
+        "layoutlm" => Box::new(load_with(
+            dir,
+            device,
+            LayoutLMForSequenceClassification::load,
+        )?),
         other => return Err(unsupported(dir, other, "sequence classification head")),
     })
 }
@@ -86,6 +92,11 @@ pub fn load_token_classifier(dir: &ModelDir, device: &Device) -> Result<Box<dyn 
             dir,
             device,
             DistilBertForTokenClassification::load,
+        )?),
+        "layoutlm" => Box::new(load_with(
+            dir,
+            device,
+            LayoutLMForTokenClassification::load,
         )?),
         other => return Err(unsupported(dir, other, "token classification head")),
     })
@@ -103,6 +114,7 @@ pub fn load_question_answerer(
             device,
             DistilBertForQuestionAnswering::load,
         )?),
+        "layoutlm" => Box::new(load_with(dir, device, LayoutLMForQuestionAnswering::load)?),
         other => return Err(unsupported(dir, other, "question answering head")),
     })
 }
@@ -115,4 +127,9 @@ pub fn load_bert(dir: &ModelDir, device: &Device) -> Result<BertModel> {
 /// `DistilBertModel.from_pretrained`.
 pub fn load_distilbert(dir: &ModelDir, device: &Device) -> Result<DistilBertModel> {
     load_with(dir, device, DistilBertModel::load)
+}
+
+/// `LayoutLMModel.from_pretrained`.
+pub fn load_layoutlm(dir: &ModelDir, device: &Device) -> Result<LayoutLMModel> {
+    load_with(dir, device, LayoutLMModel::load)
 }

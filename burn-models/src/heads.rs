@@ -13,10 +13,16 @@ pub struct EncoderInput {
     pub input_ids: Tensor<2, Int>,
     pub attention_mask: Tensor<2, Int>,
     pub token_type_ids: Option<Tensor<2, Int>>,
+    /// Each token's box on the page `[batch, seq, 4]` as (x0, y0, x1, y1) in 0-1000 units, for
+    /// layout models (LayoutLM); text-only models ignore it.
+    pub bbox: Option<Tensor<3, Int>>,
     /// The largest id in `input_ids` and in `token_type_ids`, checked against the embedding
     /// tables before a lookup could read out of bounds.
     max_input_id: i64,
     max_type_id: i64,
+    /// The largest box coordinate (and whether every box has x0 <= x1 and y0 <= y1).
+    max_box_coordinate: i64,
+    boxes_ordered: bool,
 }
 
 impl EncoderInput {
@@ -59,7 +65,51 @@ impl EncoderInput {
                 .transpose()?,
             max_input_id: max_of(input_ids),
             max_type_id: token_type_ids.map_or(0, max_of),
+            bbox: None,
+            max_box_coordinate: 0,
+            boxes_ordered: true,
         })
+    }
+
+    /// Adds a box per token (`[batch][seq]` rows of (x0, y0, x1, y1)), for layout models.
+    pub fn with_bbox(mut self, boxes: &[Vec<[i64; 4]>], device: &Device) -> Result<Self> {
+        let [batch, seq] = self.input_ids.dims();
+        if boxes.len() != batch || boxes.iter().any(|r| r.len() != seq) {
+            return Err(ModelError::InvalidInput(format!(
+                "bbox must be {batch} rows of {seq} boxes, one per token"
+            )));
+        }
+        let flat: Vec<i64> = boxes.iter().flatten().flatten().copied().collect();
+        if flat.iter().any(|&v| v < 0) {
+            return Err(ModelError::InvalidInput("negative box coordinate".into()));
+        }
+        self.max_box_coordinate = flat.iter().copied().max().unwrap_or(0);
+        self.boxes_ordered = boxes
+            .iter()
+            .flatten()
+            .all(|[x0, y0, x1, y1]| x0 <= x1 && y0 <= y1);
+        self.bbox = Some(Tensor::from_data(
+            TensorData::new(flat, [batch, seq, 4]),
+            device,
+        ));
+        Ok(self)
+    }
+
+    /// Checks the boxes against a layout model's 2-D position tables.
+    pub fn check_boxes(&self, max_2d_positions: usize) -> Result<()> {
+        if self.max_box_coordinate as usize >= max_2d_positions {
+            return Err(ModelError::InvalidInput(format!(
+                "box coordinate {} is outside the model's 0..{max_2d_positions} range \
+                 (boxes are normalised to 0-1000)",
+                self.max_box_coordinate
+            )));
+        }
+        if !self.boxes_ordered {
+            return Err(ModelError::InvalidInput(
+                "a box has x0 > x1 or y0 > y1 (boxes are (x0, y0, x1, y1))".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn batch_size(&self) -> usize {
@@ -119,4 +169,8 @@ pub trait QuestionAnswerer: Send {
     /// Start and end logits, each `[batch, seq]`.
     fn span_logits(&self, input: &EncoderInput) -> Result<(Tensor<2>, Tensor<2>)>;
     fn common_config(&self) -> &CommonConfig;
+    /// Whether the model reads token boxes (document question answering needs them).
+    fn uses_boxes(&self) -> bool {
+        false
+    }
 }

@@ -11,6 +11,7 @@ pub mod distilbert;
 pub mod error;
 pub mod heads;
 pub mod hub;
+pub mod layoutlm;
 pub mod nn;
 pub mod vision;
 pub mod vit;

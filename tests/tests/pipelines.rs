@@ -15,6 +15,8 @@ const FIXTURES: &[&str] = &[
     "bert-qa",
     "distilbert-qa",
     "bert-seqcls-f16",
+    "layoutlm-qa",
+    "layoutlm-tokcls",
 ];
 
 #[test]

@@ -5,4 +5,6 @@ mod model;
 mod weights;
 
 pub use config::BertConfig;
+pub(crate) use model::split_span_logits;
 pub use model::*;
+pub(crate) use weights::{check_supported, load_bert_embeddings, load_bert_layer};

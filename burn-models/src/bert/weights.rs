@@ -38,25 +38,11 @@ impl BertModel {
     /// Loads the base model from a checkpoint of `BertModel` or of any BERT task model.
     /// `pooler`: load the pooler (required) or leave it out.
     pub fn load(root: &WeightScope, config: &BertConfig, pooler: bool) -> Result<Self> {
-        if config.position_embedding_type != "absolute" {
-            return Err(ModelError::Unsupported(format!(
-                "position_embedding_type `{}` (only `absolute` is implemented)",
-                config.position_embedding_type
-            )));
-        }
-        if !config
-            .hidden_size
-            .is_multiple_of(config.num_attention_heads)
-        {
-            return Err(ModelError::Unsupported(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                config.hidden_size, config.num_attention_heads
-            )));
-        }
+        check_supported(config)?;
         let scope = base_scope(root);
-        let embeddings = load_embeddings(&scope.push("embeddings"), config)?;
+        let embeddings = load_bert_embeddings(&scope.push("embeddings"), config)?;
         let layers = (0..config.num_hidden_layers)
-            .map(|i| load_layer(&scope.push("encoder.layer").push(i), config))
+            .map(|i| load_bert_layer(&scope.push("encoder.layer").push(i), config))
             .collect::<Result<Vec<_>>>()?;
         let pooler = if pooler {
             Some(BertPooler {
@@ -85,7 +71,24 @@ impl BertModel {
     }
 }
 
-fn load_embeddings(scope: &WeightScope, c: &BertConfig) -> Result<TextEmbeddings> {
+/// Rejects configurations the BERT blocks here do not implement.
+pub(crate) fn check_supported(c: &BertConfig) -> Result<()> {
+    if c.position_embedding_type != "absolute" {
+        return Err(ModelError::Unsupported(format!(
+            "position_embedding_type `{}` (only `absolute` is implemented)",
+            c.position_embedding_type
+        )));
+    }
+    if !c.hidden_size.is_multiple_of(c.num_attention_heads) {
+        return Err(ModelError::Unsupported(format!(
+            "hidden_size {} is not a multiple of num_attention_heads {}",
+            c.hidden_size, c.num_attention_heads
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn load_bert_embeddings(scope: &WeightScope, c: &BertConfig) -> Result<TextEmbeddings> {
     Ok(TextEmbeddings {
         word_embeddings: scope.embedding("word_embeddings", c.vocab_size, c.hidden_size)?,
         position_embeddings: scope.embedding(
@@ -103,7 +106,7 @@ fn load_embeddings(scope: &WeightScope, c: &BertConfig) -> Result<TextEmbeddings
     })
 }
 
-fn load_layer(scope: &WeightScope, c: &BertConfig) -> Result<PostNormEncoderLayer> {
+pub(crate) fn load_bert_layer(scope: &WeightScope, c: &BertConfig) -> Result<PostNormEncoderLayer> {
     let (h, eps) = (c.hidden_size, c.layer_norm_eps);
     let attention = MultiHeadAttention {
         query: scope.linear("attention.self.query", h, h, true)?,

@@ -9,6 +9,9 @@ use burn_tasks::pipelines::PipelineSource;
 use burn_tasks::pipelines::image_classification::{
     self, ImageClassificationOptions, ImageClassificationPipeline,
 };
+use burn_tasks::pipelines::document_question_answering::{
+    self, DocumentQaInput, DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
+};
 use burn_tasks::pipelines::question_answering::{
     self, QaInput, QuestionAnsweringOptions, QuestionAnsweringPipeline,
 };
@@ -163,6 +166,43 @@ enum TaskCommand {
         #[arg(required = true)]
         images: Vec<std::path::PathBuf>,
     },
+    /// Answer a question about a document image (LayoutLM): from its words and boxes, or
+    /// from Tesseract OCR of the image (cargo feature `ocr`).
+    #[command(name = "document-question-answering")]
+    DocumentQuestionAnswering {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The question.
+        #[arg(long)]
+        question: String,
+        /// The document's words as JSON: a list of [word, [x0, y0, x1, y1]] in 0-1000 units.
+        /// Without it the image is read by OCR.
+        #[arg(long)]
+        word_boxes: Option<std::path::PathBuf>,
+        /// Answers to return.
+        #[arg(long, default_value_t = 1)]
+        top_k: usize,
+        /// Overlap of windows in tokens (default min(max_seq_len / 2, 256)).
+        #[arg(long)]
+        doc_stride: Option<usize>,
+        /// Longest answer in tokens.
+        #[arg(long, default_value_t = 15)]
+        max_answer_len: usize,
+        /// Tokens per window (default: the tokenizer's model_max_length).
+        #[arg(long)]
+        max_seq_len: Option<usize>,
+        /// Also consider the null answer ("" at word 0..0).
+        #[arg(long)]
+        handle_impossible_answer: bool,
+        /// OCR language (Tesseract's -l), e.g. eng.
+        #[arg(long)]
+        lang: Option<String>,
+        /// Extra Tesseract arguments for OCR.
+        #[arg(long, default_value = "")]
+        tesseract_config: String,
+        /// The document image (PNG, JPEG, ...).
+        image: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -185,6 +225,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Value> {
     match cli.task {
+        command @ TaskCommand::DocumentQuestionAnswering { .. } => {
+            document_question_answering(command)
+        }
         TaskCommand::TextClassification {
             model,
             top_k,
@@ -303,6 +346,54 @@ fn run(cli: Cli) -> Result<Value> {
             Ok(image_classification::to_hf_json(results, single))
         }
     }
+}
+
+fn document_question_answering(command: TaskCommand) -> Result<Value> {
+    let TaskCommand::DocumentQuestionAnswering {
+        model,
+        question,
+        word_boxes,
+        top_k,
+        doc_stride,
+        max_answer_len,
+        max_seq_len,
+        handle_impossible_answer,
+        lang,
+        tesseract_config,
+        image,
+    } = command
+    else {
+        unreachable!("called for document-question-answering only")
+    };
+    let word_boxes = match word_boxes {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading --word-boxes {}", path.display()))?;
+            let json: Value = serde_json::from_str(&text)
+                .with_context(|| format!("--word-boxes {} is not JSON", path.display()))?;
+            Some(document_question_answering::parse_word_boxes(&json)?)
+        }
+        None => None,
+    };
+    let options = DocumentQuestionAnsweringOptions {
+        top_k,
+        doc_stride,
+        max_answer_len,
+        max_seq_len,
+        handle_impossible_answer,
+        lang,
+        tesseract_config,
+        batch_size: model.batch_size,
+        ..DocumentQuestionAnsweringOptions::default()
+    };
+    let input = DocumentQaInput {
+        question,
+        image: Some(image),
+        word_boxes,
+    };
+    let pipeline = DocumentQuestionAnsweringPipeline::new(&model.source()?)?;
+    let results = pipeline.answer(&[input], &options)?;
+    Ok(document_question_answering::to_hf_json(results, true))
 }
 
 /// Library warnings (unused checkpoint tensors, truncation) go to stderr.

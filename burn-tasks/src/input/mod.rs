@@ -1,5 +1,6 @@
-//! Reading user inputs (images, and later audio) into plain in-memory values.
+//! Reading user inputs into plain in-memory values: images, and documents by OCR.
 
 pub mod image;
+pub mod ocr;
 
 pub use image::{ImageInput, RgbImage, load_image, load_image_bytes};

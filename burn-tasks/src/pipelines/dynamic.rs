@@ -14,6 +14,7 @@ use burn::tensor::Device;
 use burn_models::hub::HubOptions;
 use serde_json::{Map, Value};
 
+use super::document_question_answering::{self, DocumentQaInput};
 use super::question_answering::{self, QaInput};
 use super::text_classification::{self, InputShape, TextInput, TopK};
 use super::token_classification;
@@ -79,6 +80,9 @@ impl PipelineBuilder {
             Task::ImageClassification => {
                 Pipeline::ImageClassification(ImageClassificationPipeline::new(&source)?)
             }
+            Task::DocumentQuestionAnswering => Pipeline::DocumentQuestionAnswering(
+                DocumentQuestionAnsweringPipeline::new(&source)?,
+            ),
         })
     }
 }
@@ -89,6 +93,7 @@ pub enum Pipeline {
     TokenClassification(TokenClassificationPipeline),
     QuestionAnswering(QuestionAnsweringPipeline),
     ImageClassification(ImageClassificationPipeline),
+    DocumentQuestionAnswering(DocumentQuestionAnsweringPipeline),
 }
 
 impl Pipeline {
@@ -98,6 +103,7 @@ impl Pipeline {
             Self::TokenClassification(_) => Task::TokenClassification,
             Self::QuestionAnswering(_) => Task::QuestionAnswering,
             Self::ImageClassification(_) => Task::ImageClassification,
+            Self::DocumentQuestionAnswering(_) => Task::DocumentQuestionAnswering,
         }
     }
 
@@ -119,6 +125,9 @@ impl Pipeline {
             Self::TokenClassification(p) => call_token_classification(p, inputs, kwargs),
             Self::QuestionAnswering(p) => call_question_answering(p, inputs, kwargs),
             Self::ImageClassification(p) => call_image_classification(p, inputs, kwargs),
+            Self::DocumentQuestionAnswering(p) => {
+                call_document_question_answering(p, inputs, kwargs)
+            }
         }
     }
 }
@@ -283,6 +292,76 @@ fn call_image_classification(
     let (images, single) = image_classification::images_from_json(inputs)?;
     let results = pipeline.classify(&images, &options)?;
     Ok(image_classification::to_hf_json(results, single))
+}
+
+/// `pipe(image=..., question=..., word_boxes=...)` or `pipe([{"image", "question",
+/// "word_boxes"}, ...])`; `image` is a path (read only by OCR, when there are no word boxes).
+fn call_document_question_answering(
+    pipeline: &DocumentQuestionAnsweringPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = DocumentQuestionAnsweringOptions::default();
+    let mut single = Map::new();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "top_k" => options.top_k = count("top_k", value)?,
+            "doc_stride" => options.doc_stride = Some(count("doc_stride", value)?),
+            "max_answer_len" => options.max_answer_len = count("max_answer_len", value)?,
+            "max_seq_len" => options.max_seq_len = Some(count("max_seq_len", value)?),
+            "max_question_len" => options.max_question_len = count("max_question_len", value)?,
+            "handle_impossible_answer" => {
+                options.handle_impossible_answer = boolean("handle_impossible_answer", value)?
+            }
+            "lang" => options.lang = Some(string("lang", value)?.to_string()),
+            "tesseract_config" => {
+                options.tesseract_config = string("tesseract_config", value)?.to_string()
+            }
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            "image" | "question" | "word_boxes" => {
+                single.insert(key.clone(), value.clone());
+            }
+            other => return Err(unknown(other, Task::DocumentQuestionAnswering)),
+        }
+    }
+    let doc_input = |value: &Value| -> Result<DocumentQaInput> {
+        let question = string("question", value.get("question").unwrap_or(&Value::Null))?;
+        let image = match value.get("image") {
+            None | Some(Value::Null) => None,
+            Some(path) => Some(string("image", path)?.into()),
+        };
+        let word_boxes = match value.get("word_boxes") {
+            None | Some(Value::Null) => None,
+            Some(boxes) => Some(document_question_answering::parse_word_boxes(boxes)?),
+        };
+        Ok(DocumentQaInput {
+            question: question.to_string(),
+            image,
+            word_boxes,
+        })
+    };
+    let (inputs, is_single) = match inputs {
+        Value::Array(items) if single.is_empty() => {
+            (items.iter().map(doc_input).collect::<Result<_>>()?, false)
+        }
+        Value::Object(_) if single.is_empty() => (vec![doc_input(inputs)?], true),
+        // `pipe(image, question=..., word_boxes=...)`: the image given positionally.
+        Value::String(_) | Value::Null if single.contains_key("question") => {
+            if !inputs.is_null() {
+                single.insert("image".into(), inputs.clone());
+            }
+            (vec![doc_input(&Value::Object(single))?], true)
+        }
+        _ => {
+            return Err(TaskError::InvalidInput(
+                "document-question-answering takes {\"image\", \"question\", \"word_boxes\"} dicts, \
+                 or image, question= and word_boxes="
+                    .into(),
+            ));
+        }
+    };
+    let results = pipeline.answer(&inputs, &options)?;
+    Ok(document_question_answering::to_hf_json(results, is_single))
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

@@ -1,6 +1,7 @@
 //! `transformers.pipeline(task)` for Rust: one module per task, each with an options struct
 //! using HF's names and defaults and an output type whose JSON is HF's.
 
+pub mod document_question_answering;
 mod dynamic;
 pub mod image_classification;
 pub mod question_answering;
@@ -13,6 +14,9 @@ use std::str::FromStr;
 use burn::tensor::Device;
 use burn_models::hub::{HubOptions, ModelDir};
 
+pub use document_question_answering::{
+    DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
+};
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
 pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
@@ -28,6 +32,7 @@ pub enum Task {
     TokenClassification,
     QuestionAnswering,
     ImageClassification,
+    DocumentQuestionAnswering,
 }
 
 impl Task {
@@ -36,6 +41,7 @@ impl Task {
         Task::TokenClassification,
         Task::QuestionAnswering,
         Task::ImageClassification,
+        Task::DocumentQuestionAnswering,
     ];
 
     /// The canonical HF task name.
@@ -45,6 +51,7 @@ impl Task {
             Task::TokenClassification => "token-classification",
             Task::QuestionAnswering => "question-answering",
             Task::ImageClassification => "image-classification",
+            Task::DocumentQuestionAnswering => "document-question-answering",
         }
     }
 
@@ -57,6 +64,7 @@ impl Task {
             Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
             Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
             Task::ImageClassification => "google/vit-base-patch16-224",
+            Task::DocumentQuestionAnswering => "impira/layoutlm-document-qa",
         }
     }
 }
@@ -77,6 +85,7 @@ impl FromStr for Task {
             "token-classification" | "ner" => Task::TokenClassification,
             "question-answering" => Task::QuestionAnswering,
             "image-classification" => Task::ImageClassification,
+            "document-question-answering" => Task::DocumentQuestionAnswering,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }

@@ -357,7 +357,7 @@ impl QuestionAnsweringPipeline {
 
 /// `select_starts_ends` then `decode_spans` for one window: `(start, end, score)` of the best
 /// spans, best first.
-fn select_starts_ends(
+pub(crate) fn select_starts_ends(
     start: &[f32],
     end: &[f32],
     p_mask: &[bool],

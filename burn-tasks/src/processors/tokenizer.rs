@@ -113,6 +113,25 @@ impl TextTokenizer {
         encoded.map_err(|e| TaskError::InvalidInput(format!("cannot tokenize {text:?}: {e}")))
     }
 
+    /// Encodes pre-split words (`is_split_into_words=True`): `question` then `document`, with
+    /// special tokens; with `windows: Some((max_length, stride))`, truncated to `max_length`
+    /// on the document's side with overflowing windows as [`Self::encode_windows`].
+    pub fn encode_words(
+        &self,
+        question: &[&str],
+        document: &[&str],
+        windows: Option<(usize, usize)>,
+    ) -> Result<Encoding> {
+        let input = (question.to_vec(), document.to_vec());
+        let encoded = match windows {
+            Some((max_length, stride)) => self
+                .truncating_tokenizer(max_length, stride, TruncationStrategy::OnlySecond)?
+                .encode_char_offsets(input, true),
+            None => self.inner.encode_char_offsets(input, true),
+        };
+        encoded.map_err(|e| TaskError::InvalidInput(format!("cannot tokenize {question:?}: {e}")))
+    }
+
     fn truncating_tokenizer(
         &self,
         max_length: usize,

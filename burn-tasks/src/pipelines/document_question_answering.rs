@@ -1,0 +1,448 @@
+//! `document-question-answering`, as `transformers` 4.57's `DocumentQuestionAnsweringPipeline`
+//! runs it for LayoutLM (v1) models: the document is a list of words with their boxes on the
+//! page (0-1000 units), given by the caller or read from the image by Tesseract OCR (cargo
+//! feature `ocr`). The question's whitespace-separated words and the document's words are
+//! tokenized as pre-split words (`truncation="only_second"`, overflowing windows of
+//! `max_seq_len` tokens overlapping by `doc_stride`), every document token gets its word's box
+//! (separators get (1000, 1000, 1000, 1000), the question (0, 0, 0, 0)), and answers are spans
+//! of whole words: `start`/`end` are word indices, `answer` the words joined by spaces.
+
+use std::path::PathBuf;
+
+use burn_models::auto::{load_question_answerer, model_type};
+use burn_models::config::CommonConfig;
+use burn_models::heads::QuestionAnswerer;
+use serde::Serialize;
+use serde_json::Value;
+use tokenizers::Encoding;
+
+use super::question_answering::select_starts_ends;
+use super::token_classification::special_token_id;
+use super::{PipelineSource, Task};
+use crate::error::{Result, TaskError};
+use crate::processors::TextTokenizer;
+
+#[derive(Debug, Clone)]
+pub struct DocumentQuestionAnsweringOptions {
+    /// Answers per question, best first.
+    pub top_k: usize,
+    /// Tokens of overlap between windows; `None` is HF's `min(max_seq_len / 2, 256)`.
+    pub doc_stride: Option<usize>,
+    /// Longest answer, in tokens.
+    pub max_answer_len: usize,
+    /// Tokens per window; `None` is the tokenizer's `model_max_length`, as HF.
+    pub max_seq_len: Option<usize>,
+    /// Accepted for compatibility; HF's pipeline ignores it for LayoutLM, and so does this one.
+    pub max_question_len: usize,
+    /// Add the null answer (`{"score": p(CLS, CLS), "answer": "", "start": 0, "end": 0}`).
+    pub handle_impossible_answer: bool,
+    /// Tesseract's language for OCR (`-l`), HF's `lang`; `None` is Tesseract's default.
+    pub lang: Option<String>,
+    /// Extra Tesseract arguments for OCR, HF's `tesseract_config`.
+    pub tesseract_config: String,
+    /// Windows run through the model together, padded to the longest.
+    pub batch_size: usize,
+}
+
+impl Default for DocumentQuestionAnsweringOptions {
+    fn default() -> Self {
+        Self {
+            top_k: 1,
+            doc_stride: None,
+            max_answer_len: 15,
+            max_seq_len: None,
+            max_question_len: 64,
+            handle_impossible_answer: false,
+            lang: None,
+            tesseract_config: String::new(),
+            batch_size: 8,
+        }
+    }
+}
+
+/// A word of the document and its box (x0, y0, x1, y1), normalised to 0-1000.
+pub type WordBox = (String, [i64; 4]);
+
+/// A question about a document: its words and boxes, or an image to OCR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentQaInput {
+    pub question: String,
+    /// The page image; read (by OCR) only when `word_boxes` is `None`.
+    pub image: Option<PathBuf>,
+    pub word_boxes: Option<Vec<WordBox>>,
+}
+
+impl DocumentQaInput {
+    pub fn with_word_boxes(question: impl Into<String>, word_boxes: Vec<WordBox>) -> Self {
+        Self {
+            question: question.into(),
+            image: None,
+            word_boxes: Some(word_boxes),
+        }
+    }
+
+    pub fn with_image(question: impl Into<String>, image: impl Into<PathBuf>) -> Self {
+        Self {
+            question: question.into(),
+            image: Some(image.into()),
+            word_boxes: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DocumentAnswer {
+    pub score: f32,
+    pub answer: String,
+    /// Index of the answer's first and last word in the document's words.
+    pub start: usize,
+    pub end: usize,
+}
+
+pub struct DocumentQuestionAnsweringPipeline {
+    model: Box<dyn QuestionAnswerer>,
+    tokenizer: TextTokenizer,
+    cls_token_id: Option<u32>,
+    sep_token_id: Option<u32>,
+    device: burn::tensor::Device,
+}
+
+/// One window of one input.
+struct Window {
+    input: usize,
+    encoding: Encoding,
+    /// True where a token cannot be (part of) an answer: question and special tokens but CLS.
+    p_mask: Vec<bool>,
+    bbox: Vec<[i64; 4]>,
+}
+
+impl DocumentQuestionAnsweringPipeline {
+    pub fn new(source: &PipelineSource) -> Result<Self> {
+        let dir = source.resolve(Task::DocumentQuestionAnswering)?;
+        let kind = model_type(&dir)?;
+        if kind != "layoutlm" {
+            return Err(TaskError::InvalidInput(format!(
+                "document-question-answering supports LayoutLM models (model_type `layoutlm`), not `{kind}`"
+            )));
+        }
+        let model = load_question_answerer(&dir, &source.device)?;
+        let tokenizer = TextTokenizer::from_model_dir(&dir)?;
+        Ok(Self {
+            model,
+            cls_token_id: special_token_id(&dir, &tokenizer, "cls_token"),
+            sep_token_id: special_token_id(&dir, &tokenizer, "sep_token"),
+            tokenizer,
+            device: source.device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &CommonConfig {
+        self.model.common_config()
+    }
+
+    /// Answers per input, best first, at most `top_k` each.
+    pub fn answer(
+        &self,
+        inputs: &[DocumentQaInput],
+        options: &DocumentQuestionAnsweringOptions,
+    ) -> Result<Vec<Vec<DocumentAnswer>>> {
+        let (max_seq_len, doc_stride) = self.check_options(options)?;
+        if inputs.is_empty() {
+            return Err(TaskError::InvalidInput(
+                "at least one question is required".into(),
+            ));
+        }
+        let mut documents = Vec::with_capacity(inputs.len());
+        let mut windows = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            let words = document_words(input, options)?;
+            windows.extend(self.preprocess(i, &input.question, &words, max_seq_len, doc_stride)?);
+            documents.push(words);
+        }
+        let mut logits: Vec<(Vec<f32>, Vec<f32>)> = Vec::with_capacity(windows.len());
+        for chunk in windows.chunks(options.batch_size) {
+            let encodings: Vec<&Encoding> = chunk.iter().map(|w| &w.encoding).collect();
+            let longest = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+            let boxes: Vec<Vec<[i64; 4]>> = chunk
+                .iter()
+                .map(|w| {
+                    let mut row = w.bbox.clone();
+                    row.resize(longest, [0; 4]);
+                    row
+                })
+                .collect();
+            let batch = self
+                .tokenizer
+                .batch(&encodings, true, &self.device)?
+                .with_bbox(&boxes, &self.device)?;
+            let (start, end) = self.model.span_logits(&batch)?;
+            let [rows, seq] = start.dims();
+            let read = |t: burn::tensor::Tensor<2>| {
+                t.into_data()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| TaskError::InvalidInput(format!("reading span logits: {e:?}")))
+            };
+            let (start, end) = (read(start)?, read(end)?);
+            for (row, encoding) in encodings.iter().enumerate().take(rows) {
+                let range = row * seq..row * seq + encoding.len();
+                logits.push((start[range.clone()].to_vec(), end[range].to_vec()));
+            }
+        }
+        let mut results = Vec::with_capacity(inputs.len());
+        let mut next = 0;
+        for (i, words) in documents.iter().enumerate() {
+            let count = windows[next..].iter().take_while(|w| w.input == i).count();
+            let range = next..next + count;
+            next += count;
+            results.push(postprocess(
+                words,
+                &windows[range.clone()],
+                &logits[range],
+                options,
+            ));
+        }
+        Ok(results)
+    }
+
+    fn check_options(&self, options: &DocumentQuestionAnsweringOptions) -> Result<(usize, usize)> {
+        if options.batch_size == 0 {
+            return Err(TaskError::option("batch_size", "must be at least 1"));
+        }
+        if options.top_k < 1 {
+            return Err(TaskError::option("top_k", "should be >= 1 (got 0)"));
+        }
+        if options.max_answer_len < 1 {
+            return Err(TaskError::option(
+                "max_answer_len",
+                "should be >= 1 (got 0)",
+            ));
+        }
+        let max_seq_len = options
+            .max_seq_len
+            .unwrap_or(self.tokenizer.model_max_length);
+        let doc_stride = options.doc_stride.unwrap_or((max_seq_len / 2).min(256));
+        if doc_stride >= max_seq_len {
+            return Err(TaskError::option(
+                "doc_stride",
+                format!(
+                    "`doc_stride` ({doc_stride}) must be less than `max_seq_len` ({max_seq_len})"
+                ),
+            ));
+        }
+        Ok((max_seq_len, doc_stride))
+    }
+
+    fn preprocess(
+        &self,
+        index: usize,
+        question: &str,
+        words: &[WordBox],
+        max_seq_len: usize,
+        doc_stride: usize,
+    ) -> Result<Vec<Window>> {
+        let question_words: Vec<&str> = question.split_whitespace().collect();
+        if question_words.is_empty() {
+            return Err(TaskError::InvalidInput("`question` cannot be empty".into()));
+        }
+        if words.is_empty() {
+            return Err(TaskError::InvalidInput(
+                "the document has no words (empty word_boxes, or OCR found no text)".into(),
+            ));
+        }
+        let document: Vec<&str> = words.iter().map(|(w, _)| w.as_str()).collect();
+        // The checks tokenizers would otherwise fail (or panic) on when truncating.
+        let full = self
+            .tokenizer
+            .encode_words(&question_words, &document, None)?;
+        if full.len() > max_seq_len {
+            let sequence_ids = full.get_sequence_ids();
+            let question_len = sequence_ids.iter().filter(|s| **s == Some(0)).count();
+            let context_len = sequence_ids.iter().filter(|s| **s == Some(1)).count();
+            let special = full.len() - question_len - context_len;
+            let room = max_seq_len.saturating_sub(question_len + special);
+            if room == 0 {
+                return Err(TaskError::InvalidInput(format!(
+                    "the question is {question_len} tokens long: no room for the document in a window \
+                     of max_seq_len ({max_seq_len}) tokens"
+                )));
+            }
+            if doc_stride >= room {
+                return Err(TaskError::option(
+                    "doc_stride",
+                    format!(
+                        "{doc_stride} must be less than the {room} document tokens that fit in a window \
+                         of max_seq_len ({max_seq_len}) tokens beside the question"
+                    ),
+                ));
+            }
+        }
+        let mut encoding = self.tokenizer.encode_words(
+            &question_words,
+            &document,
+            Some((max_seq_len, doc_stride)),
+        )?;
+        let overflowing = encoding.take_overflowing();
+        Ok(std::iter::once(encoding)
+            .chain(overflowing)
+            .map(|encoding| {
+                let mut p_mask = Vec::with_capacity(encoding.len());
+                let mut bbox = Vec::with_capacity(encoding.len());
+                for ((sequence, &id), word) in encoding
+                    .get_sequence_ids()
+                    .iter()
+                    .zip(encoding.get_ids())
+                    .zip(encoding.get_word_ids())
+                {
+                    p_mask.push(*sequence != Some(1) && Some(id) != self.cls_token_id);
+                    bbox.push(match (sequence, word) {
+                        (Some(1), Some(word)) => words[*word as usize].1,
+                        _ if Some(id) == self.sep_token_id => [1000; 4],
+                        _ => [0; 4],
+                    });
+                }
+                Window {
+                    input: index,
+                    encoding,
+                    p_mask,
+                    bbox,
+                }
+            })
+            .collect())
+    }
+}
+
+/// The document's words: the caller's, or Tesseract's reading of the image.
+fn document_words(
+    input: &DocumentQaInput,
+    options: &DocumentQuestionAnsweringOptions,
+) -> Result<Vec<WordBox>> {
+    match (&input.word_boxes, &input.image) {
+        (Some(words), _) => {
+            for (word, [x0, y0, x1, y1]) in words {
+                if [x0, y0, x1, y1].iter().any(|&&v| !(0..=1000).contains(&v)) || x0 > x1 || y0 > y1
+                {
+                    return Err(TaskError::InvalidInput(format!(
+                        "the box of {word:?} is [{x0}, {y0}, {x1}, {y1}]: boxes are [x0, y0, x1, y1] \
+                         with 0 <= x0 <= x1 <= 1000 and 0 <= y0 <= y1 <= 1000"
+                    )));
+                }
+            }
+            Ok(words.clone())
+        }
+        (None, Some(image)) => crate::input::ocr::apply_tesseract(
+            image,
+            options.lang.as_deref(),
+            &options.tesseract_config,
+        ),
+        (None, None) => Err(TaskError::InvalidInput(
+            "give an image or word_boxes: without word_boxes the image is read by OCR".into(),
+        )),
+    }
+}
+
+/// HF's `postprocess_extractive_qa`: the best spans of every window whose ends fall on
+/// document words, then (optionally) the null answer, sorted by score.
+fn postprocess(
+    words: &[WordBox],
+    windows: &[Window],
+    logits: &[(Vec<f32>, Vec<f32>)],
+    options: &DocumentQuestionAnsweringOptions,
+) -> Vec<DocumentAnswer> {
+    let mut min_null_score = 1_000_000f64;
+    let mut answers = Vec::new();
+    for (window, (start, end)) in windows.iter().zip(logits) {
+        let spans = select_starts_ends(
+            start,
+            end,
+            &window.p_mask,
+            &mut min_null_score,
+            options.top_k,
+            options.handle_impossible_answer,
+            options.max_answer_len,
+        );
+        let word_ids = window.encoding.get_word_ids();
+        for (s, e, score) in spans {
+            // Question tokens have word ids too, but p_mask keeps spans off them.
+            if let (Some(first), Some(last)) = (word_ids[s], word_ids[e]) {
+                let (first, last) = (first as usize, last as usize);
+                let answer = words[first..=last]
+                    .iter()
+                    .map(|(w, _)| w.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                answers.push(DocumentAnswer {
+                    score,
+                    answer,
+                    start: first,
+                    end: last,
+                });
+            }
+        }
+    }
+    if options.handle_impossible_answer {
+        answers.push(DocumentAnswer {
+            score: min_null_score as f32,
+            answer: String::new(),
+            start: 0,
+            end: 0,
+        });
+    }
+    // Python's sorted(reverse=True) is stable.
+    answers.sort_by(|a, b| b.score.total_cmp(&a.score));
+    answers.truncate(options.top_k);
+    answers
+}
+
+/// HF's JSON for a call: one input gives its list of answers, several give a list of lists.
+pub fn to_hf_json(results: Vec<Vec<DocumentAnswer>>, single: bool) -> Value {
+    let mut values: Vec<Value> = results
+        .into_iter()
+        .map(|answers| serde_json::to_value(answers).expect("answers serialize"))
+        .collect();
+    if single && values.len() == 1 {
+        values.pop().expect("one result")
+    } else {
+        Value::Array(values)
+    }
+}
+
+/// Parses word boxes as HF takes them: a list of `[word, [x0, y0, x1, y1]]` (0-1000 units).
+pub fn parse_word_boxes(value: &Value) -> Result<Vec<WordBox>> {
+    let bad = |what: String| TaskError::InvalidInput(format!("word_boxes: {what}"));
+    let items = value
+        .as_array()
+        .ok_or_else(|| bad("expected a list of [word, [x0, y0, x1, y1]]".into()))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let pair = item.as_array().filter(|p| p.len() == 2);
+            let (word, coords) = match pair {
+                Some(p) => (p[0].as_str(), p[1].as_array()),
+                None => (None, None),
+            };
+            let (Some(word), Some(coords)) = (word, coords) else {
+                return Err(bad(format!("item {i} is not [word, [x0, y0, x1, y1]]")));
+            };
+            if coords.len() != 4 {
+                return Err(bad(format!(
+                    "the box of item {i} ({word:?}) has {} numbers, not 4",
+                    coords.len()
+                )));
+            }
+            let mut bbox = [0i64; 4];
+            for (slot, v) in bbox.iter_mut().zip(coords) {
+                let n = v
+                    .as_f64()
+                    .ok_or_else(|| bad(format!("the box of {word:?} holds a non-number")))?;
+                if n.fract() != 0.0 {
+                    return Err(bad(format!(
+                        "the box of {word:?} holds {n}: coordinates are integers in 0-1000"
+                    )));
+                }
+                *slot = n as i64;
+            }
+            Ok((word.to_string(), bbox))
+        })
+        .collect()
+}
