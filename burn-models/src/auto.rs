@@ -7,7 +7,7 @@ use crate::bert::*;
 use crate::config::read_config;
 use crate::distilbert::*;
 use crate::error::{ModelError, Result};
-use crate::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use crate::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier, VisualQuestionAnswerer};
 use crate::hub::{ModelDir, WeightScope, Weights};
 use crate::layoutlm::*;
 
@@ -127,6 +127,26 @@ pub fn load_bert(dir: &ModelDir, device: &Device) -> Result<BertModel> {
 /// `DistilBertModel.from_pretrained`.
 pub fn load_distilbert(dir: &ModelDir, device: &Device) -> Result<DistilBertModel> {
     load_with(dir, device, DistilBertModel::load)
+}
+
+/// `AutoModelForVisualQuestionAnswering.from_pretrained`.
+pub fn load_visual_question_answerer(
+    dir: &ModelDir,
+    device: &Device,
+) -> Result<Box<dyn VisualQuestionAnswerer>> {
+    Ok(match model_type(dir)?.as_str() {
+        "vilt" => Box::new(load_with(
+            dir,
+            device,
+            crate::vilt::ViltForQuestionAnswering::load,
+        )?),
+        other => {
+            return Err(ModelError::Unsupported(format!(
+                "{}: model_type `{other}` has no visual question answering head here (supported: vilt)",
+                dir.path().display()
+            )));
+        }
+    })
 }
 
 /// `LayoutLMModel.from_pretrained`.

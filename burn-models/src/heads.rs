@@ -164,6 +164,20 @@ pub trait TokenClassifier: Send {
     fn common_config(&self) -> &CommonConfig;
 }
 
+/// Models that answer questions about images by scoring an answer vocabulary
+/// (`*ForQuestionAnswering` of ViLT).
+pub trait VisualQuestionAnswerer: Send {
+    /// Logits `[batch, num_answers]` for the question tokens `text` and the images
+    /// `pixel_values` `[batch, C, H, W]` with `pixel_mask` `[batch, H, W]` (0 = padding).
+    fn logits(
+        &self,
+        text: &EncoderInput,
+        pixel_values: Tensor<4>,
+        pixel_mask: Tensor<3, Int>,
+    ) -> Result<Tensor<2>>;
+    fn common_config(&self) -> &CommonConfig;
+}
+
 /// Models with an extractive question answering head (`*ForQuestionAnswering`).
 pub trait QuestionAnswerer: Send {
     /// Start and end logits, each `[batch, seq]`.

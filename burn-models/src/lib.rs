@@ -13,6 +13,7 @@ pub mod heads;
 pub mod hub;
 pub mod layoutlm;
 pub mod nn;
+pub mod vilt;
 pub mod vision;
 pub mod vit;
 

@@ -89,20 +89,38 @@ pub(crate) fn check_supported(c: &BertConfig) -> Result<()> {
 }
 
 pub(crate) fn load_bert_embeddings(scope: &WeightScope, c: &BertConfig) -> Result<TextEmbeddings> {
+    load_text_embeddings(
+        scope,
+        c.vocab_size,
+        c.max_position_embeddings,
+        c.type_vocab_size,
+        c.hidden_size,
+        c.layer_norm_eps,
+        c.hidden_dropout_prob,
+    )
+}
+
+/// BERT-style embeddings (`word_embeddings`, `position_embeddings`, `token_type_embeddings`,
+/// `LayerNorm`), as BERT, LayoutLM and ViLT's text side name them.
+pub(crate) fn load_text_embeddings(
+    scope: &WeightScope,
+    vocab_size: usize,
+    max_positions: usize,
+    type_vocab_size: usize,
+    hidden: usize,
+    eps: f64,
+    dropout: f64,
+) -> Result<TextEmbeddings> {
     Ok(TextEmbeddings {
-        word_embeddings: scope.embedding("word_embeddings", c.vocab_size, c.hidden_size)?,
-        position_embeddings: scope.embedding(
-            "position_embeddings",
-            c.max_position_embeddings,
-            c.hidden_size,
-        )?,
+        word_embeddings: scope.embedding("word_embeddings", vocab_size, hidden)?,
+        position_embeddings: scope.embedding("position_embeddings", max_positions, hidden)?,
         token_type_embeddings: Some(scope.embedding(
             "token_type_embeddings",
-            c.type_vocab_size,
-            c.hidden_size,
+            type_vocab_size,
+            hidden,
         )?),
-        layer_norm: scope.layer_norm("LayerNorm", c.hidden_size, c.layer_norm_eps)?,
-        dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+        layer_norm: scope.layer_norm("LayerNorm", hidden, eps)?,
+        dropout: DropoutConfig::new(dropout).init(),
     })
 }
 

@@ -6,3 +6,4 @@ mod weights;
 
 pub use config::ViTConfig;
 pub use model::*;
+pub(crate) use weights::{load_patch_embeddings, load_vit_layer};

@@ -50,27 +50,16 @@ impl ViTModel {
         let emb = scope.push("embeddings");
         let h = c.hidden_size;
         let positions = c.patches_per_side() * c.patches_per_side() + 1;
-        let p = c.patch_size;
-        let proj = emb.push("patch_embeddings.projection");
-        let conv = proj.tensor("weight", [h, c.num_channels, p, p])?;
-        let projection = Linear {
-            weight: Param::from_tensor(conv.reshape([h, c.num_channels * p * p]).transpose()),
-            bias: Some(Param::from_tensor(proj.tensor("bias", [h])?)),
-        };
         let embeddings = ViTEmbeddings {
             cls_token: Param::from_tensor(emb.tensor("cls_token", [1, 1, h])?),
             position_embeddings: Param::from_tensor(
                 emb.tensor("position_embeddings", [1, positions, h])?,
             ),
-            patch_embeddings: PatchEmbeddings {
-                projection,
-                patch_size: p,
-                num_channels: c.num_channels,
-            },
+            patch_embeddings: load_patch_embeddings(&emb, c)?,
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
         };
         let layers = (0..c.num_hidden_layers)
-            .map(|i| load_layer(&scope.push("encoder.layer").push(i), c))
+            .map(|i| load_vit_layer(&scope.push("encoder.layer").push(i), c))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             embeddings,
@@ -81,7 +70,24 @@ impl ViTModel {
     }
 }
 
-fn load_layer(scope: &WeightScope, c: &ViTConfig) -> Result<PreNormEncoderLayer> {
+/// `patch_embeddings.projection` (a Conv2d with stride = kernel) as the linear layer
+/// [`PatchEmbeddings`] applies to flattened patches. `emb`: the `embeddings` scope.
+pub(crate) fn load_patch_embeddings(emb: &WeightScope, c: &ViTConfig) -> Result<PatchEmbeddings> {
+    let (h, p) = (c.hidden_size, c.patch_size);
+    let proj = emb.push("patch_embeddings.projection");
+    let conv = proj.tensor("weight", [h, c.num_channels, p, p])?;
+    Ok(PatchEmbeddings {
+        projection: Linear {
+            weight: Param::from_tensor(conv.reshape([h, c.num_channels * p * p]).transpose()),
+            bias: Some(Param::from_tensor(proj.tensor("bias", [h])?)),
+        },
+        patch_size: p,
+        num_channels: c.num_channels,
+    })
+}
+
+/// One pre-norm encoder layer with ViT's names (also ViLT's).
+pub(crate) fn load_vit_layer(scope: &WeightScope, c: &ViTConfig) -> Result<PreNormEncoderLayer> {
     let (h, eps, bias) = (c.hidden_size, c.layer_norm_eps, c.qkv_bias);
     Ok(PreNormEncoderLayer {
         attention_norm: scope.layer_norm("layernorm_before", h, eps)?,

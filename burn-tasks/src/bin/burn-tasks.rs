@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use burn_models::hub::HubOptions;
 use burn_tasks::pipelines::PipelineSource;
-use burn_tasks::pipelines::image_classification::{
-    self, ImageClassificationOptions, ImageClassificationPipeline,
-};
 use burn_tasks::pipelines::document_question_answering::{
     self, DocumentQaInput, DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
+};
+use burn_tasks::pipelines::image_classification::{
+    self, ImageClassificationOptions, ImageClassificationPipeline,
 };
 use burn_tasks::pipelines::question_answering::{
     self, QaInput, QuestionAnsweringOptions, QuestionAnsweringPipeline,
@@ -21,6 +21,9 @@ use burn_tasks::pipelines::text_classification::{
 };
 use burn_tasks::pipelines::token_classification::{
     self, AggregationStrategy, TokenClassificationOptions, TokenClassificationPipeline,
+};
+use burn_tasks::pipelines::visual_question_answering::{
+    self, VisualQuestionAnsweringOptions, VisualQuestionAnsweringPipeline, VqaInput,
 };
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
@@ -166,6 +169,20 @@ enum TaskCommand {
         #[arg(required = true)]
         images: Vec<std::path::PathBuf>,
     },
+    /// Answer a question about an image (ViLT).
+    #[command(name = "visual-question-answering", alias = "vqa")]
+    VisualQuestionAnswering {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The question.
+        #[arg(long)]
+        question: String,
+        /// Answers to return, best first.
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// The image (PNG, JPEG, WebP, BMP).
+        image: std::path::PathBuf,
+    },
     /// Answer a question about a document image (LayoutLM): from its words and boxes, or
     /// from Tesseract OCR of the image (cargo feature `ocr`).
     #[command(name = "document-question-answering")]
@@ -225,6 +242,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Value> {
     match cli.task {
+        TaskCommand::VisualQuestionAnswering {
+            model,
+            question,
+            top_k,
+            image,
+        } => {
+            let options = VisualQuestionAnsweringOptions {
+                top_k,
+                batch_size: model.batch_size,
+            };
+            let pipeline = VisualQuestionAnsweringPipeline::new(&model.source()?)?;
+            let results = pipeline.answer(&[VqaInput::new(image, question)], &options)?;
+            Ok(visual_question_answering::to_hf_json(results, true))
+        }
         command @ TaskCommand::DocumentQuestionAnswering { .. } => {
             document_question_answering(command)
         }

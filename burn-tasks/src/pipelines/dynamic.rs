@@ -18,6 +18,7 @@ use super::document_question_answering::{self, DocumentQaInput};
 use super::question_answering::{self, QaInput};
 use super::text_classification::{self, InputShape, TextInput, TopK};
 use super::token_classification;
+use super::visual_question_answering::{self, VqaInput};
 use super::*;
 
 /// Starts building the pipeline of `task`; without `.model(...)` it uses HF's default model.
@@ -83,6 +84,9 @@ impl PipelineBuilder {
             Task::DocumentQuestionAnswering => Pipeline::DocumentQuestionAnswering(
                 DocumentQuestionAnsweringPipeline::new(&source)?,
             ),
+            Task::VisualQuestionAnswering => {
+                Pipeline::VisualQuestionAnswering(VisualQuestionAnsweringPipeline::new(&source)?)
+            }
         })
     }
 }
@@ -94,6 +98,7 @@ pub enum Pipeline {
     QuestionAnswering(QuestionAnsweringPipeline),
     ImageClassification(ImageClassificationPipeline),
     DocumentQuestionAnswering(DocumentQuestionAnsweringPipeline),
+    VisualQuestionAnswering(VisualQuestionAnsweringPipeline),
 }
 
 impl Pipeline {
@@ -104,6 +109,7 @@ impl Pipeline {
             Self::QuestionAnswering(_) => Task::QuestionAnswering,
             Self::ImageClassification(_) => Task::ImageClassification,
             Self::DocumentQuestionAnswering(_) => Task::DocumentQuestionAnswering,
+            Self::VisualQuestionAnswering(_) => Task::VisualQuestionAnswering,
         }
     }
 
@@ -128,6 +134,7 @@ impl Pipeline {
             Self::DocumentQuestionAnswering(p) => {
                 call_document_question_answering(p, inputs, kwargs)
             }
+            Self::VisualQuestionAnswering(p) => call_visual_question_answering(p, inputs, kwargs),
         }
     }
 }
@@ -362,6 +369,52 @@ fn call_document_question_answering(
     };
     let results = pipeline.answer(&inputs, &options)?;
     Ok(document_question_answering::to_hf_json(results, is_single))
+}
+
+/// `pipe(image=..., question=...)`, `pipe({"image", "question"})` or a list of such dicts;
+/// `image` is a path.
+fn call_visual_question_answering(
+    pipeline: &VisualQuestionAnsweringPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = VisualQuestionAnsweringOptions::default();
+    let mut single = Map::new();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "top_k" => options.top_k = count("top_k", value)?,
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            "image" | "question" => {
+                single.insert(key.clone(), value.clone());
+            }
+            other => return Err(unknown(other, Task::VisualQuestionAnswering)),
+        }
+    }
+    let vqa_input = |value: &Value| -> Result<VqaInput> {
+        let image = string("image", value.get("image").unwrap_or(&Value::Null))?;
+        let question = string("question", value.get("question").unwrap_or(&Value::Null))?;
+        Ok(VqaInput::new(image, question))
+    };
+    let (inputs, is_single) = match inputs {
+        Value::Array(items) if single.is_empty() => {
+            (items.iter().map(vqa_input).collect::<Result<_>>()?, false)
+        }
+        Value::Object(_) if single.is_empty() => (vec![vqa_input(inputs)?], true),
+        Value::String(_) | Value::Null if single.contains_key("question") => {
+            if !inputs.is_null() {
+                single.insert("image".into(), inputs.clone());
+            }
+            (vec![vqa_input(&Value::Object(single))?], true)
+        }
+        _ => {
+            return Err(TaskError::InvalidInput(
+                "visual-question-answering takes {\"image\", \"question\"} dicts, or image= and question="
+                    .into(),
+            ));
+        }
+    };
+    let results = pipeline.answer(&inputs, &options)?;
+    Ok(visual_question_answering::to_hf_json(results, is_single))
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

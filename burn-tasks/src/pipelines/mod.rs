@@ -7,6 +7,7 @@ pub mod image_classification;
 pub mod question_answering;
 pub mod text_classification;
 pub mod token_classification;
+pub mod visual_question_answering;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +23,9 @@ pub use image_classification::{ImageClassificationOptions, ImageClassificationPi
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
+pub use visual_question_answering::{
+    VisualQuestionAnsweringOptions, VisualQuestionAnsweringPipeline,
+};
 
 use crate::error::{Result, TaskError};
 
@@ -33,6 +37,7 @@ pub enum Task {
     QuestionAnswering,
     ImageClassification,
     DocumentQuestionAnswering,
+    VisualQuestionAnswering,
 }
 
 impl Task {
@@ -42,6 +47,7 @@ impl Task {
         Task::QuestionAnswering,
         Task::ImageClassification,
         Task::DocumentQuestionAnswering,
+        Task::VisualQuestionAnswering,
     ];
 
     /// The canonical HF task name.
@@ -52,6 +58,7 @@ impl Task {
             Task::QuestionAnswering => "question-answering",
             Task::ImageClassification => "image-classification",
             Task::DocumentQuestionAnswering => "document-question-answering",
+            Task::VisualQuestionAnswering => "visual-question-answering",
         }
     }
 
@@ -65,6 +72,7 @@ impl Task {
             Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
             Task::ImageClassification => "google/vit-base-patch16-224",
             Task::DocumentQuestionAnswering => "impira/layoutlm-document-qa",
+            Task::VisualQuestionAnswering => "dandelin/vilt-b32-finetuned-vqa",
         }
     }
 }
@@ -86,6 +94,7 @@ impl FromStr for Task {
             "question-answering" => Task::QuestionAnswering,
             "image-classification" => Task::ImageClassification,
             "document-question-answering" => Task::DocumentQuestionAnswering,
+            "visual-question-answering" | "vqa" => Task::VisualQuestionAnswering,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }

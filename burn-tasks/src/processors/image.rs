@@ -1,6 +1,8 @@
 //! Image processors from `preprocessor_config.json`, as transformers' slow (PIL) processors:
 //! `ViTImageProcessor` (resize to a fixed size, rescale, normalize) and `DetrImageProcessor`
-//! (resize by shortest/longest edge, rescale, normalize, pad the batch with a `pixel_mask`).
+//! (resize by shortest/longest edge, rescale, normalize, pad the batch with a `pixel_mask`),
+//! and `ViltImageProcessor` (shortest edge, longer edge capped at 1333/800 of it, both rounded
+//! down to a multiple of `size_divisor`; padded batches with a `pixel_mask`).
 
 use std::path::Path;
 
@@ -28,6 +30,7 @@ pub enum ImageSize {
 pub enum ProcessorKind {
     Vit,
     Detr,
+    Vilt,
 }
 
 /// A parsed `preprocessor_config.json`, with the processor's defaults filled in.
@@ -43,6 +46,8 @@ pub struct ImageProcessor {
     pub image_mean: [f32; 3],
     pub image_std: [f32; 3],
     pub do_pad: bool,
+    /// ViLT: resized sides are rounded down to a multiple of this.
+    pub size_divisor: usize,
 }
 
 /// A batch of processed images: `pixel_values` `[batch, 3, height, width]` and, for padded
@@ -106,6 +111,7 @@ impl ImageProcessor {
                 ProcessorKind::Vit
             }
             "DetrImageProcessor" | "DetrFeatureExtractor" => ProcessorKind::Detr,
+            "ViltImageProcessor" | "ViltFeatureExtractor" => ProcessorKind::Vilt,
             other => {
                 return Err(TaskError::option(
                     "image_processor_type",
@@ -159,6 +165,14 @@ impl ImageProcessor {
                 IMAGENET_MEAN,
                 IMAGENET_STD,
             ),
+            ProcessorKind::Vilt => (
+                ImageSize::Edges {
+                    shortest_edge: 384,
+                    longest_edge: None,
+                },
+                [0.5; 3],
+                [0.5; 3],
+            ),
         };
         let max_size = json
             .get("max_size")
@@ -176,9 +190,10 @@ impl ImageProcessor {
             kind,
             do_resize: flag("do_resize", true)?,
             size,
-            resample: Resample::from_pil(
-                json.get("resample").and_then(Value::as_u64).unwrap_or(2),
-            )?,
+            resample: Resample::from_pil(json.get("resample").and_then(Value::as_u64).unwrap_or(
+                // PIL's BICUBIC for ViLT, BILINEAR for the others.
+                if kind == ProcessorKind::Vilt { 3 } else { 2 },
+            ))?,
             do_rescale: flag("do_rescale", true)?,
             rescale_factor: json
                 .get("rescale_factor")
@@ -187,7 +202,16 @@ impl ImageProcessor {
             do_normalize: flag("do_normalize", true)?,
             image_mean: triple("image_mean", default_mean)?,
             image_std: std,
-            do_pad: flag("do_pad", kind == ProcessorKind::Detr)?,
+            do_pad: flag("do_pad", kind != ProcessorKind::Vit)?,
+            size_divisor: match json.get("size_divisor") {
+                None | Some(Value::Null) => 32,
+                Some(v) => v.as_u64().filter(|&d| d > 0).ok_or_else(|| {
+                    TaskError::option(
+                        "size_divisor",
+                        format!("expected a positive integer, got {v}"),
+                    )
+                })? as usize,
+            },
         })
     }
 
@@ -198,6 +222,9 @@ impl ImageProcessor {
         }
         match self.size {
             ImageSize::Exact { height, width } => (height, width),
+            ImageSize::Edges { shortest_edge, .. } if self.kind == ProcessorKind::Vilt => {
+                vilt_output_size(height, width, shortest_edge, self.size_divisor)
+            }
             ImageSize::Edges {
                 shortest_edge,
                 longest_edge,
@@ -291,7 +318,7 @@ fn parse_size(value: &Value, kind: ProcessorKind, max_size: Option<usize>) -> Re
                 height: n,
                 width: n,
             },
-            ProcessorKind::Detr => ImageSize::Edges {
+            ProcessorKind::Detr | ProcessorKind::Vilt => ImageSize::Edges {
                 shortest_edge: n,
                 longest_edge: max_size,
             },
@@ -321,6 +348,35 @@ fn parse_size(value: &Value, kind: ProcessorKind, max_size: Option<usize>) -> Re
         } => Err(TaskError::option("size", "a size of 0")),
         size => Ok(size),
     }
+}
+
+/// ViLT's `get_resize_output_image_size` (Python float arithmetic): the shorter side to
+/// `shorter`, the longer capped at `int(1333 / 800 * shorter)`, each rounded half up and then
+/// down to a multiple of `size_divisor`.
+pub fn vilt_output_size(
+    height: usize,
+    width: usize,
+    shorter: usize,
+    size_divisor: usize,
+) -> (usize, usize) {
+    let longer = (1333.0 / 800.0 * shorter as f64) as usize as f64;
+    let (h, w, min_size) = (height as f64, width as f64, shorter as f64);
+    let scale = min_size / h.min(w);
+    let (mut new_h, mut new_w) = if h < w {
+        (min_size, scale * w)
+    } else {
+        (scale * h, min_size)
+    };
+    if new_h.max(new_w) > longer {
+        let scale = longer / new_h.max(new_w);
+        new_h *= scale;
+        new_w *= scale;
+    }
+    let (new_h, new_w) = ((new_h + 0.5) as usize, (new_w + 0.5) as usize);
+    (
+        new_h / size_divisor * size_divisor,
+        new_w / size_divisor * size_divisor,
+    )
 }
 
 /// `get_size_with_aspect_ratio` of transformers' DETR processor (Python float arithmetic,
