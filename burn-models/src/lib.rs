@@ -6,12 +6,14 @@
 pub mod auto;
 pub mod bert;
 pub mod config;
+pub mod detr;
 pub mod device;
 pub mod distilbert;
 pub mod error;
 pub mod heads;
 pub mod hub;
 pub mod nn;
+pub mod resnet;
 pub mod vision;
 pub mod vit;
 
