@@ -400,3 +400,51 @@ fn detr_loads_timm_backbone_names() {
     // Same weights as detr-objdet under timm's ResNet names (`use_timm_backbone: true`).
     check_detr("detr-timm", "detr-objdet");
 }
+
+#[test]
+fn object_detection_pipeline_matches_transformers() {
+    check_pipeline_goldens(
+        &["detr-objdet"],
+        &["object-detection"],
+        load_pipeline(burn_tasks::Task::ObjectDetection),
+        run_dynamic,
+    );
+}
+
+#[test]
+fn object_detection_errors_are_clear() {
+    let pipe = load_pipeline(burn_tasks::Task::ObjectDetection)("detr-objdet");
+    let path = image_path("rgb.png").display().to_string();
+    for (inputs, kwargs, mentions) in [
+        (
+            serde_json::json!(path),
+            serde_json::json!({"threshold": "high"}),
+            "threshold",
+        ),
+        (
+            serde_json::json!(path),
+            serde_json::json!({"top_k": 3}),
+            "no option `top_k`",
+        ),
+        (
+            serde_json::json!([path, 7]),
+            serde_json::json!({}),
+            "file path",
+        ),
+    ] {
+        let error = pipe.call(&inputs, &kwargs).unwrap_err().to_string();
+        assert!(
+            error.contains(mentions),
+            "{inputs} {kwargs}: `{error}` does not mention {mentions}"
+        );
+    }
+    // Smaller than the backbone's total stride after resizing is impossible with this
+    // processor, but a model given raw tiny pixels says so.
+    let model = burn_models::vision::load_detr(&model_dir("detr-objdet"), &device()).unwrap();
+    let tiny = burn::tensor::Tensor::<4>::zeros([1, 3, 8, 8], &device());
+    let mask = burn::tensor::Tensor::<3, burn::tensor::Int>::ones([1, 8, 8], &device());
+    assert!(matches!(
+        model.forward(tiny, mask),
+        Err(burn_models::ModelError::InvalidInput(_))
+    ));
+}

@@ -79,6 +79,9 @@ impl PipelineBuilder {
             Task::ImageClassification => {
                 Pipeline::ImageClassification(ImageClassificationPipeline::new(&source)?)
             }
+            Task::ObjectDetection => {
+                Pipeline::ObjectDetection(ObjectDetectionPipeline::new(&source)?)
+            }
         })
     }
 }
@@ -89,6 +92,7 @@ pub enum Pipeline {
     TokenClassification(TokenClassificationPipeline),
     QuestionAnswering(QuestionAnsweringPipeline),
     ImageClassification(ImageClassificationPipeline),
+    ObjectDetection(ObjectDetectionPipeline),
 }
 
 impl Pipeline {
@@ -98,6 +102,7 @@ impl Pipeline {
             Self::TokenClassification(_) => Task::TokenClassification,
             Self::QuestionAnswering(_) => Task::QuestionAnswering,
             Self::ImageClassification(_) => Task::ImageClassification,
+            Self::ObjectDetection(_) => Task::ObjectDetection,
         }
     }
 
@@ -119,6 +124,7 @@ impl Pipeline {
             Self::TokenClassification(p) => call_token_classification(p, inputs, kwargs),
             Self::QuestionAnswering(p) => call_question_answering(p, inputs, kwargs),
             Self::ImageClassification(p) => call_image_classification(p, inputs, kwargs),
+            Self::ObjectDetection(p) => call_object_detection(p, inputs, kwargs),
         }
     }
 }
@@ -283,6 +289,26 @@ fn call_image_classification(
     let (images, single) = image_classification::images_from_json(inputs)?;
     let results = pipeline.classify(&images, &options)?;
     Ok(image_classification::to_hf_json(results, single))
+}
+
+fn call_object_detection(
+    pipeline: &ObjectDetectionPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = ObjectDetectionOptions::default();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "threshold" => {
+                options.threshold = value.as_f64().ok_or_else(|| {
+                    TaskError::option("threshold", format!("expected a number, got {value}"))
+                })? as f32
+            }
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            other => return Err(unknown(other, Task::ObjectDetection)),
+        }
+    }
+    object_detection::call(pipeline, inputs, options)
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

@@ -3,6 +3,7 @@
 
 mod dynamic;
 pub mod image_classification;
+pub mod object_detection;
 pub mod question_answering;
 pub mod text_classification;
 pub mod token_classification;
@@ -15,6 +16,7 @@ use burn_models::hub::{HubOptions, ModelDir};
 
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
 pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
+pub use object_detection::{ObjectDetectionOptions, ObjectDetectionPipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
@@ -28,6 +30,7 @@ pub enum Task {
     TokenClassification,
     QuestionAnswering,
     ImageClassification,
+    ObjectDetection,
 }
 
 impl Task {
@@ -36,6 +39,7 @@ impl Task {
         Task::TokenClassification,
         Task::QuestionAnswering,
         Task::ImageClassification,
+        Task::ObjectDetection,
     ];
 
     /// The canonical HF task name.
@@ -45,6 +49,7 @@ impl Task {
             Task::TokenClassification => "token-classification",
             Task::QuestionAnswering => "question-answering",
             Task::ImageClassification => "image-classification",
+            Task::ObjectDetection => "object-detection",
         }
     }
 
@@ -57,6 +62,7 @@ impl Task {
             Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
             Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
             Task::ImageClassification => "google/vit-base-patch16-224",
+            Task::ObjectDetection => "facebook/detr-resnet-50",
         }
     }
 }
@@ -77,6 +83,7 @@ impl FromStr for Task {
             "token-classification" | "ner" => Task::TokenClassification,
             "question-answering" => Task::QuestionAnswering,
             "image-classification" => Task::ImageClassification,
+            "object-detection" => Task::ObjectDetection,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }
