@@ -6,6 +6,7 @@
 pub mod auto;
 pub mod bert;
 pub mod config;
+pub mod detr;
 pub mod device;
 pub mod distilbert;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod heads;
 pub mod hub;
 pub mod layoutlm;
 pub mod nn;
+pub mod resnet;
 pub mod vilt;
 pub mod vision;
 pub mod vit;

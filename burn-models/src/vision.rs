@@ -1,10 +1,11 @@
 //! What pipelines see of vision models: the task heads as traits, and `AutoModelFor*`
 //! loaders for them (by `model_type`).
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::auto::{load_with, model_type};
 use crate::config::CommonConfig;
+use crate::detr::DetrForObjectDetection;
 use crate::error::{ModelError, Result};
 use crate::hub::ModelDir;
 use crate::vit::{ViTForImageClassification, ViTModel};
@@ -13,6 +14,19 @@ use crate::vit::{ViTForImageClassification, ViTModel};
 pub trait ImageClassifier: Send {
     /// Logits `[batch, num_labels]` of `pixel_values` `[batch, channels, height, width]`.
     fn logits(&self, pixel_values: Tensor<4>) -> Result<Tensor<2>>;
+    fn common_config(&self) -> &CommonConfig;
+}
+
+/// Models with an object detection head (`*ForObjectDetection`).
+pub trait ObjectDetector: Send {
+    /// Class logits `[batch, queries, num_labels + 1]` (the last is "no object") and boxes
+    /// `[batch, queries, 4]` as relative `(center_x, center_y, width, height)`, from
+    /// `pixel_values` `[batch, C, H, W]` and `pixel_mask` `[batch, H, W]`.
+    fn detect(
+        &self,
+        pixel_values: Tensor<4>,
+        pixel_mask: Tensor<3, Int>,
+    ) -> Result<(Tensor<3>, Tensor<3>)>;
     fn common_config(&self) -> &CommonConfig;
 }
 
@@ -39,4 +53,17 @@ pub fn load_vit(dir: &ModelDir, device: &Device) -> Result<ViTModel> {
 /// `ViTForImageClassification.from_pretrained`.
 pub fn load_vit_classifier(dir: &ModelDir, device: &Device) -> Result<ViTForImageClassification> {
     load_with(dir, device, ViTForImageClassification::load)
+}
+
+/// `AutoModelForObjectDetection.from_pretrained`.
+pub fn load_object_detector(dir: &ModelDir, device: &Device) -> Result<Box<dyn ObjectDetector>> {
+    Ok(match model_type(dir)?.as_str() {
+        "detr" => Box::new(load_with(dir, device, DetrForObjectDetection::load)?),
+        other => return Err(unsupported(dir, other, "object detection head", "detr")),
+    })
+}
+
+/// `DetrForObjectDetection.from_pretrained`.
+pub fn load_detr(dir: &ModelDir, device: &Device) -> Result<DetrForObjectDetection> {
+    load_with(dir, device, DetrForObjectDetection::load)
 }

@@ -2,6 +2,8 @@
 
 mod activation;
 mod attention;
+mod conv;
+mod cross_attention;
 mod embeddings;
 mod encoder;
 mod feed_forward;
@@ -9,6 +11,7 @@ mod pre_norm;
 
 pub use activation::Activation;
 pub use attention::{AttentionMask, MultiHeadAttention};
+pub use conv::FrozenBatchNorm2d;
 pub use embeddings::TextEmbeddings;
 pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
 pub use feed_forward::FeedForward;

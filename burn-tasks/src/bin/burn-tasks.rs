@@ -12,6 +12,9 @@ use burn_tasks::pipelines::document_question_answering::{
 use burn_tasks::pipelines::image_classification::{
     self, ImageClassificationOptions, ImageClassificationPipeline,
 };
+use burn_tasks::pipelines::object_detection::{
+    self, ObjectDetectionOptions, ObjectDetectionPipeline,
+};
 use burn_tasks::pipelines::question_answering::{
     self, QaInput, QuestionAnsweringOptions, QuestionAnsweringPipeline,
 };
@@ -220,6 +223,18 @@ enum TaskCommand {
         /// The document image (PNG, JPEG, ...).
         image: std::path::PathBuf,
     },
+    /// Find objects in images: labelled boxes in pixels of the original image.
+    #[command(name = "object-detection")]
+    ObjectDetection {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Keep detections scoring above this.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Image files; several are one call.
+        #[arg(required = true)]
+        images: Vec<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -375,6 +390,21 @@ fn run(cli: Cli) -> Result<Value> {
             let pipeline = ImageClassificationPipeline::new(&model.source()?)?;
             let results = pipeline.classify(&images, &options)?;
             Ok(image_classification::to_hf_json(results, single))
+        }
+        TaskCommand::ObjectDetection {
+            model,
+            threshold,
+            images,
+        } => {
+            let options = ObjectDetectionOptions {
+                threshold,
+                batch_size: model.batch_size,
+            };
+            let single = images.len() == 1;
+            let images: Vec<_> = images.into_iter().map(Into::into).collect();
+            let pipeline = ObjectDetectionPipeline::new(&model.source()?)?;
+            let results = pipeline.detect(&images, &options)?;
+            Ok(object_detection::to_hf_json(results, single))
         }
     }
 }

@@ -87,6 +87,9 @@ impl PipelineBuilder {
             Task::VisualQuestionAnswering => {
                 Pipeline::VisualQuestionAnswering(VisualQuestionAnsweringPipeline::new(&source)?)
             }
+            Task::ObjectDetection => {
+                Pipeline::ObjectDetection(ObjectDetectionPipeline::new(&source)?)
+            }
         })
     }
 }
@@ -99,6 +102,7 @@ pub enum Pipeline {
     ImageClassification(ImageClassificationPipeline),
     DocumentQuestionAnswering(DocumentQuestionAnsweringPipeline),
     VisualQuestionAnswering(VisualQuestionAnsweringPipeline),
+    ObjectDetection(ObjectDetectionPipeline),
 }
 
 impl Pipeline {
@@ -110,6 +114,7 @@ impl Pipeline {
             Self::ImageClassification(_) => Task::ImageClassification,
             Self::DocumentQuestionAnswering(_) => Task::DocumentQuestionAnswering,
             Self::VisualQuestionAnswering(_) => Task::VisualQuestionAnswering,
+            Self::ObjectDetection(_) => Task::ObjectDetection,
         }
     }
 
@@ -135,6 +140,7 @@ impl Pipeline {
                 call_document_question_answering(p, inputs, kwargs)
             }
             Self::VisualQuestionAnswering(p) => call_visual_question_answering(p, inputs, kwargs),
+            Self::ObjectDetection(p) => call_object_detection(p, inputs, kwargs),
         }
     }
 }
@@ -415,6 +421,26 @@ fn call_visual_question_answering(
     };
     let results = pipeline.answer(&inputs, &options)?;
     Ok(visual_question_answering::to_hf_json(results, is_single))
+}
+
+fn call_object_detection(
+    pipeline: &ObjectDetectionPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = ObjectDetectionOptions::default();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "threshold" => {
+                options.threshold = value.as_f64().ok_or_else(|| {
+                    TaskError::option("threshold", format!("expected a number, got {value}"))
+                })? as f32
+            }
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            other => return Err(unknown(other, Task::ObjectDetection)),
+        }
+    }
+    object_detection::call(pipeline, inputs, options)
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

@@ -4,6 +4,7 @@
 pub mod document_question_answering;
 mod dynamic;
 pub mod image_classification;
+pub mod object_detection;
 pub mod question_answering;
 pub mod text_classification;
 pub mod token_classification;
@@ -20,6 +21,7 @@ pub use document_question_answering::{
 };
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
 pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
+pub use object_detection::{ObjectDetectionOptions, ObjectDetectionPipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
@@ -38,6 +40,7 @@ pub enum Task {
     ImageClassification,
     DocumentQuestionAnswering,
     VisualQuestionAnswering,
+    ObjectDetection,
 }
 
 impl Task {
@@ -48,6 +51,7 @@ impl Task {
         Task::ImageClassification,
         Task::DocumentQuestionAnswering,
         Task::VisualQuestionAnswering,
+        Task::ObjectDetection,
     ];
 
     /// The canonical HF task name.
@@ -59,6 +63,7 @@ impl Task {
             Task::ImageClassification => "image-classification",
             Task::DocumentQuestionAnswering => "document-question-answering",
             Task::VisualQuestionAnswering => "visual-question-answering",
+            Task::ObjectDetection => "object-detection",
         }
     }
 
@@ -73,6 +78,7 @@ impl Task {
             Task::ImageClassification => "google/vit-base-patch16-224",
             Task::DocumentQuestionAnswering => "impira/layoutlm-document-qa",
             Task::VisualQuestionAnswering => "dandelin/vilt-b32-finetuned-vqa",
+            Task::ObjectDetection => "facebook/detr-resnet-50",
         }
     }
 }
@@ -95,6 +101,7 @@ impl FromStr for Task {
             "image-classification" => Task::ImageClassification,
             "document-question-answering" => Task::DocumentQuestionAnswering,
             "visual-question-answering" | "vqa" => Task::VisualQuestionAnswering,
+            "object-detection" => Task::ObjectDetection,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }

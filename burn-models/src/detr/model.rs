@@ -1,0 +1,329 @@
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation};
+
+use super::DetrConfig;
+use crate::config::CommonConfig;
+use crate::error::{ModelError, Result};
+use crate::nn::{AttentionMask, FeedForward, MultiHeadAttention};
+use crate::resnet::ResNetBackbone;
+use crate::vision::ObjectDetector;
+
+/// `DetrEncoderLayer`: post-norm self-attention whose queries and keys carry the position
+/// embeddings (the values do not), then the feed-forward block.
+#[derive(Module, Debug)]
+pub struct DetrEncoderLayer {
+    pub self_attn: MultiHeadAttention,
+    pub self_attn_layer_norm: LayerNorm,
+    pub feed_forward: FeedForward,
+    pub final_layer_norm: LayerNorm,
+}
+
+impl DetrEncoderLayer {
+    pub fn forward(&self, x: Tensor<3>, pos: &Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+        let with_pos = x.clone() + pos.clone();
+        let attended = self
+            .self_attn
+            .attend(with_pos.clone(), with_pos, x.clone(), Some(mask));
+        let h = self.self_attn_layer_norm.forward(x + attended);
+        self.final_layer_norm
+            .forward(h.clone() + self.feed_forward.forward(h))
+    }
+}
+
+/// `DetrDecoderLayer`: self-attention among the queries (with their position embeddings),
+/// cross-attention into the encoder output (with the spatial ones), feed-forward; post-norm.
+#[derive(Module, Debug)]
+pub struct DetrDecoderLayer {
+    pub self_attn: MultiHeadAttention,
+    pub self_attn_layer_norm: LayerNorm,
+    pub encoder_attn: MultiHeadAttention,
+    pub encoder_attn_layer_norm: LayerNorm,
+    pub feed_forward: FeedForward,
+    pub final_layer_norm: LayerNorm,
+}
+
+impl DetrDecoderLayer {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        query_pos: &Tensor<3>,
+        memory: &Tensor<3>,
+        memory_pos: &Tensor<3>,
+        memory_mask: &AttentionMask,
+    ) -> Tensor<3> {
+        let q = x.clone() + query_pos.clone();
+        let attended = self.self_attn.attend(q.clone(), q, x.clone(), None);
+        let h = self.self_attn_layer_norm.forward(x + attended);
+        let crossed = self.encoder_attn.attend(
+            h.clone() + query_pos.clone(),
+            memory.clone() + memory_pos.clone(),
+            memory.clone(),
+            Some(memory_mask),
+        );
+        let h = self.encoder_attn_layer_norm.forward(h + crossed);
+        self.final_layer_norm
+            .forward(h.clone() + self.feed_forward.forward(h))
+    }
+}
+
+/// Outputs of [`DetrModel::forward`].
+#[derive(Debug, Clone)]
+pub struct DetrOutput {
+    /// Decoder output, `[batch, num_queries, d_model]`.
+    pub last_hidden_state: Tensor<3>,
+    /// `[batch, feature_h * feature_w, d_model]`
+    pub encoder_last_hidden_state: Tensor<3>,
+    /// The backbone's feature map, `[batch, channels, feature_h, feature_w]`.
+    pub feature_map: Tensor<4>,
+    /// The pixel mask at the feature map's size, `[batch, feature_h, feature_w]` (1 = image).
+    pub feature_mask: Tensor<3, Int>,
+}
+
+/// `DetrModel`: backbone, 1x1 input projection, encoder, decoder over learned queries.
+#[derive(Module, Debug)]
+pub struct DetrModel {
+    pub backbone: ResNetBackbone,
+    pub input_projection: Conv2d,
+    pub query_position_embeddings: Embedding,
+    pub encoder: Vec<DetrEncoderLayer>,
+    pub decoder: Vec<DetrDecoderLayer>,
+    pub decoder_layernorm: LayerNorm,
+    #[module(skip)]
+    pub config: DetrConfig,
+}
+
+impl DetrModel {
+    /// `pixel_values` `[batch, C, H, W]`, `pixel_mask` `[batch, H, W]` (1 = image,
+    /// 0 = padding; all ones for unpadded batches).
+    pub fn forward(
+        &self,
+        pixel_values: Tensor<4>,
+        pixel_mask: Tensor<3, Int>,
+    ) -> Result<DetrOutput> {
+        let [batch, channels, height, width] = pixel_values.dims();
+        if channels != self.config.num_channels {
+            return Err(ModelError::InvalidInput(format!(
+                "pixel values have {channels} channels, the model takes {}",
+                self.config.num_channels
+            )));
+        }
+        if pixel_mask.dims() != [batch, height, width] {
+            return Err(ModelError::InvalidInput(format!(
+                "pixel_mask has shape {:?}, expected {:?}",
+                pixel_mask.dims(),
+                [batch, height, width]
+            )));
+        }
+        if height < 32 || width < 32 {
+            return Err(ModelError::InvalidInput(format!(
+                "a {height}x{width} image is too small for DETR's backbone (32x32 at least)"
+            )));
+        }
+        let device = pixel_values.device();
+        let feature_map = self.backbone.forward(pixel_values);
+        let [_, _, fh, fw] = feature_map.dims();
+        let mask = downsample_mask(&pixel_mask, fh, fw)?;
+        let pos = sine_position_embeddings(&mask, batch, fh, fw, self.config.d_model, &device);
+        let keep: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
+        let feature_mask = Tensor::<3, Int>::from_data(
+            TensorData::new(
+                mask.iter().map(|&m| m as i64).collect::<Vec<_>>(),
+                [batch, fh, fw],
+            ),
+            &device,
+        );
+        // Keys at padded positions are hidden from every query.
+        let hidden_keys = AttentionMask(
+            Tensor::<1, Bool>::from_data(
+                TensorData::new(
+                    keep.iter().map(|k| !k).collect::<Vec<_>>(),
+                    [batch * fh * fw],
+                ),
+                &device,
+            )
+            .reshape([batch, 1, 1, fh * fw]),
+        );
+
+        let projected = self.input_projection.forward(feature_map.clone());
+        let d = self.config.d_model;
+        let mut x = projected.reshape([batch, d, fh * fw]).swap_dims(1, 2);
+        let encoder_mask = hidden_keys.for_heads(self.config.encoder_attention_heads, fh * fw);
+        for layer in &self.encoder {
+            x = layer.forward(x, &pos, &encoder_mask);
+        }
+        let memory = x;
+
+        let queries = self.config.num_queries;
+        let query_pos = self
+            .query_position_embeddings
+            .weight
+            .val()
+            .unsqueeze::<3>()
+            .expand([batch, queries, d]);
+        let cross_mask = hidden_keys.for_heads(self.config.decoder_attention_heads, queries);
+        let mut h = Tensor::zeros([batch, queries, d], &device);
+        for layer in &self.decoder {
+            h = layer.forward(h, &query_pos, &memory, &pos, &cross_mask);
+        }
+        Ok(DetrOutput {
+            last_hidden_state: self.decoder_layernorm.forward(h),
+            encoder_last_hidden_state: memory,
+            feature_map,
+            feature_mask,
+        })
+    }
+}
+
+/// `interpolate(pixel_mask, size=(h, w))` (nearest, PyTorch's index rule
+/// `floor(out_index * in / out)` in f32), on the host.
+fn downsample_mask(pixel_mask: &Tensor<3, Int>, fh: usize, fw: usize) -> Result<Vec<u8>> {
+    let [batch, height, width] = pixel_mask.dims();
+    let values = pixel_mask
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .map_err(|e| ModelError::InvalidInput(format!("reading pixel_mask: {e:?}")))?;
+    let index = |o: usize, input: usize, output: usize| {
+        let scale = input as f32 / output as f32;
+        ((o as f32 * scale).floor() as usize).min(input - 1)
+    };
+    let mut out = Vec::with_capacity(batch * fh * fw);
+    for b in 0..batch {
+        for y in 0..fh {
+            let sy = index(y, height, fh);
+            for x in 0..fw {
+                let sx = index(x, width, fw);
+                out.push(u8::from(values[(b * height + sy) * width + sx] != 0));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `DetrSinePositionEmbedding(d_model / 2, normalize=True)` as `[batch, h * w, d_model]`:
+/// cumulative counts of unpadded rows/columns, normalized to `2 pi`, through interleaved
+/// sin/cos at geometric frequencies; y features first, then x.
+fn sine_position_embeddings(
+    mask: &[u8],
+    batch: usize,
+    h: usize,
+    w: usize,
+    d_model: usize,
+    device: &Device,
+) -> Tensor<3> {
+    let half = d_model / 2;
+    let scale = 2.0 * std::f32::consts::PI;
+    let dim_t: Vec<f32> = (0..half)
+        .map(|i| 10000f32.powf((2 * (i / 2)) as f32 / half as f32))
+        .collect();
+    let mut out = vec![0f32; batch * h * w * d_model];
+    for b in 0..batch {
+        let m = |y: usize, x: usize| f32::from(mask[(b * h + y) * w + x]);
+        let mut y_embed = vec![0f32; h * w];
+        let mut x_embed = vec![0f32; h * w];
+        for x in 0..w {
+            let mut acc = 0.0;
+            for y in 0..h {
+                acc += m(y, x);
+                y_embed[y * w + x] = acc;
+            }
+        }
+        for y in 0..h {
+            let mut acc = 0.0;
+            for x in 0..w {
+                acc += m(y, x);
+                x_embed[y * w + x] = acc;
+            }
+        }
+        for y in 0..h {
+            for x in 0..w {
+                let ye = y_embed[y * w + x] / (y_embed[(h - 1) * w + x] + 1e-6) * scale;
+                let xe = x_embed[y * w + x] / (x_embed[y * w + w - 1] + 1e-6) * scale;
+                let base = ((b * h + y) * w + x) * d_model;
+                for (i, t) in dim_t.iter().enumerate() {
+                    let (py, px) = (ye / t, xe / t);
+                    let (vy, vx) = if i % 2 == 0 {
+                        (py.sin(), px.sin())
+                    } else {
+                        (py.cos(), px.cos())
+                    };
+                    out[base + i] = vy;
+                    out[base + half + i] = vx;
+                }
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(out, [batch, h * w, d_model]), device)
+}
+
+/// `DetrMLPPredictionHead`: linear layers with ReLU between them.
+#[derive(Module, Debug)]
+pub struct DetrMlp {
+    pub layers: Vec<Linear>,
+}
+
+impl DetrMlp {
+    pub fn forward(&self, mut x: Tensor<3>) -> Tensor<3> {
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last {
+                x = activation::relu(x);
+            }
+        }
+        x
+    }
+}
+
+/// Class logits and boxes of [`DetrForObjectDetection::forward`].
+#[derive(Debug, Clone)]
+pub struct DetrDetections {
+    /// `[batch, num_queries, num_labels + 1]`; the last class is "no object".
+    pub logits: Tensor<3>,
+    /// `[batch, num_queries, 4]`: `(center_x, center_y, width, height)` relative to the
+    /// unpadded image, in `[0, 1]`.
+    pub pred_boxes: Tensor<3>,
+    pub model: DetrOutput,
+}
+
+/// `DetrForObjectDetection`: class and box heads on every decoded query.
+#[derive(Module, Debug)]
+pub struct DetrForObjectDetection {
+    pub model: DetrModel,
+    pub class_labels_classifier: Linear,
+    pub bbox_predictor: DetrMlp,
+}
+
+impl DetrForObjectDetection {
+    pub fn forward(
+        &self,
+        pixel_values: Tensor<4>,
+        pixel_mask: Tensor<3, Int>,
+    ) -> Result<DetrDetections> {
+        let model = self.model.forward(pixel_values, pixel_mask)?;
+        let hidden = model.last_hidden_state.clone();
+        Ok(DetrDetections {
+            logits: self.class_labels_classifier.forward(hidden.clone()),
+            pred_boxes: activation::sigmoid(self.bbox_predictor.forward(hidden)),
+            model,
+        })
+    }
+}
+
+impl ObjectDetector for DetrForObjectDetection {
+    fn detect(
+        &self,
+        pixel_values: Tensor<4>,
+        pixel_mask: Tensor<3, Int>,
+    ) -> Result<(Tensor<3>, Tensor<3>)> {
+        let out = self.forward(pixel_values, pixel_mask)?;
+        Ok((out.logits, out.pred_boxes))
+    }
+
+    fn common_config(&self) -> &CommonConfig {
+        &self.model.config.common
+    }
+}

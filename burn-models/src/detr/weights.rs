@@ -1,0 +1,156 @@
+//! Hugging Face checkpoint names of DETR (under `model.` in `DetrForObjectDetection`).
+//!
+//! | HF name                                                     | module                          |
+//! |-------------------------------------------------------------|---------------------------------|
+//! | `backbone.conv_encoder.model.*`                             | `backbone` (HF or timm ResNet names, see `resnet`) |
+//! | `input_projection` (1x1 Conv2d)                             | `input_projection`              |
+//! | `query_position_embeddings`                                 | `query_position_embeddings`     |
+//! | `encoder.layers.{i}.self_attn.{q,k,v,out}_proj`             | `encoder[i].self_attn.*`        |
+//! | `encoder.layers.{i}.{self_attn_layer_norm,fc1,fc2,final_layer_norm}` | `encoder[i].*`         |
+//! | `decoder.layers.{i}.encoder_attn.*`, `encoder_attn_layer_norm` | `decoder[i].encoder_attn*`   |
+//! | `decoder.layernorm`                                         | `decoder_layernorm`             |
+//! | `class_labels_classifier`, `bbox_predictor.layers.{0,1,2}` (no prefix) | the heads            |
+
+use burn::nn::LayerNorm;
+
+use super::*;
+use crate::error::{ModelError, Result};
+use crate::hub::WeightScope;
+use crate::nn::{FeedForward, MultiHeadAttention};
+use crate::resnet::{ResNetBackbone, ResNetNaming};
+
+/// DETR's LayerNorms are `nn.LayerNorm(d_model)`: PyTorch's default epsilon.
+const LAYER_NORM_EPS: f64 = 1e-5;
+
+fn attention(scope: &WeightScope, d: usize, heads: usize) -> Result<MultiHeadAttention> {
+    Ok(MultiHeadAttention {
+        query: scope.linear("q_proj", d, d, true)?,
+        key: scope.linear("k_proj", d, d, true)?,
+        value: scope.linear("v_proj", d, d, true)?,
+        output: scope.linear("out_proj", d, d, true)?,
+        num_heads: heads,
+    })
+}
+
+fn feed_forward(scope: &WeightScope, c: &DetrConfig, ffn: usize) -> Result<FeedForward> {
+    Ok(FeedForward {
+        up: scope.linear("fc1", c.d_model, ffn, true)?,
+        down: scope.linear("fc2", ffn, c.d_model, true)?,
+        activation: c.activation_function,
+    })
+}
+
+fn norm(scope: &WeightScope, name: &str, d: usize) -> Result<LayerNorm> {
+    scope.layer_norm(name, d, LAYER_NORM_EPS)
+}
+
+impl DetrModel {
+    /// Loads `DetrModel` from the scope that holds `backbone.`, `encoder.`, ...
+    pub fn load(scope: &WeightScope, config: &DetrConfig) -> Result<Self> {
+        let c = config;
+        if c.position_embedding_type != "sine" {
+            return Err(ModelError::Unsupported(format!(
+                "position_embedding_type `{}` (only `sine` is implemented)",
+                c.position_embedding_type
+            )));
+        }
+        if c.dilation == Some(true) {
+            return Err(ModelError::Unsupported(
+                "dilated backbones (DETR-DC5, `dilation: true`)".into(),
+            ));
+        }
+        for heads in [c.encoder_attention_heads, c.decoder_attention_heads] {
+            if heads == 0 || !c.d_model.is_multiple_of(heads) {
+                return Err(ModelError::Unsupported(format!(
+                    "d_model {} is not a multiple of {heads} attention heads",
+                    c.d_model
+                )));
+            }
+        }
+        let backbone_scope = scope.push("backbone.conv_encoder.model");
+        let backbone = if c.use_timm_backbone {
+            match c.backbone.as_deref() {
+                Some(name) if name.starts_with("resnet") => {}
+                other => {
+                    return Err(ModelError::Unsupported(format!(
+                        "timm backbone {other:?} (only timm ResNets are implemented)"
+                    )));
+                }
+            }
+            let resnet = crate::resnet::timm_config(&backbone_scope, c.num_channels)?;
+            ResNetBackbone::load(&backbone_scope, &resnet, ResNetNaming::Timm)?
+        } else {
+            let resnet = c.resnet_config().map_err(ModelError::Unsupported)?;
+            ResNetBackbone::load(&backbone_scope, &resnet, ResNetNaming::Hf)?
+        };
+        let d = c.d_model;
+        let input_projection = scope.conv2d(
+            "input_projection",
+            [backbone.out_channels, d],
+            1,
+            1,
+            0,
+            true,
+        )?;
+        let encoder = (0..c.encoder_layers)
+            .map(|i| {
+                let s = scope.push("encoder.layers").push(i);
+                Ok(DetrEncoderLayer {
+                    self_attn: attention(&s.push("self_attn"), d, c.encoder_attention_heads)?,
+                    self_attn_layer_norm: norm(&s, "self_attn_layer_norm", d)?,
+                    feed_forward: feed_forward(&s, c, c.encoder_ffn_dim)?,
+                    final_layer_norm: norm(&s, "final_layer_norm", d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = (0..c.decoder_layers)
+            .map(|i| {
+                let s = scope.push("decoder.layers").push(i);
+                Ok(DetrDecoderLayer {
+                    self_attn: attention(&s.push("self_attn"), d, c.decoder_attention_heads)?,
+                    self_attn_layer_norm: norm(&s, "self_attn_layer_norm", d)?,
+                    encoder_attn: attention(&s.push("encoder_attn"), d, c.decoder_attention_heads)?,
+                    encoder_attn_layer_norm: norm(&s, "encoder_attn_layer_norm", d)?,
+                    feed_forward: feed_forward(&s, c, c.decoder_ffn_dim)?,
+                    final_layer_norm: norm(&s, "final_layer_norm", d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            backbone,
+            input_projection,
+            query_position_embeddings: scope.embedding(
+                "query_position_embeddings",
+                c.num_queries,
+                d,
+            )?,
+            encoder,
+            decoder,
+            decoder_layernorm: norm(scope, "decoder.layernorm", d)?,
+            config: config.clone(),
+        })
+    }
+}
+
+impl DetrForObjectDetection {
+    pub fn load(root: &WeightScope, config: &DetrConfig) -> Result<Self> {
+        let d = config.d_model;
+        let bbox = root.push("bbox_predictor.layers");
+        Ok(Self {
+            model: DetrModel::load(&root.push("model"), config)?,
+            class_labels_classifier: root.linear(
+                "class_labels_classifier",
+                d,
+                config.common.num_labels() + 1,
+                true,
+            )?,
+            bbox_predictor: DetrMlp {
+                layers: vec![
+                    bbox.linear("0", d, d, true)?,
+                    bbox.linear("1", d, d, true)?,
+                    bbox.linear("2", d, 4, true)?,
+                ],
+            },
+        })
+    }
+}
