@@ -9,6 +9,7 @@ pub mod config;
 pub mod device;
 pub mod distilbert;
 pub mod error;
+pub mod generation;
 pub mod heads;
 pub mod hub;
 pub mod nn;
