@@ -4,6 +4,7 @@
 //! decides where they run (CPU through `flex`, GPUs through `wgpu` or `cuda`).
 
 pub mod auto;
+pub mod bart;
 pub mod bert;
 pub mod config;
 pub mod device;

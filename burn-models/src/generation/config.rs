@@ -240,6 +240,22 @@ impl GenerationConfig {
         m
     }
 
+    /// Overrides fields by their HF names, as `generate(**kwargs)` / `GenerationConfig.update`
+    /// do; a `null` clears an optional field. A `max_length` given here counts as the caller's.
+    pub fn update(&mut self, kwargs: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+        let mut merged = serde_json::Value::Object(self.as_json_map());
+        for (key, value) in kwargs {
+            merged[key] = value.clone();
+        }
+        let explicit = self.explicit_max_length || kwargs.contains_key("max_length");
+        let seed = self.seed;
+        *self = serde_json::from_value(merged)
+            .map_err(|e| ModelError::InvalidInput(format!("generation option: {e}")))?;
+        self.explicit_max_length = explicit;
+        self.seed = seed;
+        Ok(())
+    }
+
     /// Sets `max_length` as a caller's choice (HF's `generate(max_length=...)`).
     pub fn with_max_length(mut self, max_length: usize) -> Self {
         self.max_length = max_length;
