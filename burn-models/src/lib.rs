@@ -14,5 +14,6 @@ pub mod generation;
 pub mod heads;
 pub mod hub;
 pub mod nn;
+pub mod seq2seq;
 
 pub use error::{ModelError, Result};

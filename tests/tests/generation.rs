@@ -94,3 +94,28 @@ fn bart_uncached_decoding_gives_the_same_tokens() {
     let model = load_bart("bart-gen");
     check_generate("bart-gen", bart_generate(&model), false);
 }
+
+fn check_text2text_pipelines(fixture_name: &str, tasks: &[&str]) {
+    for task in tasks {
+        check_pipeline_goldens(
+            &[fixture_name],
+            &[task],
+            |name| {
+                burn_tasks::pipeline(task.parse().unwrap())
+                    .model(fixture(name).to_string_lossy())
+                    .device(device())
+                    .build()
+                    .unwrap()
+            },
+            |pipe, case| {
+                pipe.call(&case["inputs"], &case["kwargs"])
+                    .map_err(|e| e.to_string())
+            },
+        );
+    }
+}
+
+#[test]
+fn bart_summarization_and_text2text_pipelines_match_transformers() {
+    check_text2text_pipelines("bart-gen", &["summarization", "text2text-generation"]);
+}

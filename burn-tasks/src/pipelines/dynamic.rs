@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::question_answering::{self, QaInput};
 use super::text_classification::{self, InputShape, TextInput, TopK};
+use super::text2text_generation;
 use super::token_classification;
 use super::*;
 
@@ -76,6 +77,12 @@ impl PipelineBuilder {
             Task::QuestionAnswering => {
                 Pipeline::QuestionAnswering(QuestionAnsweringPipeline::new(&source)?)
             }
+            Task::Text2TextGeneration | Task::Summarization | Task::Translation => {
+                Pipeline::Text2TextGeneration(Text2TextGenerationPipeline::new(
+                    &source,
+                    self.task.name(),
+                )?)
+            }
         })
     }
 }
@@ -85,6 +92,8 @@ pub enum Pipeline {
     TextClassification(TextClassificationPipeline),
     TokenClassification(TokenClassificationPipeline),
     QuestionAnswering(QuestionAnsweringPipeline),
+    /// text2text-generation, summarization and translation.
+    Text2TextGeneration(Text2TextGenerationPipeline),
 }
 
 impl Pipeline {
@@ -93,6 +102,7 @@ impl Pipeline {
             Self::TextClassification(_) => Task::TextClassification,
             Self::TokenClassification(_) => Task::TokenClassification,
             Self::QuestionAnswering(_) => Task::QuestionAnswering,
+            Self::Text2TextGeneration(p) => p.task(),
         }
     }
 
@@ -113,6 +123,7 @@ impl Pipeline {
             Self::TextClassification(p) => call_text_classification(p, inputs, kwargs),
             Self::TokenClassification(p) => call_token_classification(p, inputs, kwargs),
             Self::QuestionAnswering(p) => call_question_answering(p, inputs, kwargs),
+            Self::Text2TextGeneration(p) => call_text2text(p, inputs, kwargs),
         }
     }
 }
@@ -254,6 +265,82 @@ fn call_question_answering(
     };
     let results = pipeline.answer(&inputs, &options)?;
     Ok(question_answering::to_hf_json(results))
+}
+
+/// `generate()` keyword arguments the text2text pipelines pass through.
+const GENERATE_KWARGS: &[&str] = &[
+    "max_length",
+    "max_new_tokens",
+    "min_length",
+    "min_new_tokens",
+    "early_stopping",
+    "num_beams",
+    "do_sample",
+    "temperature",
+    "top_k",
+    "top_p",
+    "repetition_penalty",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "bad_words_ids",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "num_return_sequences",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "decoder_start_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "use_cache",
+];
+
+fn call_text2text(
+    pipeline: &Text2TextGenerationPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = Text2TextOptions::default();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "truncation" => {
+                options.truncation = Some(match value {
+                    Value::String(s) => s != "do_not_truncate",
+                    v => boolean("truncation", v)?,
+                })
+            }
+            "clean_up_tokenization_spaces" => {
+                options.clean_up_tokenization_spaces =
+                    boolean("clean_up_tokenization_spaces", value)?
+            }
+            "return_tensors" => options.return_tensors = boolean("return_tensors", value)?,
+            "return_text" => options.return_tensors = !boolean("return_text", value)?,
+            "src_lang" => options.src_lang = Some(string("src_lang", value)?.to_string()),
+            "tgt_lang" => options.tgt_lang = Some(string("tgt_lang", value)?.to_string()),
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            "seed" => options.seed = Some(count("seed", value)? as u64),
+            k if GENERATE_KWARGS.contains(&k) => {
+                options.generate_kwargs.insert(key.clone(), value.clone());
+            }
+            other => return Err(unknown(other, pipeline.task())),
+        }
+    }
+    let (texts, single) = match inputs {
+        Value::Array(items) => (
+            items
+                .iter()
+                .map(|t| string("inputs", t).map(str::to_string))
+                .collect::<Result<Vec<_>>>()?,
+            false,
+        ),
+        single => (vec![string("inputs", single)?.to_string()], true),
+    };
+    let results = pipeline.generate(&texts, &options)?;
+    Ok(text2text_generation::to_hf_json(
+        pipeline.task(),
+        results,
+        single,
+    ))
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

@@ -3,6 +3,7 @@
 
 mod dynamic;
 pub mod question_answering;
+pub mod text2text_generation;
 pub mod text_classification;
 pub mod token_classification;
 
@@ -14,6 +15,7 @@ use burn_models::hub::{HubOptions, ModelDir};
 
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
+pub use text2text_generation::{Text2TextGenerationPipeline, Text2TextOptions};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
 
@@ -25,6 +27,10 @@ pub enum Task {
     TextClassification,
     TokenClassification,
     QuestionAnswering,
+    Text2TextGeneration,
+    Summarization,
+    /// `translation` and `translation_xx_to_yy`.
+    Translation,
 }
 
 impl Task {
@@ -32,6 +38,9 @@ impl Task {
         Task::TextClassification,
         Task::TokenClassification,
         Task::QuestionAnswering,
+        Task::Text2TextGeneration,
+        Task::Summarization,
+        Task::Translation,
     ];
 
     /// The canonical HF task name.
@@ -40,6 +49,9 @@ impl Task {
             Task::TextClassification => "text-classification",
             Task::TokenClassification => "token-classification",
             Task::QuestionAnswering => "question-answering",
+            Task::Text2TextGeneration => "text2text-generation",
+            Task::Summarization => "summarization",
+            Task::Translation => "translation",
         }
     }
 
@@ -51,6 +63,8 @@ impl Task {
             }
             Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
             Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
+            Task::Text2TextGeneration | Task::Translation => "google-t5/t5-base",
+            Task::Summarization => "sshleifer/distilbart-cnn-12-6",
         }
     }
 }
@@ -70,6 +84,9 @@ impl FromStr for Task {
             "text-classification" | "sentiment-analysis" => Task::TextClassification,
             "token-classification" | "ner" => Task::TokenClassification,
             "question-answering" => Task::QuestionAnswering,
+            "text2text-generation" => Task::Text2TextGeneration,
+            "summarization" => Task::Summarization,
+            t if t == "translation" || t.starts_with("translation_") => Task::Translation,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }
