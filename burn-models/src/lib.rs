@@ -13,6 +13,7 @@ pub mod error;
 pub mod generation;
 pub mod heads;
 pub mod hub;
+pub mod marian;
 pub mod nn;
 pub mod seq2seq;
 

@@ -37,7 +37,7 @@ impl TextSeq2SeqLm for crate::bart::BartForConditionalGeneration {
 }
 
 /// Architectures with a seq2seq LM head.
-const SEQ2SEQ_TYPES: &str = "bart";
+const SEQ2SEQ_TYPES: &str = "bart, marian";
 
 /// Loads the seq2seq LM of a model directory by its `model_type`.
 pub fn load_seq2seq_lm(dir: &ModelDir, device: &Device) -> Result<Box<dyn TextSeq2SeqLm>> {
@@ -48,6 +48,10 @@ pub fn load_seq2seq_lm(dir: &ModelDir, device: &Device) -> Result<Box<dyn TextSe
         "bart" => {
             let config = read_config(&dir.config_path())?;
             Box::new(crate::bart::BartForConditionalGeneration::load(&root, &config)?)
+        }
+        "marian" => {
+            let config = read_config(&dir.config_path())?;
+            Box::new(crate::marian::load(&root, &config)?)
         }
         other => {
             return Err(ModelError::Unsupported(format!(

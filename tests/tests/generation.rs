@@ -17,6 +17,13 @@ fn ids_tensor(rows: &[Vec<i64>]) -> Tensor<2, Int> {
     )
 }
 
+fn load_marian(name: &str) -> BartForConditionalGeneration {
+    let dir = fixture(name);
+    let config = burn_models::config::read_config(&dir.join("config.json")).unwrap();
+    let weights = Weights::from_model_dir(&dir).unwrap();
+    burn_models::marian::load(&weights.root(&device()), &config).unwrap()
+}
+
 fn load_bart(name: &str) -> BartForConditionalGeneration {
     let dir = fixture(name);
     let config: BartConfig = burn_models::config::read_config(&dir.join("config.json")).unwrap();
@@ -33,8 +40,16 @@ fn u32_rows(v: &Value) -> Vec<Vec<u32>> {
 
 #[test]
 fn bart_logits_match_transformers() {
-    let model = load_bart("bart-gen");
-    for case in golden("bart-gen")["model"].as_array().unwrap() {
+    check_logits(&load_bart("bart-gen"), "bart-gen");
+}
+
+#[test]
+fn marian_logits_match_transformers() {
+    check_logits(&load_marian("marian-gen"), "marian-gen");
+}
+
+fn check_logits(model: &BartForConditionalGeneration, name: &str) {
+    for case in golden(name)["model"].as_array().unwrap() {
         let logits = model
             .forward(
                 ids_tensor(&int_rows(&case["input_ids"])),
@@ -43,7 +58,7 @@ fn bart_logits_match_transformers() {
             )
             .unwrap();
         let (shape, data) = to_vec(logits);
-        assert_close("bart logits", &shape, &data, &case["logits"]);
+        assert_close(&format!("{name} logits"), &shape, &data, &case["logits"]);
     }
 }
 
@@ -118,4 +133,68 @@ fn check_text2text_pipelines(fixture_name: &str, tasks: &[&str]) {
 #[test]
 fn bart_summarization_and_text2text_pipelines_match_transformers() {
     check_text2text_pipelines("bart-gen", &["summarization", "text2text-generation"]);
+}
+
+#[test]
+fn marian_generate_matches_transformers() {
+    let model = load_marian("marian-gen");
+    check_generate("marian-gen", bart_generate(&model), true);
+    check_generate("marian-gen", bart_generate(&model), false);
+}
+
+#[test]
+fn marian_tokenizer_matches_transformers() {
+    let tok = burn_tasks::processors::MarianTokenizer::from_dir(&fixture("marian-gen")).unwrap();
+    let golden = golden("marian-gen");
+    for case in golden["tokenizer"].as_array().unwrap() {
+        let ids: Vec<u32> = case["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tok.encode(case["text"].as_str().unwrap()).unwrap(), ids, "{}", case["text"]);
+    }
+    for case in golden["decode"].as_array().unwrap() {
+        let ids: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tok.decode(&ids, true).unwrap(), case["text"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn marian_translation_pipeline_matches_transformers() {
+    check_text2text_pipelines("marian-gen", &["translation_en_to_de"]);
+}
+
+#[test]
+fn seq2seq_bad_inputs_are_errors() {
+    let pipe = burn_tasks::pipeline(burn_tasks::Task::Summarization)
+        .model(fixture("bart-gen").to_string_lossy())
+        .device(device())
+        .build()
+        .unwrap();
+    let err = pipe
+        .call(&serde_json::json!("a text"), &serde_json::json!({"num_beams": 0}))
+        .unwrap_err();
+    assert!(err.to_string().contains("num_beams"), "{err}");
+    assert!(pipe
+        .call(&serde_json::json!("a text"), &serde_json::json!({"no_such_option": 1}))
+        .is_err());
+    // An input longer than the model's 128 positions is truncated with a warning, not a panic.
+    let long = "the food was great and the staff were amazing. ".repeat(40);
+    let out = pipe
+        .call(&serde_json::json!(long), &serde_json::json!({"max_new_tokens": 4}))
+        .unwrap();
+    assert!(out[0]["summary_text"].is_string());
+    assert!(pipe
+        .call(
+            &serde_json::json!(long),
+            &serde_json::json!({"truncation": false, "max_new_tokens": 4})
+        )
+        .is_err());
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::{PipelineSource, Task};
 use crate::error::{Result, TaskError};
-use crate::processors::TextTokenizer;
+use crate::processors::{MarianTokenizer, TextTokenizer};
 
 /// Options of a call. Generation options go in `generate_kwargs` under HF's names
 /// (`max_new_tokens`, `max_length`, `min_length`, `num_beams`, `length_penalty`,
@@ -55,12 +55,65 @@ pub enum Generated {
     TokenIds(Vec<u32>),
 }
 
+/// A fast tokenizer (`tokenizer.json`: BART, T5) or Marian's SentencePiece pair.
+enum Seq2SeqTokenizer {
+    Fast(TextTokenizer),
+    Marian(MarianTokenizer),
+}
+
+impl Seq2SeqTokenizer {
+    fn pad_token_id(&self) -> u32 {
+        match self {
+            Self::Fast(t) => t.pad_token_id,
+            Self::Marian(t) => t.pad_token_id,
+        }
+    }
+
+    fn model_max_length(&self) -> usize {
+        match self {
+            Self::Fast(t) => t.model_max_length,
+            Self::Marian(t) => t.model_max_length,
+        }
+    }
+
+    /// Ids of `text` with special tokens, cut to `max_length` (special tokens kept) if given.
+    fn encode(&self, text: &str, max_length: Option<usize>) -> Result<Vec<u32>> {
+        match (self, max_length) {
+            (Self::Fast(t), None) => Ok(t.encode(text, None)?.get_ids().to_vec()),
+            (Self::Fast(t), Some(max)) => Ok(t
+                .encode_windows(text, None, max, 0, tokenizers::TruncationStrategy::LongestFirst)?
+                .get_ids()
+                .to_vec()),
+            (Self::Marian(t), max) => {
+                let mut ids = t.encode(text)?;
+                if let Some(max) = max
+                    && ids.len() > max
+                {
+                    ids.truncate(max.saturating_sub(1));
+                    ids.push(t.eos_token_id);
+                }
+                Ok(ids)
+            }
+        }
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String> {
+        match self {
+            Self::Fast(t) => t
+                .inner()
+                .decode(ids, true)
+                .map_err(|e| TaskError::InvalidInput(format!("cannot decode {ids:?}: {e}"))),
+            Self::Marian(t) => t.decode(ids, true),
+        }
+    }
+}
+
 pub struct Text2TextGenerationPipeline {
     task: Task,
     /// The task name as given (`translation_en_to_de`), for `task_specific_params`.
     task_name: String,
     model: Box<dyn TextSeq2SeqLm>,
-    tokenizer: TextTokenizer,
+    tokenizer: Seq2SeqTokenizer,
     /// `model.generation_config` as loaded.
     model_config: GenerationConfig,
     config_json: Value,
@@ -81,13 +134,19 @@ impl Text2TextGenerationPipeline {
         }
         let dir = source.resolve(task)?;
         let model = load_seq2seq_lm(&dir, &source.device)?;
-        let tokenizer = TextTokenizer::from_model_dir(&dir)?;
+        let tokenizer = if dir.file("tokenizer.json").is_none()
+            && MarianTokenizer::is_marian_dir(dir.path())
+        {
+            Seq2SeqTokenizer::Marian(MarianTokenizer::from_dir(dir.path())?)
+        } else {
+            Seq2SeqTokenizer::Fast(TextTokenizer::from_model_dir(&dir)?)
+        };
         let model_config = GenerationConfig::from_model_dir(dir.path())?;
         let config_json = dir.config_json()?;
         let max_input_length = model
             .max_source_positions()
             .unwrap_or(usize::MAX)
-            .min(tokenizer.model_max_length);
+            .min(tokenizer.model_max_length());
         let mut task_name = task_name.to_string();
         if task_name == "translation" {
             // HF: "translation" on a model with translation_* parameters takes the first.
@@ -159,7 +218,7 @@ impl Text2TextGenerationPipeline {
             prefix = p;
         }
         if config.pad_token_id.is_none() {
-            config.pad_token_id = Some(self.tokenizer.pad_token_id);
+            config.pad_token_id = Some(self.tokenizer.pad_token_id());
         }
         // generate() again falls back to the model's values for options left at the defaults.
         let mut map = config.as_json_map();
@@ -184,7 +243,7 @@ impl Text2TextGenerationPipeline {
                 .map(|text| self.encode(&format!("{prefix}{text}"), options.truncation))
                 .collect::<Result<Vec<_>>>()?;
             let longest = encodings.iter().map(Vec::len).max().unwrap_or(0);
-            let (batch, pad) = (encodings.len(), self.tokenizer.pad_token_id as i64);
+            let (batch, pad) = (encodings.len(), self.tokenizer.pad_token_id() as i64);
             let mut ids = Vec::with_capacity(batch * longest);
             let mut mask = Vec::with_capacity(batch * longest);
             for e in &encodings {
@@ -213,32 +272,25 @@ impl Text2TextGenerationPipeline {
     }
 
     fn encode(&self, text: &str, truncation: Option<bool>) -> Result<Vec<u32>> {
-        let encoding = self.tokenizer.encode(text, None)?;
-        if encoding.len() <= self.max_input_length {
-            return Ok(encoding.get_ids().to_vec());
+        let ids = self.tokenizer.encode(text, None)?;
+        if ids.len() <= self.max_input_length {
+            return Ok(ids);
         }
         match truncation {
             Some(false) => Err(TaskError::InvalidInput(format!(
                 "input of {} tokens is longer than the model's maximum of {} (allow truncation)",
-                encoding.len(),
+                ids.len(),
                 self.max_input_length
             ))),
             silent => {
                 if silent.is_none() {
                     log::warn!(
                         "input of {} tokens truncated to the model's maximum of {}",
-                        encoding.len(),
+                        ids.len(),
                         self.max_input_length
                     );
                 }
-                let encoding = self.tokenizer.encode_windows(
-                    text,
-                    None,
-                    self.max_input_length,
-                    0,
-                    tokenizers::TruncationStrategy::LongestFirst,
-                )?;
-                Ok(encoding.get_ids().to_vec())
+                self.tokenizer.encode(text, Some(self.max_input_length))
             }
         }
     }
@@ -247,11 +299,7 @@ impl Text2TextGenerationPipeline {
         if options.return_tensors {
             return Ok(Generated::TokenIds(ids.to_vec()));
         }
-        let text = self
-            .tokenizer
-            .inner()
-            .decode(ids, true)
-            .map_err(|e| TaskError::InvalidInput(format!("cannot decode {ids:?}: {e}")))?;
+        let text = self.tokenizer.decode(ids)?;
         Ok(Generated::Text(if options.clean_up_tokenization_spaces {
             clean_up_tokenization(&text)
         } else {
