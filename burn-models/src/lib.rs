@@ -16,5 +16,6 @@ pub mod hub;
 pub mod marian;
 pub mod nn;
 pub mod seq2seq;
+pub mod t5;
 
 pub use error::{ModelError, Result};

@@ -36,8 +36,23 @@ impl TextSeq2SeqLm for crate::bart::BartForConditionalGeneration {
     }
 }
 
+impl TextSeq2SeqLm for crate::t5::T5ForConditionalGeneration {
+    fn encode(
+        &self,
+        input_ids: Tensor<2, Int>,
+        attention_mask: Option<&Tensor<2, Int>>,
+    ) -> Result<Tensor<3>> {
+        crate::t5::T5ForConditionalGeneration::encode(self, input_ids, attention_mask)
+    }
+
+    /// Relative positions have no table to run out of.
+    fn max_source_positions(&self) -> Option<usize> {
+        None
+    }
+}
+
 /// Architectures with a seq2seq LM head.
-const SEQ2SEQ_TYPES: &str = "bart, marian";
+const SEQ2SEQ_TYPES: &str = "bart, marian, t5";
 
 /// Loads the seq2seq LM of a model directory by its `model_type`.
 pub fn load_seq2seq_lm(dir: &ModelDir, device: &Device) -> Result<Box<dyn TextSeq2SeqLm>> {
@@ -48,6 +63,10 @@ pub fn load_seq2seq_lm(dir: &ModelDir, device: &Device) -> Result<Box<dyn TextSe
         "bart" => {
             let config = read_config(&dir.config_path())?;
             Box::new(crate::bart::BartForConditionalGeneration::load(&root, &config)?)
+        }
+        "t5" => {
+            let config = read_config(&dir.config_path())?;
+            Box::new(crate::t5::T5ForConditionalGeneration::load(&root, &config)?)
         }
         "marian" => {
             let config = read_config(&dir.config_path())?;

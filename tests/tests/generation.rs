@@ -116,7 +116,8 @@ fn check_text2text_pipelines(fixture_name: &str, tasks: &[&str]) {
             &[fixture_name],
             &[task],
             |name| {
-                burn_tasks::pipeline(task.parse().unwrap())
+                burn_tasks::pipelines::pipeline_named(task)
+                    .unwrap()
                     .model(fixture(name).to_string_lossy())
                     .device(device())
                     .build()
@@ -197,4 +198,61 @@ fn seq2seq_bad_inputs_are_errors() {
             &serde_json::json!({"truncation": false, "max_new_tokens": 4})
         )
         .is_err());
+}
+
+fn load_t5(name: &str) -> burn_models::t5::T5ForConditionalGeneration {
+    let dir = fixture(name);
+    let config = burn_models::config::read_config(&dir.join("config.json")).unwrap();
+    let weights = Weights::from_model_dir(&dir).unwrap();
+    burn_models::t5::T5ForConditionalGeneration::load(&weights.root(&device()), &config).unwrap()
+}
+
+#[test]
+fn t5_logits_match_transformers() {
+    for name in ["t5-gen", "t5-v11-gen"] {
+        let model = load_t5(name);
+        for case in golden(name)["model"].as_array().unwrap() {
+            let logits = model
+                .forward(
+                    ids_tensor(&int_rows(&case["input_ids"])),
+                    Some(ids_tensor(&int_rows(&case["attention_mask"]))),
+                    ids_tensor(&int_rows(&case["decoder_input_ids"])),
+                )
+                .unwrap();
+            let (shape, data) = to_vec(logits);
+            assert_close(&format!("{name} logits"), &shape, &data, &case["logits"]);
+        }
+    }
+}
+
+#[test]
+fn t5_generate_matches_transformers_with_and_without_cache() {
+    for name in ["t5-gen", "t5-v11-gen"] {
+        let model = load_t5(name);
+        for use_cache in [true, false] {
+            check_generate(
+                name,
+                |ids, mask, config| {
+                    let mask = ids_tensor(mask);
+                    let hidden = model.encode(ids_tensor(ids), Some(&mask)).unwrap();
+                    let prompt = decoder_start_prompt(config, ids.len()).unwrap();
+                    generate(&model, hidden, Some(mask), &prompt, config).unwrap()
+                },
+                use_cache,
+            );
+        }
+    }
+}
+
+#[test]
+fn t5_pipelines_with_task_prefixes_match_transformers() {
+    check_text2text_pipelines(
+        "t5-gen",
+        &[
+            "summarization",
+            "translation_en_to_de",
+            "translation_en_to_fr",
+            "text2text-generation",
+        ],
+    );
 }

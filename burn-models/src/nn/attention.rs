@@ -124,6 +124,20 @@ impl MultiHeadAttention {
         self.merge_heads(attention(q, k, v, mask, bias, options))
     }
 
+    /// Bidirectional self-attention with an additive `bias` and a custom `scale` (T5's
+    /// encoder: relative position bias, unscaled scores); projections may be narrower or
+    /// wider than `hidden` (`heads * d_kv`).
+    pub fn forward_biased(
+        &self,
+        hidden: Tensor<3>,
+        mask: Option<&AttentionMask>,
+        bias: Option<Tensor<4>>,
+        scale: Option<f64>,
+    ) -> Tensor<3> {
+        // Cross-attention of a sequence to itself is self-attention; nothing is cached.
+        self.forward_cached_cross(hidden.clone(), &hidden, &mut None, mask, bias, scale)
+    }
+
     /// Decoder cross-attention from `hidden` `[batch, new, dim]` to the encoder output. The
     /// encoder's keys and values are projected on the first call and kept in `cache`.
     /// `mask` is the encoder padding mask; `bias` and `scale` as in

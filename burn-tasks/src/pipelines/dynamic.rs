@@ -24,14 +24,24 @@ use super::*;
 pub fn pipeline(task: Task) -> PipelineBuilder {
     PipelineBuilder {
         task,
+        task_name: None,
         model: None,
         device: None,
         hub: HubOptions::from_env(),
     }
 }
 
+/// [`pipeline`] by an HF task name, keeping names that carry parameters
+/// (`translation_en_to_fr` selects the checkpoint's `task_specific_params` entry).
+pub fn pipeline_named(task: &str) -> Result<PipelineBuilder> {
+    let mut builder = pipeline(task.parse()?);
+    builder.task_name = Some(task.to_string());
+    Ok(builder)
+}
+
 pub struct PipelineBuilder {
     task: Task,
+    task_name: Option<String>,
     model: Option<String>,
     device: Option<Device>,
     hub: HubOptions,
@@ -80,7 +90,7 @@ impl PipelineBuilder {
             Task::Text2TextGeneration | Task::Summarization | Task::Translation => {
                 Pipeline::Text2TextGeneration(Text2TextGenerationPipeline::new(
                     &source,
-                    self.task.name(),
+                    self.task_name.as_deref().unwrap_or(self.task.name()),
                 )?)
             }
         })

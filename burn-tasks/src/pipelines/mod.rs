@@ -13,7 +13,7 @@ use std::str::FromStr;
 use burn::tensor::Device;
 use burn_models::hub::{HubOptions, ModelDir};
 
-pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
+pub use dynamic::{Pipeline, PipelineBuilder, pipeline, pipeline_named};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text2text_generation::{Text2TextGenerationPipeline, Text2TextOptions};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
