@@ -4,17 +4,22 @@
 //! decides where they run (CPU through `flex`, GPUs through `wgpu` or `cuda`).
 
 pub mod auto;
+pub mod bart;
 pub mod bert;
 pub mod config;
 pub mod detr;
 pub mod device;
 pub mod distilbert;
 pub mod error;
+pub mod generation;
 pub mod heads;
 pub mod hub;
 pub mod layoutlm;
+pub mod marian;
 pub mod nn;
 pub mod resnet;
+pub mod seq2seq;
+pub mod t5;
 pub mod vilt;
 pub mod vision;
 pub mod vit;

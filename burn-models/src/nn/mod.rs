@@ -2,6 +2,7 @@
 
 mod activation;
 mod attention;
+mod cache;
 mod conv;
 mod cross_attention;
 mod embeddings;
@@ -11,8 +12,9 @@ mod pre_norm;
 
 pub use activation::Activation;
 pub use attention::{AttentionMask, MultiHeadAttention};
+pub use cache::{DecoderCache, KeyValue};
 pub use conv::FrozenBatchNorm2d;
 pub use embeddings::TextEmbeddings;
 pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
-pub use feed_forward::FeedForward;
+pub use feed_forward::{FeedForward, GatedFeedForward};
 pub use pre_norm::{PreNormEncoder, PreNormEncoderLayer};

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use super::document_question_answering::{self, DocumentQaInput};
 use super::question_answering::{self, QaInput};
 use super::text_classification::{self, InputShape, TextInput, TopK};
+use super::text2text_generation;
 use super::token_classification;
 use super::visual_question_answering::{self, VqaInput};
 use super::*;
@@ -25,14 +26,24 @@ use super::*;
 pub fn pipeline(task: Task) -> PipelineBuilder {
     PipelineBuilder {
         task,
+        task_name: None,
         model: None,
         device: None,
         hub: HubOptions::from_env(),
     }
 }
 
+/// [`pipeline`] by an HF task name, keeping names that carry parameters
+/// (`translation_en_to_fr` selects the checkpoint's `task_specific_params` entry).
+pub fn pipeline_named(task: &str) -> Result<PipelineBuilder> {
+    let mut builder = pipeline(task.parse()?);
+    builder.task_name = Some(task.to_string());
+    Ok(builder)
+}
+
 pub struct PipelineBuilder {
     task: Task,
+    task_name: Option<String>,
     model: Option<String>,
     device: Option<Device>,
     hub: HubOptions,
@@ -90,6 +101,12 @@ impl PipelineBuilder {
             Task::ObjectDetection => {
                 Pipeline::ObjectDetection(ObjectDetectionPipeline::new(&source)?)
             }
+            Task::Text2TextGeneration | Task::Summarization | Task::Translation => {
+                Pipeline::Text2TextGeneration(Text2TextGenerationPipeline::new(
+                    &source,
+                    self.task_name.as_deref().unwrap_or(self.task.name()),
+                )?)
+            }
         })
     }
 }
@@ -103,6 +120,8 @@ pub enum Pipeline {
     DocumentQuestionAnswering(DocumentQuestionAnsweringPipeline),
     VisualQuestionAnswering(VisualQuestionAnsweringPipeline),
     ObjectDetection(ObjectDetectionPipeline),
+    /// text2text-generation, summarization and translation.
+    Text2TextGeneration(Text2TextGenerationPipeline),
 }
 
 impl Pipeline {
@@ -115,6 +134,7 @@ impl Pipeline {
             Self::DocumentQuestionAnswering(_) => Task::DocumentQuestionAnswering,
             Self::VisualQuestionAnswering(_) => Task::VisualQuestionAnswering,
             Self::ObjectDetection(_) => Task::ObjectDetection,
+            Self::Text2TextGeneration(p) => p.task(),
         }
     }
 
@@ -141,6 +161,7 @@ impl Pipeline {
             }
             Self::VisualQuestionAnswering(p) => call_visual_question_answering(p, inputs, kwargs),
             Self::ObjectDetection(p) => call_object_detection(p, inputs, kwargs),
+            Self::Text2TextGeneration(p) => call_text2text(p, inputs, kwargs),
         }
     }
 }
@@ -441,6 +462,82 @@ fn call_object_detection(
         }
     }
     object_detection::call(pipeline, inputs, options)
+}
+
+/// `generate()` keyword arguments the text2text pipelines pass through.
+const GENERATE_KWARGS: &[&str] = &[
+    "max_length",
+    "max_new_tokens",
+    "min_length",
+    "min_new_tokens",
+    "early_stopping",
+    "num_beams",
+    "do_sample",
+    "temperature",
+    "top_k",
+    "top_p",
+    "repetition_penalty",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "bad_words_ids",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "num_return_sequences",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "decoder_start_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "use_cache",
+];
+
+fn call_text2text(
+    pipeline: &Text2TextGenerationPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = Text2TextOptions::default();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "truncation" => {
+                options.truncation = Some(match value {
+                    Value::String(s) => s != "do_not_truncate",
+                    v => boolean("truncation", v)?,
+                })
+            }
+            "clean_up_tokenization_spaces" => {
+                options.clean_up_tokenization_spaces =
+                    boolean("clean_up_tokenization_spaces", value)?
+            }
+            "return_tensors" => options.return_tensors = boolean("return_tensors", value)?,
+            "return_text" => options.return_tensors = !boolean("return_text", value)?,
+            "src_lang" => options.src_lang = Some(string("src_lang", value)?.to_string()),
+            "tgt_lang" => options.tgt_lang = Some(string("tgt_lang", value)?.to_string()),
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            "seed" => options.seed = Some(count("seed", value)? as u64),
+            k if GENERATE_KWARGS.contains(&k) => {
+                options.generate_kwargs.insert(key.clone(), value.clone());
+            }
+            other => return Err(unknown(other, pipeline.task())),
+        }
+    }
+    let (texts, single) = match inputs {
+        Value::Array(items) => (
+            items
+                .iter()
+                .map(|t| string("inputs", t).map(str::to_string))
+                .collect::<Result<Vec<_>>>()?,
+            false,
+        ),
+        single => (vec![string("inputs", single)?.to_string()], true),
+    };
+    let results = pipeline.generate(&texts, &options)?;
+    Ok(text2text_generation::to_hf_json(
+        pipeline.task(),
+        results,
+        single,
+    ))
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

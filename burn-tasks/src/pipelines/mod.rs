@@ -6,6 +6,7 @@ mod dynamic;
 pub mod image_classification;
 pub mod object_detection;
 pub mod question_answering;
+pub mod text2text_generation;
 pub mod text_classification;
 pub mod token_classification;
 pub mod visual_question_answering;
@@ -19,11 +20,12 @@ use burn_models::hub::{HubOptions, ModelDir};
 pub use document_question_answering::{
     DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
 };
-pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
+pub use dynamic::{Pipeline, PipelineBuilder, pipeline, pipeline_named};
 pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
 pub use object_detection::{ObjectDetectionOptions, ObjectDetectionPipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
+pub use text2text_generation::{Text2TextGenerationPipeline, Text2TextOptions};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
 pub use visual_question_answering::{
     VisualQuestionAnsweringOptions, VisualQuestionAnsweringPipeline,
@@ -41,6 +43,10 @@ pub enum Task {
     DocumentQuestionAnswering,
     VisualQuestionAnswering,
     ObjectDetection,
+    Text2TextGeneration,
+    Summarization,
+    /// `translation` and `translation_xx_to_yy`.
+    Translation,
 }
 
 impl Task {
@@ -52,6 +58,9 @@ impl Task {
         Task::DocumentQuestionAnswering,
         Task::VisualQuestionAnswering,
         Task::ObjectDetection,
+        Task::Text2TextGeneration,
+        Task::Summarization,
+        Task::Translation,
     ];
 
     /// The canonical HF task name.
@@ -64,6 +73,9 @@ impl Task {
             Task::DocumentQuestionAnswering => "document-question-answering",
             Task::VisualQuestionAnswering => "visual-question-answering",
             Task::ObjectDetection => "object-detection",
+            Task::Text2TextGeneration => "text2text-generation",
+            Task::Summarization => "summarization",
+            Task::Translation => "translation",
         }
     }
 
@@ -79,6 +91,8 @@ impl Task {
             Task::DocumentQuestionAnswering => "impira/layoutlm-document-qa",
             Task::VisualQuestionAnswering => "dandelin/vilt-b32-finetuned-vqa",
             Task::ObjectDetection => "facebook/detr-resnet-50",
+            Task::Text2TextGeneration | Task::Translation => "google-t5/t5-base",
+            Task::Summarization => "sshleifer/distilbart-cnn-12-6",
         }
     }
 }
@@ -102,6 +116,9 @@ impl FromStr for Task {
             "document-question-answering" => Task::DocumentQuestionAnswering,
             "visual-question-answering" | "vqa" => Task::VisualQuestionAnswering,
             "object-detection" => Task::ObjectDetection,
+            "text2text-generation" => Task::Text2TextGeneration,
+            "summarization" => Task::Summarization,
+            t if t == "translation" || t.starts_with("translation_") => Task::Translation,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }

@@ -5,4 +5,7 @@ pub mod resample;
 mod tokenizer;
 
 pub use image::{ImageProcessor, PixelBatch};
+pub mod sentencepiece;
+
+pub use sentencepiece::{MarianTokenizer, SpmModel};
 pub use tokenizer::TextTokenizer;
