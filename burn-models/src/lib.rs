@@ -12,5 +12,6 @@ pub mod error;
 pub mod heads;
 pub mod hub;
 pub mod nn;
+pub mod whisper;
 
 pub use error::{ModelError, Result};

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod error;
+pub mod input;
 pub mod pipelines;
 pub mod processors;
 

@@ -1,0 +1,3 @@
+//! Reading pipeline inputs from files and raw buffers.
+
+pub mod audio;
