@@ -4,11 +4,13 @@
 //! decides where they run (CPU through `flex`, GPUs through `wgpu` or `cuda`).
 
 pub mod auto;
+pub mod bart;
 pub mod bert;
 pub mod config;
 pub mod device;
 pub mod distilbert;
 pub mod error;
+pub mod generation;
 pub mod heads;
 pub mod hub;
 pub mod nn;

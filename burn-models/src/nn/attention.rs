@@ -2,7 +2,9 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+
+use super::KeyValue;
 
 /// Positions a query may not attend to, `true` = masked, shaped `[batch, 1, 1, key_len]`
 /// (a padding mask), `[batch, 1, query_len, key_len]`, or already per head.
@@ -62,5 +64,102 @@ impl MultiHeadAttention {
         let context = attention(q, k, v, mask, None, AttentionModuleOptions::default());
         let context = context.swap_dims(1, 2).reshape([batch, seq, dim]);
         self.output.forward(context)
+    }
+
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [batch, seq, dim] = x.dims();
+        x.reshape([batch, seq, self.num_heads, dim / self.num_heads])
+            .swap_dims(1, 2)
+    }
+
+    fn merge_heads(&self, context: Tensor<4>) -> Tensor<3> {
+        let [batch, heads, seq, head_dim] = context.dims();
+        self.output
+            .forward(context.swap_dims(1, 2).reshape([batch, seq, heads * head_dim]))
+    }
+
+    /// Decoder self-attention over the new positions `hidden` `[batch, new, dim]`: their keys
+    /// and values are appended to `cache`, and each new position attends to every cached one
+    /// and to itself, never to later ones. `bias` (T5's relative positions) is added to the
+    /// scores `[batch|1, heads, new, past+new]`; `scale` defaults to `1/sqrt(head_dim)`.
+    pub fn forward_cached_self(
+        &self,
+        hidden: Tensor<3>,
+        cache: &mut Option<KeyValue>,
+        bias: Option<Tensor<4>>,
+        scale: Option<f64>,
+    ) -> Tensor<3> {
+        let [batch, new, _] = hidden.dims();
+        let q = self.split_heads(self.query.forward(hidden.clone()));
+        let mut k = self.split_heads(self.key.forward(hidden.clone()));
+        let mut v = self.split_heads(self.value.forward(hidden));
+        if let Some(past) = cache.take() {
+            k = Tensor::cat(vec![past.key, k], 2);
+            v = Tensor::cat(vec![past.value, v], 2);
+        }
+        let total = k.dims()[2];
+        *cache = Some(KeyValue {
+            key: k.clone(),
+            value: v.clone(),
+        });
+        // One new position sees everything cached: no mask. Several (a prompt, or decoding
+        // without a cache) need the causal mask, shifted by the cached length.
+        let mask = (new > 1).then(|| {
+            let past = total - new;
+            let data: Vec<bool> = (0..new)
+                .flat_map(|i| (0..total).map(move |j| j > past + i))
+                .collect();
+            Tensor::<2, Bool>::from_data(TensorData::new(data, [new, total]), &q.device())
+                .reshape([1, 1, new, total])
+                .expand([batch, self.num_heads, new, total])
+        });
+        let bias = bias.map(|b| {
+            let [_, heads, _, _] = b.dims();
+            b.expand([batch, heads, new, total])
+        });
+        let options = AttentionModuleOptions {
+            scale,
+            ..Default::default()
+        };
+        self.merge_heads(attention(q, k, v, mask, bias, options))
+    }
+
+    /// Decoder cross-attention from `hidden` `[batch, new, dim]` to the encoder output. The
+    /// encoder's keys and values are projected on the first call and kept in `cache`.
+    /// `mask` is the encoder padding mask; `bias` and `scale` as in
+    /// [`forward_cached_self`](Self::forward_cached_self).
+    pub fn forward_cached_cross(
+        &self,
+        hidden: Tensor<3>,
+        encoder_hidden: &Tensor<3>,
+        cache: &mut Option<KeyValue>,
+        mask: Option<&AttentionMask>,
+        bias: Option<Tensor<4>>,
+        scale: Option<f64>,
+    ) -> Tensor<3> {
+        let [batch, new, _] = hidden.dims();
+        let q = self.split_heads(self.query.forward(hidden));
+        let kv = cache.get_or_insert_with(|| KeyValue {
+            key: self.split_heads(self.key.forward(encoder_hidden.clone())),
+            value: self.split_heads(self.value.forward(encoder_hidden.clone())),
+        });
+        let src = kv.key.dims()[2];
+        let mask = mask.map(|m| m.0.clone().expand([batch, self.num_heads, new, src]));
+        let bias = bias.map(|b| {
+            let [_, heads, _, _] = b.dims();
+            b.expand([batch, heads, new, src])
+        });
+        let options = AttentionModuleOptions {
+            scale,
+            ..Default::default()
+        };
+        self.merge_heads(attention(
+            q,
+            kv.key.clone(),
+            kv.value.clone(),
+            mask,
+            bias,
+            options,
+        ))
     }
 }
