@@ -188,6 +188,7 @@ fn options(kwargs: &Value) -> WhisperGenerateOptions {
         task: kwargs["task"].as_str().map(str::to_string),
         return_timestamps: kwargs["return_timestamps"].as_bool().unwrap_or(false),
         max_new_tokens: kwargs["max_new_tokens"].as_u64().map(|n| n as usize),
+        num_beams: kwargs["num_beams"].as_u64().map(|n| n as usize),
         no_cache: false,
     }
 }
@@ -205,7 +206,7 @@ fn whisper_greedy_generation_matches_transformers() {
         }
         let name = case["clip"].as_str().unwrap();
         let out = model
-            .generate_greedy(features_tensor(&extractor, name), &generation, &options)
+            .generate(features_tensor(&extractor, name), &generation, &options)
             .unwrap();
         let expected: Vec<usize> = int_rows(&case["sequences"])[0]
             .iter()
@@ -229,11 +230,11 @@ fn whisper_cached_decoding_equals_uncached() {
         };
         let features = features_tensor(&extractor, clip);
         let cached = model
-            .generate_greedy(features.clone(), &generation, &options)
+            .generate(features.clone(), &generation, &options)
             .unwrap();
         options.no_cache = true;
         let uncached = model
-            .generate_greedy(features, &generation, &options)
+            .generate(features, &generation, &options)
             .unwrap();
         assert_eq!(cached, uncached, "{clip}");
         assert_eq!(cached.tokens.len(), 24);
@@ -269,7 +270,7 @@ fn whisper_generation_options_are_checked() {
         ),
     ] {
         let err = model
-            .generate_greedy(features.clone(), &generation, &options)
+            .generate(features.clone(), &generation, &options)
             .unwrap_err()
             .to_string();
         assert!(err.contains(mentions), "{err}");

@@ -8,8 +8,10 @@ use std::path::Path;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Deserialize;
 
-use super::{WhisperConfig, WhisperDecoderCache, WhisperForConditionalGeneration};
+use super::{WhisperConfig, WhisperForConditionalGeneration};
 use crate::error::{ModelError, Result};
+use crate::generation::{GenerationConfig, LogitsProcessors, generate};
+use crate::nn::DecoderCache;
 
 /// `eos_token_id`: one id or several.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -28,7 +30,8 @@ impl TokenIds {
     }
 }
 
-/// The fields of Whisper's `generation_config.json` that decoding reads, with HF's defaults.
+/// Whisper's fields of `generation_config.json` (prompt tokens, suppression, timestamps), with
+/// the shared options (lengths, beams, ...) in [`base`](Self::base).
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct WhisperGenerationConfig {
     #[serde(default)]
@@ -54,12 +57,6 @@ pub struct WhisperGenerationConfig {
     #[serde(default)]
     pub max_initial_timestamp_index: Option<usize>,
     #[serde(default)]
-    pub max_length: Option<usize>,
-    #[serde(default)]
-    pub max_new_tokens: Option<usize>,
-    #[serde(default)]
-    pub num_beams: Option<usize>,
-    #[serde(default)]
     pub return_timestamps: Option<bool>,
     #[serde(default)]
     pub alignment_heads: Option<Vec<(usize, usize)>>,
@@ -67,6 +64,9 @@ pub struct WhisperGenerationConfig {
     pub language: Option<String>,
     #[serde(default)]
     pub task: Option<String>,
+    /// The same file read as the shared [`GenerationConfig`] (beams, lengths, penalties, ...).
+    #[serde(skip)]
+    pub base: GenerationConfig,
 }
 
 impl WhisperGenerationConfig {
@@ -79,6 +79,7 @@ impl WhisperGenerationConfig {
         } else {
             Self::default()
         };
+        generation.base = GenerationConfig::from_model_dir(dir)?;
         generation
             .decoder_start_token_id
             .get_or_insert(config.decoder_start_token_id);
@@ -110,6 +111,8 @@ pub struct WhisperGenerateOptions {
     pub task: Option<String>,
     pub return_timestamps: bool,
     pub max_new_tokens: Option<usize>,
+    /// Beam search width; `None` keeps the generation config's.
+    pub num_beams: Option<usize>,
     /// Run every step over the whole prefix instead of the key/value cache (slow; for tests).
     pub no_cache: bool,
 }
@@ -281,7 +284,7 @@ impl WhisperForConditionalGeneration {
     }
 
     /// Logits of the last of `ids` (new tokens after the cache's), on the host.
-    pub fn step_logits(&self, ids: &[usize], cache: &mut WhisperDecoderCache) -> Result<Vec<f32>> {
+    pub fn step_logits(&self, ids: &[usize], cache: &mut DecoderCache) -> Result<Vec<f32>> {
         let device = self.proj_out.weight.device();
         let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
         let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device);
@@ -307,7 +310,7 @@ impl WhisperForConditionalGeneration {
         options: &WhisperGenerateOptions,
     ) -> Result<usize> {
         let max_target = self.config.max_target_positions;
-        match options.max_new_tokens.or(generation.max_new_tokens) {
+        match options.max_new_tokens.or(generation.base.max_new_tokens) {
             Some(n) => {
                 if n + prompt_len > max_target {
                     return Err(invalid(format!(
@@ -320,43 +323,84 @@ impl WhisperForConditionalGeneration {
             }
             None => {
                 let initial = (max_target / 2 - 1).min(prompt_len.saturating_sub(1));
-                let max_length = (generation.max_length.unwrap_or(20) + initial).min(max_target);
+                let max_length = (generation.base.max_length + initial).min(max_target);
                 Ok(max_length.saturating_sub(prompt_len))
             }
         }
     }
 
-    /// Greedy decoding of one window of features `[1, mels, frames]`.
-    pub fn generate_greedy(
+    /// `generate()` on one window of features `[1, mels, frames]`: greedy or beam search
+    /// through the shared generation module, with Whisper's prompt and length rules.
+    pub fn generate(
         &self,
         input_features: Tensor<3>,
         generation: &WhisperGenerationConfig,
         options: &WhisperGenerateOptions,
     ) -> Result<WhisperGeneration> {
         if input_features.dims()[0] != 1 {
-            return Err(invalid("generate_greedy decodes one window at a time"));
+            return Err(invalid("Whisper generation decodes one window at a time"));
         }
         let encoder_states = self.encode(input_features)?;
         let prompt = self.init_tokens(&encoder_states, generation, options)?;
-        let max_new = self.max_new_tokens(prompt.len(), generation, options)?;
-        let processors = WhisperLogitsProcessors::new(
-            generation,
-            prompt.len(),
-            self.config.vocab_size,
-            options.return_timestamps,
-        );
+        let mut config = generation.base.clone();
+        if let Some(beams) = options.num_beams {
+            config.num_beams = beams;
+        }
+        config.max_new_tokens = Some(self.max_new_tokens(prompt.len(), generation, options)?);
+        config.use_cache = !options.no_cache;
+        let eos: Vec<usize> = generation.eos_token_ids();
+        let mut tokens = if options.return_timestamps {
+            if config.num_beams > 1 {
+                return Err(ModelError::Unsupported(
+                    "return_timestamps with num_beams > 1".into(),
+                ));
+            }
+            self.greedy_with_timestamps(&encoder_states, &prompt, generation, &config)?
+        } else {
+            let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+            let rows = generate(self, encoder_states, None, &[prompt32], &config)?;
+            rows[0][prompt.len()..].iter().map(|&t| t as usize).collect()
+        };
+        // As generate_with_fallback: drop the padding after the end, then the end itself.
+        if let Some(pad) = generation.base.pad_token_id.map(|p| p as usize) {
+            let keep_eos = eos.contains(&pad);
+            while tokens.len() > 1 && tokens.last() == Some(&pad) && (!keep_eos || tokens[tokens.len() - 2] == pad) {
+                tokens.pop();
+            }
+        }
+        if tokens.last().is_some_and(|t| eos.contains(t)) {
+            tokens.pop();
+        }
+        Ok(WhisperGeneration { prompt, tokens })
+    }
+
+    /// Greedy decoding with `WhisperTimeStampLogitsProcessor` after the shared processors.
+    fn greedy_with_timestamps(
+        &self,
+        encoder_states: &Tensor<3>,
+        prompt: &[usize],
+        generation: &WhisperGenerationConfig,
+        config: &GenerationConfig,
+    ) -> Result<Vec<usize>> {
+        let max_new = config.max_new_tokens.unwrap_or(0);
+        let shared = LogitsProcessors::new(config, prompt.len(), prompt.len() + max_new);
+        let timestamps =
+            TimestampRules::new(generation, prompt.len(), self.config.vocab_size);
         let eos = generation.eos_token_ids();
-        let mut sequence = prompt.clone();
-        let mut cache = self.new_cache(&encoder_states);
-        let mut pending = prompt.clone();
+        let mut sequence: Vec<usize> = prompt.to_vec();
+        let mut cache = self.new_cache(encoder_states);
+        let mut pending = sequence.clone();
         for _ in 0..max_new {
-            let mut logits = if options.no_cache {
-                let mut fresh = self.new_cache(&encoder_states);
-                self.step_logits(&sequence, &mut fresh)?
-            } else {
+            let mut logits = if config.use_cache {
                 self.step_logits(&pending, &mut cache)?
+            } else {
+                self.step_logits(&sequence, &mut self.new_cache(encoder_states))?
             };
-            processors.apply(&sequence, &mut logits);
+            let ids: Vec<u32> = sequence.iter().map(|&t| t as u32).collect();
+            shared.process(&ids, &mut logits);
+            if let Some(rules) = &timestamps {
+                rules.apply(&sequence, &mut logits);
+            }
             let next = argmax(&logits);
             sequence.push(next);
             pending = vec![next];
@@ -364,11 +408,7 @@ impl WhisperForConditionalGeneration {
                 break;
             }
         }
-        let mut tokens = sequence[prompt.len()..].to_vec();
-        if tokens.last().is_some_and(|t| eos.contains(t)) {
-            tokens.pop();
-        }
-        Ok(WhisperGeneration { prompt, tokens })
+        Ok(sequence[prompt.len()..].to_vec())
     }
 }
 
@@ -383,78 +423,44 @@ pub fn argmax(values: &[f32]) -> usize {
     best
 }
 
-/// Whisper's logits processors in the order generate applies them:
-/// `SuppressTokensAtBeginLogitsProcessor`, `SuppressTokensLogitsProcessor`,
-/// `WhisperTimeStampLogitsProcessor`.
+/// `WhisperTimeStampLogitsProcessor`: timestamps come in pairs, never decrease, start the
+/// text (within `max_initial_timestamp_index`), and win when together likelier than any text
+/// token.
 #[derive(Debug, Clone)]
-pub struct WhisperLogitsProcessors {
-    begin_suppress: Vec<usize>,
-    suppress: Vec<usize>,
-    begin_index: usize,
-    timestamps: Option<TimestampRules>,
-}
-
-#[derive(Debug, Clone)]
-struct TimestampRules {
+pub struct TimestampRules {
     no_timestamps_token_id: usize,
     timestamp_begin: usize,
     eos_token_id: usize,
     max_initial_timestamp_index: Option<usize>,
+    begin_index: usize,
 }
 
-impl WhisperLogitsProcessors {
+impl TimestampRules {
+    /// `None` when the generation config has no `no_timestamps_token_id`.
     pub fn new(
         generation: &WhisperGenerationConfig,
         begin_index: usize,
         vocab_size: usize,
-        return_timestamps: bool,
-    ) -> Self {
-        let timestamps = match (return_timestamps, generation.no_timestamps_token_id) {
-            (true, Some(no_timestamps)) => Some(TimestampRules {
-                no_timestamps_token_id: no_timestamps,
-                timestamp_begin: generation.timestamp_begin(vocab_size),
-                eos_token_id: generation
-                    .eos_token_ids()
-                    .first()
-                    .copied()
-                    .unwrap_or(no_timestamps),
-                max_initial_timestamp_index: generation.max_initial_timestamp_index,
-            }),
-            _ => None,
-        };
-        Self {
-            begin_suppress: generation.begin_suppress_tokens.clone().unwrap_or_default(),
-            suppress: generation.suppress_tokens.clone().unwrap_or_default(),
+    ) -> Option<Self> {
+        let no_timestamps = generation.no_timestamps_token_id?;
+        Some(Self {
+            no_timestamps_token_id: no_timestamps,
+            timestamp_begin: generation.timestamp_begin(vocab_size),
+            eos_token_id: generation
+                .eos_token_ids()
+                .first()
+                .copied()
+                .unwrap_or(no_timestamps),
+            max_initial_timestamp_index: generation.max_initial_timestamp_index,
             begin_index,
-            timestamps,
-        }
+        })
     }
 
-    /// Applies every rule to the next-token `logits` after `sequence` (prompt included).
+    /// `WhisperTimeStampLogitsProcessor.__call__` for one row: `sequence` is every token so far,
+    /// prompt included.
     pub fn apply(&self, sequence: &[usize], logits: &mut [f32]) {
-        let ban = |id: usize, logits: &mut [f32]| {
-            if let Some(l) = logits.get_mut(id) {
-                *l = f32::NEG_INFINITY;
-            }
-        };
-        if sequence.len() == self.begin_index {
-            for &id in &self.begin_suppress {
-                ban(id, logits);
-            }
-        }
-        for &id in &self.suppress {
-            ban(id, logits);
-        }
-        if let Some(rules) = &self.timestamps {
-            rules.apply(&sequence[self.begin_index.min(sequence.len())..], sequence.len() == self.begin_index, logits);
-        }
-    }
-}
-
-impl TimestampRules {
-    /// `WhisperTimeStampLogitsProcessor.__call__` for one sequence (`sampled`: the tokens after
-    /// the prompt).
-    fn apply(&self, sampled: &[usize], at_begin: bool, logits: &mut [f32]) {
+        let sampled = &sequence[self.begin_index.min(sequence.len())..];
+        let at_begin = sequence.len() == self.begin_index;
         let begin = self.timestamp_begin.min(logits.len());
         let fill = |logits: &mut [f32], range: std::ops::Range<usize>| {
             for l in &mut logits[range] {

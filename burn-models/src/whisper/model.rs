@@ -1,137 +1,19 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv1d;
 use burn::nn::{Embedding, LayerNorm, Linear};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Int, Tensor, TensorData, activation::softmax};
+use burn::tensor::{Int, Tensor, activation::softmax};
 
 use super::WhisperConfig;
 use crate::config::CommonConfig;
 use crate::error::{ModelError, Result};
-use crate::nn::{Activation, FeedForward};
-
-/// Whisper's attention: `k_proj` has no bias; queries are scaled by `head_dim^-0.5` (the fused
-/// op's default scale). Used for encoder self-attention, causal decoder self-attention with a
-/// key/value cache, and cross-attention over precomputed encoder keys/values.
-#[derive(Module, Debug)]
-pub struct WhisperAttention {
-    pub q_proj: Linear,
-    pub k_proj: Linear,
-    pub v_proj: Linear,
-    pub out_proj: Linear,
-    #[module(skip)]
-    pub num_heads: usize,
-}
-
-/// Keys and values `[batch, heads, seq, head_dim]` of one attention layer.
-#[derive(Debug, Clone)]
-pub struct KeyValue {
-    pub key: Tensor<4>,
-    pub value: Tensor<4>,
-}
-
-impl WhisperAttention {
-    fn heads(&self, x: Tensor<3>) -> Tensor<4> {
-        let [batch, seq, dim] = x.dims();
-        x.reshape([batch, seq, self.num_heads, dim / self.num_heads])
-            .swap_dims(1, 2)
-    }
-
-    fn merge(&self, x: Tensor<4>) -> Tensor<3> {
-        let [batch, heads, seq, head_dim] = x.dims();
-        self.out_proj
-            .forward(x.swap_dims(1, 2).reshape([batch, seq, heads * head_dim]))
-    }
-
-    /// Projects `x` to keys and values (the encoder states for cross-attention).
-    pub fn key_value(&self, x: Tensor<3>) -> KeyValue {
-        KeyValue {
-            key: self.heads(self.k_proj.forward(x.clone())),
-            value: self.heads(self.v_proj.forward(x)),
-        }
-    }
-
-    /// Bidirectional self-attention (the encoder).
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let q = self.heads(self.q_proj.forward(x.clone()));
-        let kv = self.key_value(x);
-        let context = attention(q, kv.key, kv.value, None, None, Default::default());
-        self.merge(context)
-    }
-
-    /// Causal self-attention of new positions `x` after the cached ones; the cache grows by
-    /// `x`'s length.
-    pub fn forward_cached(&self, x: Tensor<3>, cache: &mut Option<KeyValue>) -> Tensor<3> {
-        let [batch, new, _] = x.dims();
-        let q = self.heads(self.q_proj.forward(x.clone()));
-        let fresh = self.key_value(x);
-        let kv = match cache.take() {
-            Some(past) => KeyValue {
-                key: Tensor::cat(vec![past.key, fresh.key], 2),
-                value: Tensor::cat(vec![past.value, fresh.value], 2),
-            },
-            None => fresh,
-        };
-        let total = kv.key.dims()[2];
-        // One new position sees every cached one: no mask. Several: each sees its past.
-        let mask = (new > 1).then(|| causal_mask(batch, self.num_heads, new, total, &q.device()));
-        let context = attention(
-            q,
-            kv.key.clone(),
-            kv.value.clone(),
-            mask,
-            None,
-            AttentionModuleOptions::default(),
-        );
-        *cache = Some(kv);
-        self.merge(context)
-    }
-
-    /// Cross-attention of `x` over precomputed encoder keys/values.
-    pub fn forward_cross(&self, x: Tensor<3>, kv: &KeyValue) -> Tensor<3> {
-        let q = self.heads(self.q_proj.forward(x));
-        let context = attention(
-            q,
-            kv.key.clone(),
-            kv.value.clone(),
-            None,
-            None,
-            Default::default(),
-        );
-        self.merge(context)
-    }
-
-    /// Cross-attention weights `[batch, heads, query, key]` (softmax of scaled scores), for
-    /// word-level timestamps.
-    pub fn cross_weights(&self, x: Tensor<3>, kv: &KeyValue) -> Tensor<4> {
-        let q = self.heads(self.q_proj.forward(x));
-        let head_dim = q.dims()[3];
-        let scores = q.matmul(kv.key.clone().swap_dims(2, 3)) / (head_dim as f64).sqrt();
-        softmax(scores, 3)
-    }
-}
-
-/// `true` where query `i` (the `total - new + i`-th position) may not see key `j`.
-fn causal_mask(
-    batch: usize,
-    heads: usize,
-    new: usize,
-    total: usize,
-    device: &burn::tensor::Device,
-) -> Tensor<4, Bool> {
-    let past = total - new;
-    let data: Vec<bool> = (0..new)
-        .flat_map(|i| (0..total).map(move |j| j > past + i))
-        .collect();
-    Tensor::<2, Bool>::from_data(TensorData::new(data, [new, total]), device)
-        .reshape([1, 1, new, total])
-        .expand([batch, heads, new, total])
-}
+use crate::generation::Seq2SeqLm;
+use crate::nn::{Activation, DecoderCache, FeedForward, MultiHeadAttention};
 
 /// Pre-norm encoder layer.
 #[derive(Module, Debug)]
 pub struct WhisperEncoderLayer {
-    pub self_attn: WhisperAttention,
+    /// Whisper's attention: `k_proj` has no bias, scores scaled by `head_dim^-0.5`.
+    pub self_attn: MultiHeadAttention,
     pub self_attn_layer_norm: LayerNorm,
     pub feed_forward: FeedForward,
     pub final_layer_norm: LayerNorm,
@@ -142,7 +24,7 @@ impl WhisperEncoderLayer {
         let h = x.clone()
             + self
                 .self_attn
-                .forward(self.self_attn_layer_norm.forward(x));
+                .forward(self.self_attn_layer_norm.forward(x), None);
         h.clone()
             + self
                 .feed_forward
@@ -210,22 +92,12 @@ impl WhisperEncoder {
 /// Pre-norm decoder layer: causal self-attention, cross-attention, feed-forward.
 #[derive(Module, Debug)]
 pub struct WhisperDecoderLayer {
-    pub self_attn: WhisperAttention,
+    pub self_attn: MultiHeadAttention,
     pub self_attn_layer_norm: LayerNorm,
-    pub encoder_attn: WhisperAttention,
+    pub encoder_attn: MultiHeadAttention,
     pub encoder_attn_layer_norm: LayerNorm,
     pub feed_forward: FeedForward,
     pub final_layer_norm: LayerNorm,
-}
-
-/// What decoding keeps between steps: per layer the self-attention keys/values of every
-/// position so far and the cross-attention keys/values of the encoder states (computed once).
-#[derive(Debug, Clone)]
-pub struct WhisperDecoderCache {
-    pub self_attn: Vec<Option<KeyValue>>,
-    pub cross_attn: Vec<KeyValue>,
-    /// Positions already decoded.
-    pub len: usize,
 }
 
 #[derive(Module, Debug)]
@@ -237,57 +109,37 @@ pub struct WhisperDecoder {
 }
 
 impl WhisperDecoder {
-    /// A cache holding the cross-attention keys/values of `encoder_states`.
-    pub fn new_cache(&self, encoder_states: &Tensor<3>) -> WhisperDecoderCache {
-        WhisperDecoderCache {
-            self_attn: vec![None; self.layers.len()],
-            cross_attn: self
-                .layers
-                .iter()
-                .map(|l| l.encoder_attn.key_value(encoder_states.clone()))
-                .collect(),
-            len: 0,
-        }
-    }
-
     /// Hidden states `[batch, new, d_model]` of `input_ids` `[batch, new]` placed after the
-    /// cache's positions. `cross_weights` collects each layer's cross-attention weights.
-    pub fn forward(
-        &self,
-        input_ids: Tensor<2, Int>,
-        cache: &mut WhisperDecoderCache,
-        mut cross_weights: Option<&mut Vec<Tensor<4>>>,
-    ) -> Result<Tensor<3>> {
+    /// cache's positions; the cache holds the encoder output and grows by `new`.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, cache: &mut DecoderCache) -> Result<Tensor<3>> {
         let [_, new] = input_ids.dims();
+        let past = cache.past_len();
         let [max_positions, _] = self.embed_positions.dims();
-        if cache.len + new > max_positions {
+        if past + new > max_positions {
             return Err(ModelError::InvalidInput(format!(
                 "decoder sequence of {} tokens is longer than max_target_positions {max_positions}",
-                cache.len + new
+                past + new
             )));
         }
         let positions = self
             .embed_positions
             .val()
-            .slice(cache.len..cache.len + new)
+            .slice(past..past + new)
             .unsqueeze::<3>();
+        let encoder_hidden = cache.encoder_hidden().clone();
         let mut x = self.embed_tokens.forward(input_ids) + positions;
         for (i, layer) in self.layers.iter().enumerate() {
+            let (self_kv, cross_kv) = cache.layer_mut(i);
             let h = layer.self_attn_layer_norm.forward(x.clone());
-            x = x + layer.self_attn.forward_cached(h, &mut cache.self_attn[i]);
+            x = x + layer.self_attn.forward_cached_self(h, self_kv, None, None);
             let h = layer.encoder_attn_layer_norm.forward(x.clone());
-            if let Some(weights) = cross_weights.as_deref_mut() {
-                weights.push(
-                    layer
-                        .encoder_attn
-                        .cross_weights(h.clone(), &cache.cross_attn[i]),
-                );
-            }
-            x = x + layer.encoder_attn.forward_cross(h, &cache.cross_attn[i]);
+            x = x + layer
+                .encoder_attn
+                .forward_cached_cross(h, &encoder_hidden, cross_kv, None, None, None);
             let h = layer.final_layer_norm.forward(x.clone());
             x = x + layer.feed_forward.forward(h);
         }
-        cache.len += new;
+        cache.advance(new);
         Ok(self.layer_norm.forward(x))
     }
 }
@@ -312,18 +164,15 @@ impl WhisperForConditionalGeneration {
         self.encoder.forward(input_features)
     }
 
-    pub fn new_cache(&self, encoder_states: &Tensor<3>) -> WhisperDecoderCache {
-        self.decoder.new_cache(encoder_states)
+    /// An empty decoder cache over `encoder_states`.
+    pub fn new_cache(&self, encoder_states: &Tensor<3>) -> DecoderCache {
+        DecoderCache::new(self.decoder.layers.len(), encoder_states.clone(), None)
     }
 
     /// One decoding step: logits `[batch, vocab]` of the last of `input_ids` (the new tokens,
     /// after the cached ones).
-    pub fn step(
-        &self,
-        input_ids: Tensor<2, Int>,
-        cache: &mut WhisperDecoderCache,
-    ) -> Result<Tensor<2>> {
-        let hidden = self.decoder.forward(input_ids, cache, None)?;
+    pub fn step(&self, input_ids: Tensor<2, Int>, cache: &mut DecoderCache) -> Result<Tensor<2>> {
+        let hidden = self.decoder.forward(input_ids, cache)?;
         let [batch, new, dim] = hidden.dims();
         let last = hidden.slice([0..batch, new - 1..new]).reshape([batch, dim]);
         Ok(self.proj_out.forward(last))
@@ -338,7 +187,7 @@ impl WhisperForConditionalGeneration {
         self.check_ids(&decoder_input_ids)?;
         let encoder_states = self.encode(input_features)?;
         let mut cache = self.new_cache(&encoder_states);
-        let hidden = self.decoder.forward(decoder_input_ids, &mut cache, None)?;
+        let hidden = self.decoder.forward(decoder_input_ids, &mut cache)?;
         Ok(self.proj_out.forward(hidden))
     }
 
@@ -353,6 +202,21 @@ impl WhisperForConditionalGeneration {
             )));
         }
         Ok(())
+    }
+}
+
+impl Seq2SeqLm for WhisperForConditionalGeneration {
+    fn num_decoder_layers(&self) -> usize {
+        self.decoder.layers.len()
+    }
+
+    fn decode(&self, decoder_input_ids: Tensor<2, Int>, cache: &mut DecoderCache) -> Result<Tensor<3>> {
+        let hidden = self.decoder.forward(decoder_input_ids, cache)?;
+        Ok(self.proj_out.forward(hidden))
+    }
+
+    fn max_decoder_positions(&self) -> Option<usize> {
+        Some(self.config.max_target_positions)
     }
 }
 

@@ -19,7 +19,7 @@ use burn::nn::conv::Conv1d;
 use super::*;
 use crate::error::{ModelError, Result};
 use crate::hub::WeightScope;
-use crate::nn::FeedForward;
+use crate::nn::{FeedForward, MultiHeadAttention};
 
 const LAYER_NORM_EPS: f64 = 1e-5;
 
@@ -56,12 +56,13 @@ fn conv1d(
     })
 }
 
-fn attention(scope: &WeightScope, dim: usize, heads: usize) -> Result<WhisperAttention> {
-    Ok(WhisperAttention {
-        q_proj: scope.linear("q_proj", dim, dim, true)?,
-        k_proj: scope.linear("k_proj", dim, dim, false)?,
-        v_proj: scope.linear("v_proj", dim, dim, true)?,
-        out_proj: scope.linear("out_proj", dim, dim, true)?,
+/// `q_proj`, `k_proj` (no bias), `v_proj`, `out_proj`.
+fn attention(scope: &WeightScope, dim: usize, heads: usize) -> Result<MultiHeadAttention> {
+    Ok(MultiHeadAttention {
+        query: scope.linear("q_proj", dim, dim, true)?,
+        key: scope.linear("k_proj", dim, dim, false)?,
+        value: scope.linear("v_proj", dim, dim, true)?,
+        output: scope.linear("out_proj", dim, dim, true)?,
         num_heads: heads,
     })
 }
