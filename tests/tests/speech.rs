@@ -296,3 +296,69 @@ fn whisper_audio_classification_logits_match_transformers() {
         assert_close(&format!("{name} logits"), &shape, &data, &case["logits"]);
     }
 }
+
+/// Runs the `pipeline` goldens of a fixture through `pipeline(task)` (inputs are paths
+/// relative to tests/fixtures). `skip` leaves out cases whose kwargs contain that key.
+fn check_speech_pipeline(name: &str, task: &str, skip: Option<&str>) -> usize {
+    let pipe = burn_tasks::pipeline(task.parse().unwrap())
+        .model(fixture(name).to_str().unwrap())
+        .device(device())
+        .build()
+        .unwrap();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in golden_cases(name, &[task]) {
+        if skip.is_some_and(|key| case["kwargs"].get(key).is_some()) {
+            continue;
+        }
+        let inputs = Value::from(
+            fixture(case["inputs"].as_str().unwrap())
+                .to_str()
+                .unwrap(),
+        );
+        if let Err(message) = check_case(&case, |case| {
+            pipe.call(&inputs, &case["kwargs"]).map_err(|e| e.to_string())
+        }) {
+            failures.push(format!("{} {}: {message}", case["inputs"], case["kwargs"]));
+        }
+        checked += 1;
+    }
+    assert_no_failures(&failures);
+    checked
+}
+
+#[test]
+fn asr_pipeline_matches_transformers() {
+    // Greedy and beam search (the pipeline's default num_beams=5, and 3).
+    let checked = check_speech_pipeline(
+        "whisper-tiny",
+        "automatic-speech-recognition",
+        Some("return_timestamps"),
+    );
+    assert!(checked >= 6);
+}
+
+#[test]
+fn audio_classification_pipeline_matches_transformers() {
+    let checked = check_speech_pipeline("whisper-audiocls", "audio-classification", None);
+    assert_eq!(checked, 4);
+}
+
+#[test]
+fn speech_pipelines_reject_bad_inputs() {
+    let pipe = burn_tasks::pipeline("automatic-speech-recognition".parse().unwrap())
+        .model(fixture("whisper-tiny").to_str().unwrap())
+        .device(device())
+        .build()
+        .unwrap();
+    let empty = serde_json::json!({"raw": [], "sampling_rate": 16000});
+    let err = pipe.call(&empty, &Value::Null).unwrap_err().to_string();
+    assert!(err.contains("empty"), "{err}");
+    let missing = Value::from(fixture("audio").join("nope.wav").to_str().unwrap());
+    let err = pipe.call(&missing, &Value::Null).unwrap_err().to_string();
+    assert!(err.contains("nope.wav"), "{err}");
+    let kwargs = serde_json::json!({"generate_kwargs": {"language": "xx-unknown"}});
+    let clip = Value::from(fixture("audio/tones-1s.wav").to_str().unwrap());
+    let err = pipe.call(&clip, &kwargs).unwrap_err().to_string();
+    assert!(err.contains("Unsupported language"), "{err}");
+}

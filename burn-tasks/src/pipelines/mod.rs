@@ -1,6 +1,8 @@
 //! `transformers.pipeline(task)` for Rust: one module per task, each with an options struct
 //! using HF's names and defaults and an output type whose JSON is HF's.
 
+pub mod audio_classification;
+pub mod automatic_speech_recognition;
 mod dynamic;
 pub mod question_answering;
 pub mod text_classification;
@@ -12,6 +14,8 @@ use std::str::FromStr;
 use burn::tensor::Device;
 use burn_models::hub::{HubOptions, ModelDir};
 
+pub use audio_classification::{AudioClassificationOptions, AudioClassificationPipeline};
+pub use automatic_speech_recognition::{AsrOptions, AutomaticSpeechRecognitionPipeline};
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
@@ -25,6 +29,8 @@ pub enum Task {
     TextClassification,
     TokenClassification,
     QuestionAnswering,
+    AutomaticSpeechRecognition,
+    AudioClassification,
 }
 
 impl Task {
@@ -32,6 +38,8 @@ impl Task {
         Task::TextClassification,
         Task::TokenClassification,
         Task::QuestionAnswering,
+        Task::AutomaticSpeechRecognition,
+        Task::AudioClassification,
     ];
 
     /// The canonical HF task name.
@@ -40,6 +48,8 @@ impl Task {
             Task::TextClassification => "text-classification",
             Task::TokenClassification => "token-classification",
             Task::QuestionAnswering => "question-answering",
+            Task::AutomaticSpeechRecognition => "automatic-speech-recognition",
+            Task::AudioClassification => "audio-classification",
         }
     }
 
@@ -51,6 +61,9 @@ impl Task {
             }
             Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
             Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
+            // HF's defaults are wav2vec2 models, which are not implemented here yet.
+            Task::AutomaticSpeechRecognition => "facebook/wav2vec2-base-960h",
+            Task::AudioClassification => "superb/wav2vec2-base-superb-ks",
         }
     }
 }
@@ -70,6 +83,8 @@ impl FromStr for Task {
             "text-classification" | "sentiment-analysis" => Task::TextClassification,
             "token-classification" | "ner" => Task::TokenClassification,
             "question-answering" => Task::QuestionAnswering,
+            "automatic-speech-recognition" => Task::AutomaticSpeechRecognition,
+            "audio-classification" => Task::AudioClassification,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }
