@@ -60,7 +60,7 @@ fn workloads() -> Vec<Workload> {
         "dim": 768, "n_layers": 6, "n_heads": 12, "hidden_dim": 3072, "activation": "gelu",
         "max_position_embeddings": 512
     });
-    vec![
+    let mut all = vec![
         Workload {
             name: "bert-base-forward-8x128",
             config: bert_base,
@@ -73,7 +73,19 @@ fn workloads() -> Vec<Workload> {
             batch: 8,
             seq: 128,
         },
-    ]
+    ];
+    // Whisper: 30 s of audio, encoder + 32 generated tokens (batch/seq unused).
+    all.extend(
+        crate::bench_speech::configs()
+            .into_iter()
+            .map(|(name, config)| Workload {
+                name,
+                config,
+                batch: 1,
+                seq: 1,
+            }),
+    );
+    all
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -216,6 +228,7 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
                 Ok(())
             })
         }
+        Some("whisper") => crate::bench_speech::transcriber(dir, device)?,
         other => bail!("no benchmark for {other:?}"),
     };
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -239,7 +252,13 @@ fn bench_torch(
     runs: usize,
     threads: usize,
 ) -> Result<Option<Timing>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/bench_torch.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        if workload.config["model_type"] == "whisper" {
+            "bench/bench_torch_whisper.py"
+        } else {
+            "bench/bench_torch.py"
+        },
+    );
     let output = Command::new("python3")
         .arg(&script)
         .args(["--model", &dir.to_string_lossy()])
@@ -356,6 +375,9 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
             .map(|v| v as usize)
             .with_context(|| format!("config.{k}"))
     };
+    if config["model_type"] == "whisper" {
+        return crate::bench_speech::whisper_shapes(config);
+    }
     let mut shapes = Vec::new();
     let mut linear = |name: String, i: usize, o: usize| {
         shapes.push((format!("{name}.weight"), vec![o, i]));
