@@ -23,5 +23,6 @@ pub mod t5;
 pub mod vilt;
 pub mod vision;
 pub mod vit;
+pub mod whisper;
 
 pub use error::{ModelError, Result};

@@ -75,7 +75,7 @@ fn workloads() -> Vec<Workload> {
         "decoder_start_token_id": 2, "forced_bos_token_id": 0, "forced_eos_token_id": 2,
         "is_encoder_decoder": true
     });
-    vec![
+    let mut all = vec![
         Workload {
             name: GENERATE_WORKLOAD,
             config: distilbart,
@@ -94,7 +94,19 @@ fn workloads() -> Vec<Workload> {
             batch: 8,
             seq: 128,
         },
-    ]
+    ];
+    // Whisper: 30 s of audio, encoder + 32 generated tokens (batch/seq unused).
+    all.extend(
+        crate::bench_speech::configs()
+            .into_iter()
+            .map(|(name, config)| Workload {
+                name,
+                config,
+                batch: 1,
+                seq: 1,
+            }),
+    );
+    all
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -281,6 +293,7 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
                 Ok(())
             })
         }
+        Some("whisper") => crate::bench_speech::transcriber(dir, device)?,
         other => bail!("no benchmark for {other:?}"),
     };
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -304,7 +317,12 @@ fn bench_torch(
     runs: usize,
     threads: usize,
 ) -> Result<Option<Timing>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/bench_torch.py");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(if workload.config["model_type"] == "whisper" {
+            "bench/bench_torch_whisper.py"
+        } else {
+            "bench/bench_torch.py"
+        });
     let output = Command::new("python3")
         .arg(&script)
         .args(["--model", &dir.to_string_lossy()])
@@ -432,6 +450,9 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
             .map(|v| v as usize)
             .with_context(|| format!("config.{k}"))
     };
+    if config["model_type"] == "whisper" {
+        return crate::bench_speech::whisper_shapes(config);
+    }
     let mut shapes = Vec::new();
     let mut linear = |name: String, i: usize, o: usize| {
         shapes.push((format!("{name}.weight"), vec![o, i]));

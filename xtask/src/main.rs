@@ -4,6 +4,7 @@
 //!   on the same machine, in one run, as a ratio.
 
 mod bench;
+mod bench_speech;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use burn_models::hub::HubOptions;
 use burn_tasks::pipelines::PipelineSource;
+use burn_tasks::pipelines::audio_classification::{
+    self, AudioClassificationOptions, AudioClassificationPipeline,
+};
+use burn_tasks::pipelines::automatic_speech_recognition::{
+    self, AsrOptions, AudioInput, AutomaticSpeechRecognitionPipeline, ReturnTimestamps,
+};
 use burn_tasks::pipelines::document_question_answering::{
     self, DocumentQaInput, DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
 };
@@ -373,6 +379,45 @@ enum TaskCommand {
         #[arg(required = true)]
         images: Vec<std::path::PathBuf>,
     },
+    /// Transcribe (or translate) speech with Whisper.
+    #[command(name = "automatic-speech-recognition", alias = "asr")]
+    AutomaticSpeechRecognition {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Spoken language (code `en`, token `<|en|>` or name `english`); detected when unset.
+        #[arg(long)]
+        language: Option<String>,
+        /// transcribe or translate (to English).
+        #[arg(long)]
+        task: Option<String>,
+        /// Most tokens to generate (default: the model's max_length).
+        #[arg(long)]
+        max_new_tokens: Option<usize>,
+        /// Beam search width (the pipeline's default is 5 unless the model sets its own).
+        #[arg(long)]
+        num_beams: Option<usize>,
+        /// `true` for segment timestamps ({text, chunks}).
+        #[arg(long, default_value = "false")]
+        return_timestamps: String,
+        /// Audio files (WAV, MP3, FLAC, OGG/Vorbis); several give a list.
+        #[arg(required = true)]
+        inputs: Vec<std::path::PathBuf>,
+    },
+    /// Classify audio clips.
+    #[command(name = "audio-classification")]
+    AudioClassification {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Labels per input, best first.
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// softmax, sigmoid or none.
+        #[arg(long, default_value = "softmax")]
+        function_to_apply: String,
+        /// Audio files; several give a list.
+        #[arg(required = true)]
+        inputs: Vec<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -584,6 +629,56 @@ fn run(cli: Cli) -> Result<Value> {
             let results = pipeline.detect(&images, &options)?;
             Ok(object_detection::to_hf_json(results, single))
         }
+        TaskCommand::AutomaticSpeechRecognition {
+            model,
+            language,
+            task,
+            max_new_tokens,
+            num_beams,
+            return_timestamps,
+            inputs,
+        } => {
+            let mut options = AsrOptions {
+                return_timestamps: match return_timestamps.as_str() {
+                    "true" | "True" => ReturnTimestamps::Segments,
+                    "false" | "False" => ReturnTimestamps::None,
+                    other => bail!("--return-timestamps takes true or false, not `{other}`"),
+                },
+                ..AsrOptions::default()
+            };
+            let kwargs = &mut options.generate_kwargs;
+            if let Some(language) = language {
+                kwargs.insert("language".into(), language.into());
+            }
+            if let Some(task) = task {
+                kwargs.insert("task".into(), task.into());
+            }
+            if let Some(n) = max_new_tokens {
+                kwargs.insert("max_new_tokens".into(), n.into());
+            }
+            if let Some(n) = num_beams {
+                kwargs.insert("num_beams".into(), n.into());
+            }
+            let (inputs, single) = audio_files(inputs);
+            let pipeline = AutomaticSpeechRecognitionPipeline::new(&model.source()?)?;
+            let results = pipeline.transcribe(&inputs, &options)?;
+            Ok(automatic_speech_recognition::to_hf_json(results, single))
+        }
+        TaskCommand::AudioClassification {
+            model,
+            top_k,
+            function_to_apply,
+            inputs,
+        } => {
+            let options = AudioClassificationOptions {
+                top_k,
+                function_to_apply: function_to_apply.parse()?,
+            };
+            let (inputs, single) = audio_files(inputs);
+            let pipeline = AudioClassificationPipeline::new(&model.source()?)?;
+            let results = pipeline.classify(&inputs, &options)?;
+            Ok(audio_classification::to_hf_json(results, single))
+        }
     }
 }
 
@@ -662,6 +757,11 @@ fn run_text2text(
         results,
         single,
     ))
+}
+
+fn audio_files(inputs: Vec<std::path::PathBuf>) -> (Vec<AudioInput>, bool) {
+    let single = inputs.len() == 1;
+    (inputs.into_iter().map(AudioInput::File).collect(), single)
 }
 
 /// Library warnings (unused checkpoint tensors, truncation) go to stderr.

@@ -1,5 +1,6 @@
-//! Reading user inputs into plain in-memory values: images, and documents by OCR.
+//! Reading user inputs into plain in-memory values: images, audio, and documents by OCR.
 
+pub mod audio;
 pub mod image;
 pub mod ocr;
 

@@ -14,6 +14,8 @@ use burn::tensor::Device;
 use burn_models::hub::HubOptions;
 use serde_json::{Map, Value};
 
+use super::audio_classification;
+use super::automatic_speech_recognition::{self, AudioInput, ReturnTimestamps};
 use super::document_question_answering::{self, DocumentQaInput};
 use super::question_answering::{self, QaInput};
 use super::text_classification::{self, InputShape, TextInput, TopK};
@@ -21,6 +23,7 @@ use super::text2text_generation;
 use super::token_classification;
 use super::visual_question_answering::{self, VqaInput};
 use super::*;
+use crate::input::audio::Audio;
 
 /// Starts building the pipeline of `task`; without `.model(...)` it uses HF's default model.
 pub fn pipeline(task: Task) -> PipelineBuilder {
@@ -107,6 +110,12 @@ impl PipelineBuilder {
                     self.task_name.as_deref().unwrap_or(self.task.name()),
                 )?)
             }
+            Task::AutomaticSpeechRecognition => Pipeline::AutomaticSpeechRecognition(
+                AutomaticSpeechRecognitionPipeline::new(&source)?,
+            ),
+            Task::AudioClassification => {
+                Pipeline::AudioClassification(AudioClassificationPipeline::new(&source)?)
+            }
         })
     }
 }
@@ -122,6 +131,8 @@ pub enum Pipeline {
     ObjectDetection(ObjectDetectionPipeline),
     /// text2text-generation, summarization and translation.
     Text2TextGeneration(Text2TextGenerationPipeline),
+    AutomaticSpeechRecognition(AutomaticSpeechRecognitionPipeline),
+    AudioClassification(AudioClassificationPipeline),
 }
 
 impl Pipeline {
@@ -135,6 +146,8 @@ impl Pipeline {
             Self::VisualQuestionAnswering(_) => Task::VisualQuestionAnswering,
             Self::ObjectDetection(_) => Task::ObjectDetection,
             Self::Text2TextGeneration(p) => p.task(),
+            Self::AutomaticSpeechRecognition(_) => Task::AutomaticSpeechRecognition,
+            Self::AudioClassification(_) => Task::AudioClassification,
         }
     }
 
@@ -162,6 +175,8 @@ impl Pipeline {
             Self::VisualQuestionAnswering(p) => call_visual_question_answering(p, inputs, kwargs),
             Self::ObjectDetection(p) => call_object_detection(p, inputs, kwargs),
             Self::Text2TextGeneration(p) => call_text2text(p, inputs, kwargs),
+            Self::AutomaticSpeechRecognition(p) => call_asr(p, inputs, kwargs),
+            Self::AudioClassification(p) => call_audio_classification(p, inputs, kwargs),
         }
     }
 }
@@ -538,6 +553,128 @@ fn call_text2text(
         results,
         single,
     ))
+}
+
+/// Audio inputs as HF's audio pipelines take them: a file path, `{"raw"|"array": [...],
+/// "sampling_rate": n}`, or a list of these (`(inputs, single)`).
+fn audio_inputs(inputs: &Value) -> Result<(Vec<AudioInput>, bool)> {
+    let one = |value: &Value| -> Result<AudioInput> {
+        match value {
+            Value::String(path) => Ok(AudioInput::File(path.into())),
+            Value::Object(map) => {
+                let samples = map
+                    .get("raw")
+                    .or_else(|| map.get("array"))
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| {
+                        TaskError::InvalidInput(
+                            "an audio dict needs a \"raw\" (or \"array\") list of samples and a \"sampling_rate\"".into(),
+                        )
+                    })?
+                    .iter()
+                    .map(|v| v.as_f64().map(|v| v as f32))
+                    .collect::<Option<Vec<f32>>>()
+                    .ok_or_else(|| TaskError::InvalidInput("audio samples must be numbers".into()))?;
+                let rate = map
+                    .get("sampling_rate")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| {
+                        TaskError::InvalidInput("an audio dict needs a \"sampling_rate\"".into())
+                    })?;
+                Ok(AudioInput::Samples(Audio::from_samples(
+                    samples,
+                    rate as u32,
+                )?))
+            }
+            other => Err(TaskError::InvalidInput(format!(
+                "audio input must be a file path or a {{\"raw\", \"sampling_rate\"}} dict, got {other}"
+            ))),
+        }
+    };
+    match inputs {
+        Value::Array(items) => Ok((items.iter().map(one).collect::<Result<_>>()?, false)),
+        single => Ok((vec![one(single)?], true)),
+    }
+}
+
+fn call_asr(
+    pipeline: &AutomaticSpeechRecognitionPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = AsrOptions::default();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "return_timestamps" => {
+                options.return_timestamps = match value {
+                    Value::Bool(true) => ReturnTimestamps::Segments,
+                    Value::Bool(false) | Value::Null => ReturnTimestamps::None,
+                    other => {
+                        return Err(TaskError::option(
+                            "return_timestamps",
+                            format!(
+                                "{other} (word timestamps are not implemented; use true or false)"
+                            ),
+                        ));
+                    }
+                }
+            }
+            "return_language" => options.return_language = boolean("return_language", value)?,
+            "generate_kwargs" => {
+                let map = value
+                    .as_object()
+                    .ok_or_else(|| TaskError::option("generate_kwargs", "must be an object"))?;
+                options.generate_kwargs.extend(map.clone());
+            }
+            "chunk_length_s" | "stride_length_s" => {
+                return Err(TaskError::option(
+                    if key == "chunk_length_s" {
+                        "chunk_length_s"
+                    } else {
+                        "stride_length_s"
+                    },
+                    "chunked long-form audio is not implemented yet",
+                ));
+            }
+            "batch_size" => {
+                count("batch_size", value)?;
+            }
+            // Other keyword arguments are generation options, as in transformers.
+            _ => {
+                options.generate_kwargs.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    let (inputs, single) = audio_inputs(inputs)?;
+    let results = pipeline.transcribe(&inputs, &options)?;
+    Ok(automatic_speech_recognition::to_hf_json(results, single))
+}
+
+fn call_audio_classification(
+    pipeline: &AudioClassificationPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = AudioClassificationOptions::default();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "top_k" => {
+                if !value.is_null() {
+                    options.top_k = count("top_k", value)?
+                }
+            }
+            "function_to_apply" => {
+                options.function_to_apply = string("function_to_apply", value)?.parse()?
+            }
+            "batch_size" => {
+                count("batch_size", value)?;
+            }
+            other => return Err(unknown(other, Task::AudioClassification)),
+        }
+    }
+    let (inputs, single) = audio_inputs(inputs)?;
+    let results = pipeline.classify(&inputs, &options)?;
+    Ok(audio_classification::to_hf_json(results, single))
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

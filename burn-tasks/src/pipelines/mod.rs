@@ -1,6 +1,8 @@
 //! `transformers.pipeline(task)` for Rust: one module per task, each with an options struct
 //! using HF's names and defaults and an output type whose JSON is HF's.
 
+pub mod audio_classification;
+pub mod automatic_speech_recognition;
 pub mod document_question_answering;
 mod dynamic;
 pub mod image_classification;
@@ -17,6 +19,8 @@ use std::str::FromStr;
 use burn::tensor::Device;
 use burn_models::hub::{HubOptions, ModelDir};
 
+pub use audio_classification::{AudioClassificationOptions, AudioClassificationPipeline};
+pub use automatic_speech_recognition::{AsrOptions, AutomaticSpeechRecognitionPipeline};
 pub use document_question_answering::{
     DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
 };
@@ -47,6 +51,8 @@ pub enum Task {
     Summarization,
     /// `translation` and `translation_xx_to_yy`.
     Translation,
+    AutomaticSpeechRecognition,
+    AudioClassification,
 }
 
 impl Task {
@@ -61,6 +67,8 @@ impl Task {
         Task::Text2TextGeneration,
         Task::Summarization,
         Task::Translation,
+        Task::AutomaticSpeechRecognition,
+        Task::AudioClassification,
     ];
 
     /// The canonical HF task name.
@@ -76,6 +84,8 @@ impl Task {
             Task::Text2TextGeneration => "text2text-generation",
             Task::Summarization => "summarization",
             Task::Translation => "translation",
+            Task::AutomaticSpeechRecognition => "automatic-speech-recognition",
+            Task::AudioClassification => "audio-classification",
         }
     }
 
@@ -93,6 +103,9 @@ impl Task {
             Task::ObjectDetection => "facebook/detr-resnet-50",
             Task::Text2TextGeneration | Task::Translation => "google-t5/t5-base",
             Task::Summarization => "sshleifer/distilbart-cnn-12-6",
+            // HF's defaults are wav2vec2 models, which are not implemented here yet.
+            Task::AutomaticSpeechRecognition => "facebook/wav2vec2-base-960h",
+            Task::AudioClassification => "superb/wav2vec2-base-superb-ks",
         }
     }
 }
@@ -119,6 +132,8 @@ impl FromStr for Task {
             "text2text-generation" => Task::Text2TextGeneration,
             "summarization" => Task::Summarization,
             t if t == "translation" || t.starts_with("translation_") => Task::Translation,
+            "automatic-speech-recognition" => Task::AutomaticSpeechRecognition,
+            "audio-classification" => Task::AudioClassification,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }

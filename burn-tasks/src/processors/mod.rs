@@ -1,11 +1,13 @@
-//! Turning user inputs into model inputs: tokenizers (and, later, image and audio processors).
+//! Turning user inputs into model inputs: tokenizers, image processors and audio feature
+//! extractors.
 
+pub mod audio_features;
 pub mod image;
 pub mod resample;
+pub mod sentencepiece;
 mod tokenizer;
 
+pub use audio_features::WhisperFeatureExtractor;
 pub use image::{ImageProcessor, PixelBatch};
-pub mod sentencepiece;
-
 pub use sentencepiece::{MarianTokenizer, SpmModel};
 pub use tokenizer::TextTokenizer;

@@ -1,0 +1,660 @@
+//! Whisper's generation as `WhisperForConditionalGeneration.generate` does it for one 30-second
+//! window: the decoder prompt (start, language, task, no-timestamps), language detection, the
+//! suppress-token rules, and greedy decoding with the key/value cache.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::Deserialize;
+
+use super::{WhisperConfig, WhisperForConditionalGeneration};
+use crate::error::{ModelError, Result};
+use crate::generation::{GenerationConfig, LogitsProcessors, generate};
+use crate::nn::DecoderCache;
+
+/// `eos_token_id`: one id or several.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl TokenIds {
+    pub fn to_vec(&self) -> Vec<usize> {
+        match self {
+            Self::One(id) => vec![*id],
+            Self::Many(ids) => ids.clone(),
+        }
+    }
+}
+
+/// Whisper's fields of `generation_config.json` (prompt tokens, suppression, timestamps), with
+/// the shared options (lengths, beams, ...) in [`base`](Self::base).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct WhisperGenerationConfig {
+    #[serde(default)]
+    pub decoder_start_token_id: Option<usize>,
+    #[serde(default)]
+    pub eos_token_id: Option<TokenIds>,
+    #[serde(default)]
+    pub pad_token_id: Option<usize>,
+    #[serde(default)]
+    pub forced_decoder_ids: Option<Vec<(usize, Option<usize>)>>,
+    #[serde(default)]
+    pub suppress_tokens: Option<Vec<usize>>,
+    #[serde(default)]
+    pub begin_suppress_tokens: Option<Vec<usize>>,
+    #[serde(default)]
+    pub lang_to_id: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub task_to_id: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub is_multilingual: Option<bool>,
+    #[serde(default)]
+    pub no_timestamps_token_id: Option<usize>,
+    #[serde(default)]
+    pub max_initial_timestamp_index: Option<usize>,
+    #[serde(default)]
+    pub return_timestamps: Option<bool>,
+    #[serde(default)]
+    pub alignment_heads: Option<Vec<(usize, usize)>>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub task: Option<String>,
+    /// The same file read as the shared [`GenerationConfig`] (beams, lengths, penalties, ...).
+    #[serde(skip)]
+    pub base: GenerationConfig,
+}
+
+impl WhisperGenerationConfig {
+    /// `generation_config.json` of a model directory, or (as `GenerationConfig.from_model_config`)
+    /// the token ids of `config.json` when the file is absent.
+    pub fn from_model_dir(dir: &Path, config: &WhisperConfig) -> Result<Self> {
+        let path = dir.join("generation_config.json");
+        let mut generation: Self = if path.is_file() {
+            crate::config::read_config(&path)?
+        } else {
+            Self::default()
+        };
+        generation.base = GenerationConfig::from_model_dir(dir)?;
+        generation
+            .decoder_start_token_id
+            .get_or_insert(config.decoder_start_token_id);
+        generation
+            .eos_token_id
+            .get_or_insert(TokenIds::One(config.eos_token_id));
+        generation.pad_token_id.get_or_insert(config.pad_token_id);
+        Ok(generation)
+    }
+
+    pub fn eos_token_ids(&self) -> Vec<usize> {
+        self.eos_token_id
+            .as_ref()
+            .map(TokenIds::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// The first id past `<|notimestamps|>`: every id from here on is a timestamp.
+    pub fn timestamp_begin(&self, vocab_size: usize) -> usize {
+        self.no_timestamps_token_id
+            .map_or(vocab_size + 1, |id| id + 1)
+    }
+}
+
+/// What `generate(..., language=, task=, return_timestamps=, max_new_tokens=)` takes.
+#[derive(Debug, Clone, Default)]
+pub struct WhisperGenerateOptions {
+    /// A code (`en`), a token (`<|en|>`) or a name (`english`); `None` detects the language
+    /// (multilingual models) or uses the config's forced ids.
+    pub language: Option<String>,
+    /// `transcribe` or `translate`.
+    pub task: Option<String>,
+    pub return_timestamps: bool,
+    pub max_new_tokens: Option<usize>,
+    /// Beam search width; `None` keeps the generation config's.
+    pub num_beams: Option<usize>,
+    /// Run every step over the whole prefix instead of the key/value cache (slow; for tests).
+    pub no_cache: bool,
+}
+
+/// Generated ids of one window, without the prompt and without the final end-of-text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhisperGeneration {
+    pub prompt: Vec<usize>,
+    pub tokens: Vec<usize>,
+}
+
+fn invalid(message: impl Into<String>) -> ModelError {
+    ModelError::InvalidInput(message.into())
+}
+
+/// The language token of `language` (code, `<|code|>` token or full name), checked against
+/// the model's `lang_to_id`, as `_retrieve_init_tokens.language_to_id`.
+pub fn language_to_id(language: &str, lang_to_id: &BTreeMap<String, usize>) -> Result<usize> {
+    let language = language.to_lowercase();
+    let token = if lang_to_id.contains_key(&language) {
+        language.clone()
+    } else if let Some((_, code)) = TO_LANGUAGE_CODE.iter().find(|(name, _)| *name == language) {
+        format!("<|{code}|>")
+    } else if TO_LANGUAGE_CODE.iter().any(|(_, code)| *code == language) {
+        format!("<|{language}|>")
+    } else {
+        let is_code = language.chars().count() == 2;
+        let choices: Vec<&str> = if is_code {
+            TO_LANGUAGE_CODE.iter().map(|(_, c)| *c).collect()
+        } else {
+            TO_LANGUAGE_CODE.iter().map(|(n, _)| *n).collect()
+        };
+        return Err(invalid(format!(
+            "Unsupported language: {language}. Language should be one of: {}.",
+            choices.join(", ")
+        )));
+    };
+    lang_to_id.get(&token).copied().ok_or_else(|| {
+        invalid(format!(
+            "{token} is not supported by this specific model as it is not in the \
+             `generation_config.lang_to_id`"
+        ))
+    })
+}
+
+impl WhisperForConditionalGeneration {
+    /// `detect_language`: the language token whose logit after `<|startoftranscript|>` is
+    /// highest.
+    pub fn detect_language(
+        &self,
+        encoder_states: &Tensor<3>,
+        generation: &WhisperGenerationConfig,
+    ) -> Result<usize> {
+        let lang_to_id = generation.lang_to_id.as_ref().ok_or_else(|| {
+            invalid("the generation config has no lang_to_id: cannot detect the language")
+        })?;
+        let start = generation
+            .decoder_start_token_id
+            .unwrap_or(self.config.decoder_start_token_id);
+        let mut cache = self.new_cache(encoder_states);
+        let logits = self.step_logits(&[start], &mut cache)?;
+        lang_to_id
+            .values()
+            .copied()
+            .filter(|&id| id < logits.len())
+            // Lowest id among equal logits, as argmax over the masked vocabulary.
+            .fold(None, |best: Option<usize>, id| match best {
+                Some(b) if logits[b] >= logits[id] && (logits[b] > logits[id] || b < id) => Some(b),
+                _ => Some(id),
+            })
+            .ok_or_else(|| invalid("lang_to_id holds no id inside the vocabulary"))
+    }
+
+    /// The decoder prompt, as `_retrieve_init_tokens` builds it.
+    pub fn init_tokens(
+        &self,
+        encoder_states: &Tensor<3>,
+        generation: &WhisperGenerationConfig,
+        options: &WhisperGenerateOptions,
+    ) -> Result<Vec<usize>> {
+        let language = options.language.clone().or(generation.language.clone());
+        let task = options.task.clone().or(generation.task.clone());
+        if generation.is_multilingual == Some(false) && (language.is_some() || task.is_some()) {
+            return Err(invalid(
+                "Cannot specify `task` or `language` for an English-only model.",
+            ));
+        }
+        let start = generation
+            .decoder_start_token_id
+            .unwrap_or(self.config.decoder_start_token_id);
+        let mut init: Vec<Option<usize>> = vec![Some(start)];
+        if task.is_none() && language.is_none() {
+            // The deprecated `forced_decoder_ids` (positions 1, 2, ...) when neither is set.
+            if let Some(forced) = &generation.forced_decoder_ids {
+                let mut expected = 1;
+                for &(position, id) in forced {
+                    if position != expected {
+                        return Err(invalid(format!(
+                            "forced_decoder_ids {forced:?} do not follow Whisper's prompt pattern"
+                        )));
+                    }
+                    init.push(id);
+                    expected += 1;
+                }
+            }
+        }
+        let lang_undefined = init.len() <= 1 || init[1].is_none();
+        let lang_id = match (&language, &generation.lang_to_id) {
+            (Some(language), Some(map)) => Some(language_to_id(language, map)?),
+            (Some(_), None) => {
+                return Err(invalid(
+                    "The generation config is outdated and is thus not compatible with the \
+                     `language` argument (no lang_to_id)",
+                ));
+            }
+            (None, Some(_)) if lang_undefined => {
+                Some(self.detect_language(encoder_states, generation)?)
+            }
+            _ => None,
+        };
+        if let Some(lang_id) = lang_id {
+            if init.len() > 1 {
+                init[1] = Some(lang_id);
+            } else {
+                init.push(Some(lang_id));
+            }
+        }
+        let task_ids: Vec<usize> = generation
+            .task_to_id
+            .as_ref()
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        if let Some(task) = &task {
+            let task_to_id = generation.task_to_id.as_ref().ok_or_else(|| {
+                invalid("The generation config is outdated: no task_to_id for the `task` argument")
+            })?;
+            let id = *task_to_id
+                .get(task.as_str())
+                .filter(|_| ["translate", "transcribe"].contains(&task.as_str()))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "The `{task}` task is not supported. The task should be one of `['translate', 'transcribe']`"
+                    ))
+                })?;
+            // HF appends the task, then replaces any task id already there by it.
+            init.push(Some(id));
+            if init
+                .iter()
+                .any(|t| t.is_some_and(|t| task_ids.contains(&t)))
+            {
+                for t in init.iter_mut() {
+                    if t.is_some_and(|t| task_ids.contains(&t)) {
+                        *t = Some(id);
+                    }
+                }
+            }
+        } else if language.is_some() && generation.task_to_id.is_some() {
+            if !init
+                .iter()
+                .any(|t| t.is_some_and(|t| task_ids.contains(&t)))
+            {
+                init.push(Some(generation.task_to_id.as_ref().unwrap()["transcribe"]));
+            }
+        }
+        if let Some(no_timestamps) = generation.no_timestamps_token_id {
+            let last = init.last().copied().flatten();
+            if !options.return_timestamps && last != Some(no_timestamps) {
+                init.push(Some(no_timestamps));
+            } else if options.return_timestamps && last == Some(no_timestamps) {
+                init.pop();
+            }
+        }
+        Ok(init.into_iter().flatten().collect())
+    }
+
+    /// Logits of the last of `ids` (new tokens after the cache's), on the host.
+    pub fn step_logits(&self, ids: &[usize], cache: &mut DecoderCache) -> Result<Vec<f32>> {
+        let device = self.proj_out.weight.device();
+        let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device);
+        if let Some(&bad) = ids.iter().find(|&&i| i >= self.config.vocab_size) {
+            return Err(invalid(format!(
+                "decoder token id {bad} is outside the vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        let logits = self.step(input, cache)?;
+        logits
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| invalid(format!("reading logits: {e:?}")))
+    }
+
+    /// The largest number of new tokens, as `_set_max_new_tokens_and_length` and generate's
+    /// stopping criteria compute it.
+    pub fn max_new_tokens(
+        &self,
+        prompt_len: usize,
+        generation: &WhisperGenerationConfig,
+        options: &WhisperGenerateOptions,
+    ) -> Result<usize> {
+        let max_target = self.config.max_target_positions;
+        match options.max_new_tokens.or(generation.base.max_new_tokens) {
+            Some(n) => {
+                if n + prompt_len > max_target {
+                    return Err(invalid(format!(
+                        "The length of `decoder_input_ids`, including special start tokens, is \
+                         {prompt_len}, and `max_new_tokens` is {n}. Thus, the combined length \
+                         exceeds the `max_target_positions` of the Whisper model: {max_target}."
+                    )));
+                }
+                Ok(n)
+            }
+            None => {
+                let initial = (max_target / 2 - 1).min(prompt_len.saturating_sub(1));
+                let max_length = (generation.base.max_length + initial).min(max_target);
+                Ok(max_length.saturating_sub(prompt_len))
+            }
+        }
+    }
+
+    /// `generate()` on one window of features `[1, mels, frames]`: greedy or beam search
+    /// through the shared generation module, with Whisper's prompt and length rules.
+    pub fn generate(
+        &self,
+        input_features: Tensor<3>,
+        generation: &WhisperGenerationConfig,
+        options: &WhisperGenerateOptions,
+    ) -> Result<WhisperGeneration> {
+        if input_features.dims()[0] != 1 {
+            return Err(invalid("Whisper generation decodes one window at a time"));
+        }
+        let encoder_states = self.encode(input_features)?;
+        let prompt = self.init_tokens(&encoder_states, generation, options)?;
+        let mut config = generation.base.clone();
+        if let Some(beams) = options.num_beams {
+            config.num_beams = beams;
+        }
+        config.max_new_tokens = Some(self.max_new_tokens(prompt.len(), generation, options)?);
+        config.use_cache = !options.no_cache;
+        let eos: Vec<usize> = generation.eos_token_ids();
+        let mut tokens = if options.return_timestamps {
+            if config.num_beams > 1 {
+                return Err(ModelError::Unsupported(
+                    "return_timestamps with num_beams > 1".into(),
+                ));
+            }
+            self.greedy_with_timestamps(&encoder_states, &prompt, generation, &config)?
+        } else {
+            let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+            let rows = generate(self, encoder_states, None, &[prompt32], &config)?;
+            rows[0][prompt.len()..]
+                .iter()
+                .map(|&t| t as usize)
+                .collect()
+        };
+        // As generate_with_fallback: drop the padding after the end, then the end itself.
+        if let Some(pad) = generation.base.pad_token_id.map(|p| p as usize) {
+            let keep_eos = eos.contains(&pad);
+            while tokens.len() > 1
+                && tokens.last() == Some(&pad)
+                && (!keep_eos || tokens[tokens.len() - 2] == pad)
+            {
+                tokens.pop();
+            }
+        }
+        if tokens.last().is_some_and(|t| eos.contains(t)) {
+            tokens.pop();
+        }
+        Ok(WhisperGeneration { prompt, tokens })
+    }
+
+    /// Greedy decoding with `WhisperTimeStampLogitsProcessor` after the shared processors.
+    fn greedy_with_timestamps(
+        &self,
+        encoder_states: &Tensor<3>,
+        prompt: &[usize],
+        generation: &WhisperGenerationConfig,
+        config: &GenerationConfig,
+    ) -> Result<Vec<usize>> {
+        let max_new = config.max_new_tokens.unwrap_or(0);
+        let shared = LogitsProcessors::new(config, prompt.len(), prompt.len() + max_new);
+        let timestamps = TimestampRules::new(generation, prompt.len(), self.config.vocab_size);
+        let eos = generation.eos_token_ids();
+        let mut sequence: Vec<usize> = prompt.to_vec();
+        let mut cache = self.new_cache(encoder_states);
+        let mut pending = sequence.clone();
+        for _ in 0..max_new {
+            let mut logits = if config.use_cache {
+                self.step_logits(&pending, &mut cache)?
+            } else {
+                self.step_logits(&sequence, &mut self.new_cache(encoder_states))?
+            };
+            let ids: Vec<u32> = sequence.iter().map(|&t| t as u32).collect();
+            shared.process(&ids, &mut logits);
+            if let Some(rules) = &timestamps {
+                rules.apply(&sequence, &mut logits);
+            }
+            let next = argmax(&logits);
+            sequence.push(next);
+            pending = vec![next];
+            if eos.contains(&next) {
+                break;
+            }
+        }
+        Ok(sequence[prompt.len()..].to_vec())
+    }
+}
+
+/// Index of the largest value; the first one on ties (`torch.argmax`).
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// `WhisperTimeStampLogitsProcessor`: timestamps come in pairs, never decrease, start the
+/// text (within `max_initial_timestamp_index`), and win when together likelier than any text
+/// token.
+#[derive(Debug, Clone)]
+pub struct TimestampRules {
+    no_timestamps_token_id: usize,
+    timestamp_begin: usize,
+    eos_token_id: usize,
+    max_initial_timestamp_index: Option<usize>,
+    begin_index: usize,
+}
+
+impl TimestampRules {
+    /// `None` when the generation config has no `no_timestamps_token_id`.
+    pub fn new(
+        generation: &WhisperGenerationConfig,
+        begin_index: usize,
+        vocab_size: usize,
+    ) -> Option<Self> {
+        let no_timestamps = generation.no_timestamps_token_id?;
+        Some(Self {
+            no_timestamps_token_id: no_timestamps,
+            timestamp_begin: generation.timestamp_begin(vocab_size),
+            eos_token_id: generation
+                .eos_token_ids()
+                .first()
+                .copied()
+                .unwrap_or(no_timestamps),
+            max_initial_timestamp_index: generation.max_initial_timestamp_index,
+            begin_index,
+        })
+    }
+
+    /// `WhisperTimeStampLogitsProcessor.__call__` for one row: `sequence` is every token so far,
+    /// prompt included.
+    pub fn apply(&self, sequence: &[usize], logits: &mut [f32]) {
+        let sampled = &sequence[self.begin_index.min(sequence.len())..];
+        let at_begin = sequence.len() == self.begin_index;
+        let begin = self.timestamp_begin.min(logits.len());
+        let fill = |logits: &mut [f32], range: std::ops::Range<usize>| {
+            for l in &mut logits[range] {
+                *l = f32::NEG_INFINITY;
+            }
+        };
+        if let Some(l) = logits.get_mut(self.no_timestamps_token_id) {
+            *l = f32::NEG_INFINITY;
+        }
+        let is_ts = |t: usize| t >= self.timestamp_begin;
+        let last_was = sampled.last().is_some_and(|&t| is_ts(t));
+        let penultimate_was = sampled.len() < 2 || is_ts(sampled[sampled.len() - 2]);
+        if last_was {
+            if penultimate_was {
+                fill(logits, begin..logits.len());
+            } else {
+                fill(logits, 0..self.eos_token_id.min(logits.len()));
+            }
+        }
+        if let Some(&last_ts) = sampled.iter().rev().find(|&&t| is_ts(t)) {
+            let last = if last_was && !penultimate_was {
+                last_ts
+            } else {
+                last_ts + 1
+            };
+            fill(logits, begin..last.min(logits.len()));
+        }
+        if at_begin {
+            fill(logits, 0..begin);
+            if let Some(index) = self.max_initial_timestamp_index {
+                let last_allowed = self.timestamp_begin + index;
+                fill(logits, (last_allowed + 1).min(logits.len())..logits.len());
+            }
+        }
+        // If the timestamps together are likelier than any single text token, force one.
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if max.is_finite() {
+            let log_sum = max
+                + logits
+                    .iter()
+                    .map(|&l| ((l - max) as f64).exp())
+                    .sum::<f64>()
+                    .ln() as f32;
+            let logprob = |l: f32| l - log_sum;
+            let ts_max = logits[begin..]
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            let ts_logsumexp = if ts_max.is_finite() {
+                ts_max
+                    + logits[begin..]
+                        .iter()
+                        .map(|&l| ((l - ts_max) as f64).exp())
+                        .sum::<f64>()
+                        .ln() as f32
+            } else {
+                f32::NEG_INFINITY
+            };
+            let text_max = logits[..begin]
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            if logprob(ts_logsumexp) > logprob(text_max) {
+                fill(logits, 0..begin);
+            }
+        }
+    }
+}
+
+/// transformers' `TO_LANGUAGE_CODE`: language names (and aliases) to Whisper codes.
+pub const TO_LANGUAGE_CODE: &[(&str, &str)] = &[
+    ("english", "en"),
+    ("chinese", "zh"),
+    ("german", "de"),
+    ("spanish", "es"),
+    ("russian", "ru"),
+    ("korean", "ko"),
+    ("french", "fr"),
+    ("japanese", "ja"),
+    ("portuguese", "pt"),
+    ("turkish", "tr"),
+    ("polish", "pl"),
+    ("catalan", "ca"),
+    ("dutch", "nl"),
+    ("arabic", "ar"),
+    ("swedish", "sv"),
+    ("italian", "it"),
+    ("indonesian", "id"),
+    ("hindi", "hi"),
+    ("finnish", "fi"),
+    ("vietnamese", "vi"),
+    ("hebrew", "he"),
+    ("ukrainian", "uk"),
+    ("greek", "el"),
+    ("malay", "ms"),
+    ("czech", "cs"),
+    ("romanian", "ro"),
+    ("danish", "da"),
+    ("hungarian", "hu"),
+    ("tamil", "ta"),
+    ("norwegian", "no"),
+    ("thai", "th"),
+    ("urdu", "ur"),
+    ("croatian", "hr"),
+    ("bulgarian", "bg"),
+    ("lithuanian", "lt"),
+    ("latin", "la"),
+    ("maori", "mi"),
+    ("malayalam", "ml"),
+    ("welsh", "cy"),
+    ("slovak", "sk"),
+    ("telugu", "te"),
+    ("persian", "fa"),
+    ("latvian", "lv"),
+    ("bengali", "bn"),
+    ("serbian", "sr"),
+    ("azerbaijani", "az"),
+    ("slovenian", "sl"),
+    ("kannada", "kn"),
+    ("estonian", "et"),
+    ("macedonian", "mk"),
+    ("breton", "br"),
+    ("basque", "eu"),
+    ("icelandic", "is"),
+    ("armenian", "hy"),
+    ("nepali", "ne"),
+    ("mongolian", "mn"),
+    ("bosnian", "bs"),
+    ("kazakh", "kk"),
+    ("albanian", "sq"),
+    ("swahili", "sw"),
+    ("galician", "gl"),
+    ("marathi", "mr"),
+    ("punjabi", "pa"),
+    ("sinhala", "si"),
+    ("khmer", "km"),
+    ("shona", "sn"),
+    ("yoruba", "yo"),
+    ("somali", "so"),
+    ("afrikaans", "af"),
+    ("occitan", "oc"),
+    ("georgian", "ka"),
+    ("belarusian", "be"),
+    ("tajik", "tg"),
+    ("sindhi", "sd"),
+    ("gujarati", "gu"),
+    ("amharic", "am"),
+    ("yiddish", "yi"),
+    ("lao", "lo"),
+    ("uzbek", "uz"),
+    ("faroese", "fo"),
+    ("haitian creole", "ht"),
+    ("pashto", "ps"),
+    ("turkmen", "tk"),
+    ("nynorsk", "nn"),
+    ("maltese", "mt"),
+    ("sanskrit", "sa"),
+    ("luxembourgish", "lb"),
+    ("myanmar", "my"),
+    ("tibetan", "bo"),
+    ("tagalog", "tl"),
+    ("malagasy", "mg"),
+    ("assamese", "as"),
+    ("tatar", "tt"),
+    ("hawaiian", "haw"),
+    ("lingala", "ln"),
+    ("hausa", "ha"),
+    ("bashkir", "ba"),
+    ("javanese", "jw"),
+    ("sundanese", "su"),
+    ("cantonese", "yue"),
+    ("burmese", "my"),
+    ("valencian", "ca"),
+    ("flemish", "nl"),
+    ("haitian", "ht"),
+    ("letzeburgesch", "lb"),
+    ("pushto", "ps"),
+    ("panjabi", "pa"),
+    ("moldavian", "ro"),
+    ("moldovan", "ro"),
+    ("sinhalese", "si"),
+    ("castilian", "es"),
+    ("mandarin", "zh"),
+];

@@ -1,0 +1,283 @@
+use burn::module::{Module, Param};
+use burn::nn::conv::Conv1d;
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::{Int, Tensor, activation::softmax};
+
+use super::WhisperConfig;
+use crate::config::CommonConfig;
+use crate::error::{ModelError, Result};
+use crate::generation::Seq2SeqLm;
+use crate::nn::{Activation, DecoderCache, FeedForward, MultiHeadAttention};
+
+/// Pre-norm encoder layer.
+#[derive(Module, Debug)]
+pub struct WhisperEncoderLayer {
+    /// Whisper's attention: `k_proj` has no bias, scores scaled by `head_dim^-0.5`.
+    pub self_attn: MultiHeadAttention,
+    pub self_attn_layer_norm: LayerNorm,
+    pub feed_forward: FeedForward,
+    pub final_layer_norm: LayerNorm,
+}
+
+impl WhisperEncoderLayer {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = x.clone()
+            + self
+                .self_attn
+                .forward(self.self_attn_layer_norm.forward(x), None);
+        h.clone() + self.feed_forward.forward(self.final_layer_norm.forward(h))
+    }
+}
+
+/// Two GELU convolutions over the log-mel frames (the second halves the time axis), fixed
+/// positions, pre-norm transformer layers, a final norm.
+#[derive(Module, Debug)]
+pub struct WhisperEncoder {
+    pub conv1: Conv1d,
+    pub conv2: Conv1d,
+    pub embed_positions: Param<Tensor<2>>,
+    pub layers: Vec<WhisperEncoderLayer>,
+    pub layer_norm: LayerNorm,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl WhisperEncoder {
+    /// `input_features` `[batch, num_mel_bins, 2 * max_source_positions]` -> every hidden state
+    /// (input embeddings, each layer's output, and last the normed output), or just the last.
+    fn run(&self, input_features: Tensor<3>, keep_all: bool) -> Result<Vec<Tensor<3>>> {
+        let [_, mels, frames] = input_features.dims();
+        let [positions, _] = self.embed_positions.dims();
+        let expected_mels = self.conv1.weight.dims()[1];
+        if mels != expected_mels {
+            return Err(ModelError::InvalidInput(format!(
+                "Whisper expects {expected_mels} mel bins, got {mels}"
+            )));
+        }
+        if frames != positions * 2 {
+            return Err(ModelError::InvalidInput(format!(
+                "Whisper expects the mel input features to be of length {}, but found {frames}. \
+                 Make sure to pad the input mel features to {}.",
+                positions * 2,
+                positions * 2
+            )));
+        }
+        let x = self.activation.forward(self.conv1.forward(input_features));
+        let x = self.activation.forward(self.conv2.forward(x));
+        let mut x = x.swap_dims(1, 2) + self.embed_positions.val().unsqueeze::<3>();
+        let mut states = Vec::new();
+        for layer in &self.layers {
+            if keep_all {
+                states.push(x.clone());
+            }
+            x = layer.forward(x);
+        }
+        states.push(self.layer_norm.forward(x));
+        Ok(states)
+    }
+
+    pub fn forward(&self, input_features: Tensor<3>) -> Result<Tensor<3>> {
+        Ok(self.run(input_features, false)?.pop().expect("one state"))
+    }
+
+    /// `output_hidden_states=True`: `encoder_layers + 1` states, the last one normed.
+    pub fn hidden_states(&self, input_features: Tensor<3>) -> Result<Vec<Tensor<3>>> {
+        self.run(input_features, true)
+    }
+}
+
+/// Pre-norm decoder layer: causal self-attention, cross-attention, feed-forward.
+#[derive(Module, Debug)]
+pub struct WhisperDecoderLayer {
+    pub self_attn: MultiHeadAttention,
+    pub self_attn_layer_norm: LayerNorm,
+    pub encoder_attn: MultiHeadAttention,
+    pub encoder_attn_layer_norm: LayerNorm,
+    pub feed_forward: FeedForward,
+    pub final_layer_norm: LayerNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct WhisperDecoder {
+    pub embed_tokens: Embedding,
+    pub embed_positions: Param<Tensor<2>>,
+    pub layers: Vec<WhisperDecoderLayer>,
+    pub layer_norm: LayerNorm,
+}
+
+impl WhisperDecoder {
+    /// Hidden states `[batch, new, d_model]` of `input_ids` `[batch, new]` placed after the
+    /// cache's positions; the cache holds the encoder output and grows by `new`.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        cache: &mut DecoderCache,
+    ) -> Result<Tensor<3>> {
+        let [_, new] = input_ids.dims();
+        let past = cache.past_len();
+        let [max_positions, _] = self.embed_positions.dims();
+        if past + new > max_positions {
+            return Err(ModelError::InvalidInput(format!(
+                "decoder sequence of {} tokens is longer than max_target_positions {max_positions}",
+                past + new
+            )));
+        }
+        let positions = self
+            .embed_positions
+            .val()
+            .slice(past..past + new)
+            .unsqueeze::<3>();
+        let encoder_hidden = cache.encoder_hidden().clone();
+        let mut x = self.embed_tokens.forward(input_ids) + positions;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (self_kv, cross_kv) = cache.layer_mut(i);
+            let h = layer.self_attn_layer_norm.forward(x.clone());
+            x = x + layer.self_attn.forward_cached_self(h, self_kv, None, None);
+            let h = layer.encoder_attn_layer_norm.forward(x.clone());
+            x = x + layer.encoder_attn.forward_cached_cross(
+                h,
+                &encoder_hidden,
+                cross_kv,
+                None,
+                None,
+                None,
+            );
+            let h = layer.final_layer_norm.forward(x.clone());
+            x = x + layer.feed_forward.forward(h);
+        }
+        cache.advance(new);
+        Ok(self.layer_norm.forward(x))
+    }
+}
+
+/// `WhisperForConditionalGeneration`: encoder, decoder and the (tied) output projection.
+#[derive(Module, Debug)]
+pub struct WhisperForConditionalGeneration {
+    pub encoder: WhisperEncoder,
+    pub decoder: WhisperDecoder,
+    pub proj_out: Linear,
+    #[module(skip)]
+    pub config: WhisperConfig,
+}
+
+impl WhisperForConditionalGeneration {
+    pub fn config(&self) -> &WhisperConfig {
+        &self.config
+    }
+
+    /// Encoder output `[batch, max_source_positions, d_model]`.
+    pub fn encode(&self, input_features: Tensor<3>) -> Result<Tensor<3>> {
+        self.encoder.forward(input_features)
+    }
+
+    /// An empty decoder cache over `encoder_states`.
+    pub fn new_cache(&self, encoder_states: &Tensor<3>) -> DecoderCache {
+        DecoderCache::new(self.decoder.layers.len(), encoder_states.clone(), None)
+    }
+
+    /// One decoding step: logits `[batch, vocab]` of the last of `input_ids` (the new tokens,
+    /// after the cached ones).
+    pub fn step(&self, input_ids: Tensor<2, Int>, cache: &mut DecoderCache) -> Result<Tensor<2>> {
+        let hidden = self.decoder.forward(input_ids, cache)?;
+        let [batch, new, dim] = hidden.dims();
+        let last = hidden.slice([0..batch, new - 1..new]).reshape([batch, dim]);
+        Ok(self.proj_out.forward(last))
+    }
+
+    /// `model(input_features, decoder_input_ids).logits`: `[batch, seq, vocab]`, no cache.
+    pub fn forward(
+        &self,
+        input_features: Tensor<3>,
+        decoder_input_ids: Tensor<2, Int>,
+    ) -> Result<Tensor<3>> {
+        self.check_ids(&decoder_input_ids)?;
+        let encoder_states = self.encode(input_features)?;
+        let mut cache = self.new_cache(&encoder_states);
+        let hidden = self.decoder.forward(decoder_input_ids, &mut cache)?;
+        Ok(self.proj_out.forward(hidden))
+    }
+
+    /// Token ids must index the embedding table.
+    pub fn check_ids(&self, ids: &Tensor<2, Int>) -> Result<()> {
+        let max = ids.clone().max().into_scalar_i64();
+        let min = ids.clone().min().into_scalar_i64();
+        if min < 0 || max as usize >= self.config.vocab_size {
+            return Err(ModelError::InvalidInput(format!(
+                "decoder token id outside the vocabulary of {} (got {min}..={max})",
+                self.config.vocab_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Seq2SeqLm for WhisperForConditionalGeneration {
+    fn num_decoder_layers(&self) -> usize {
+        self.decoder.layers.len()
+    }
+
+    fn decode(
+        &self,
+        decoder_input_ids: Tensor<2, Int>,
+        cache: &mut DecoderCache,
+    ) -> Result<Tensor<3>> {
+        let hidden = self.decoder.forward(decoder_input_ids, cache)?;
+        Ok(self.proj_out.forward(hidden))
+    }
+
+    fn max_decoder_positions(&self) -> Option<usize> {
+        Some(self.config.max_target_positions)
+    }
+}
+
+trait ScalarI64 {
+    fn into_scalar_i64(self) -> i64;
+}
+
+impl ScalarI64 for Tensor<1, Int> {
+    fn into_scalar_i64(self) -> i64 {
+        self.into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0)
+    }
+}
+
+/// `WhisperForAudioClassification`: the encoder (optionally a learned softmax-weighted sum of
+/// its hidden states), a projection, mean pooling over time, and a linear classifier.
+#[derive(Module, Debug)]
+pub struct WhisperForAudioClassification {
+    pub encoder: WhisperEncoder,
+    pub layer_weights: Option<Param<Tensor<1>>>,
+    pub projector: Linear,
+    pub classifier: Linear,
+    #[module(skip)]
+    pub config: WhisperConfig,
+}
+
+impl WhisperForAudioClassification {
+    /// Logits `[batch, num_labels]`.
+    pub fn forward(&self, input_features: Tensor<3>) -> Result<Tensor<2>> {
+        let hidden = match &self.layer_weights {
+            Some(weights) => {
+                let states = self.encoder.hidden_states(input_features)?;
+                let weights = softmax(weights.val(), 0);
+                let stacked = Tensor::stack::<4>(states, 0);
+                let [layers, _, _, _] = stacked.dims();
+                (stacked * weights.reshape([layers, 1, 1, 1]))
+                    .sum_dim(0)
+                    .squeeze_dim::<3>(0)
+            }
+            None => self.encoder.forward(input_features)?,
+        };
+        let projected = self.projector.forward(hidden);
+        let pooled = projected.mean_dim(1).squeeze_dim::<2>(1);
+        Ok(self.classifier.forward(pooled))
+    }
+
+    pub fn common_config(&self) -> &CommonConfig {
+        &self.config.common
+    }
+}

@@ -1,0 +1,420 @@
+//! `automatic-speech-recognition` with Whisper: audio -> log-mel features -> `generate()` ->
+//! text, as `AutomaticSpeechRecognitionPipeline` does (its default generation settings, its
+//! `_decode_asr` post-processing, its `{text}` / `{text, chunks}` output).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use burn::tensor::{Tensor, TensorData};
+use burn_models::config::read_config;
+use burn_models::hub::{ModelDir, Weights};
+use burn_models::whisper::{
+    WhisperConfig, WhisperForConditionalGeneration, WhisperGenerateOptions, WhisperGenerationConfig,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{PipelineSource, Task};
+use crate::error::{Result, TaskError};
+use crate::input::audio::Audio;
+use crate::processors::{TextTokenizer, WhisperFeatureExtractor};
+
+/// Audio to transcribe: a file (any format [`Audio::from_file`] reads), encoded bytes, or
+/// samples with their rate (`{"raw": ..., "sampling_rate": ...}` in HF).
+#[derive(Debug, Clone)]
+pub enum AudioInput {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+    Samples(Audio),
+}
+
+impl AudioInput {
+    /// Decoded, mono, at `rate` Hz.
+    pub fn load(&self, rate: u32) -> Result<Audio> {
+        let audio = match self {
+            Self::File(path) => Audio::from_file(path)?,
+            Self::Bytes(bytes) => Audio::decode(bytes, None)?,
+            Self::Samples(audio) => audio.clone(),
+        };
+        audio.resampled(rate)
+    }
+}
+
+/// `return_timestamps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReturnTimestamps {
+    #[default]
+    None,
+    /// `True`: segment-level timestamps from Whisper's timestamp tokens.
+    Segments,
+}
+
+/// The pipeline's call options with HF's names. Generation options not listed here go in
+/// `generate_kwargs` (HF's names, e.g. `num_beams`, `max_new_tokens`, `language`, `task`).
+#[derive(Debug, Clone, Default)]
+pub struct AsrOptions {
+    pub return_timestamps: ReturnTimestamps,
+    pub return_language: bool,
+    pub generate_kwargs: Map<String, Value>,
+}
+
+/// One timestamped piece of the transcription.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AsrChunk {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<(Option<f64>, Option<f64>)>,
+    pub text: String,
+}
+
+/// `{"text": ...}`, with `"chunks"` when timestamps or languages were asked for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AsrOutput {
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<Vec<AsrChunk>>,
+}
+
+pub struct AutomaticSpeechRecognitionPipeline {
+    model: WhisperForConditionalGeneration,
+    generation: WhisperGenerationConfig,
+    features: WhisperFeatureExtractor,
+    tokenizer: TextTokenizer,
+    special_ids: HashSet<u32>,
+    clean_up_spaces: bool,
+    device: burn::tensor::Device,
+}
+
+impl AutomaticSpeechRecognitionPipeline {
+    pub fn new(source: &PipelineSource) -> Result<Self> {
+        let dir = source.resolve(Task::AutomaticSpeechRecognition)?;
+        Self::from_dir(&dir, source.device.clone())
+    }
+
+    pub fn from_dir(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
+        let model_type = burn_models::auto::model_type(dir)?;
+        if model_type != "whisper" {
+            return Err(TaskError::InvalidInput(format!(
+                "{}: automatic-speech-recognition supports model_type whisper, not `{model_type}`",
+                dir.path().display()
+            )));
+        }
+        let config: WhisperConfig = read_config(&dir.config_path())?;
+        let weights = Weights::from_model_dir(dir.path())?;
+        let model = WhisperForConditionalGeneration::load(&weights.root(&device), &config)?;
+        let mut generation = WhisperGenerationConfig::from_model_dir(dir.path(), &config)?;
+        pipeline_generation_defaults(&mut generation);
+        let features = WhisperFeatureExtractor::from_model_dir(dir.path())?;
+        let tokenizer = TextTokenizer::from_model_dir(dir)?;
+        let special_ids = tokenizer
+            .inner()
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, token)| token.special)
+            .map(|(id, _)| id)
+            .collect();
+        let clean_up_spaces = dir
+            .file("tokenizer_config.json")
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .and_then(|c| {
+                c.get("clean_up_tokenization_spaces")
+                    .and_then(Value::as_bool)
+            })
+            .unwrap_or(false);
+        Ok(Self {
+            model,
+            generation,
+            features,
+            tokenizer,
+            special_ids,
+            clean_up_spaces,
+            device,
+        })
+    }
+
+    pub fn sampling_rate(&self) -> u32 {
+        self.features.config.sampling_rate
+    }
+
+    pub fn transcribe(
+        &self,
+        inputs: &[AudioInput],
+        options: &AsrOptions,
+    ) -> Result<Vec<AsrOutput>> {
+        inputs
+            .iter()
+            .map(|input| self.transcribe_one(input, options))
+            .collect()
+    }
+
+    fn transcribe_one(&self, input: &AudioInput, options: &AsrOptions) -> Result<AsrOutput> {
+        let audio = input.load(self.sampling_rate())?;
+        let (generate_options, generation) = self.generate_options(options)?;
+        let mel = self.features.extract(&audio.samples);
+        let features = Tensor::from_data(
+            TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
+            &self.device,
+        );
+        let out = self
+            .model
+            .generate(features, &generation, &generate_options)?;
+        // Like HF's short-form generate: the tokens after the prompt (so no language token for
+        // `return_language` to read, as in transformers).
+        let tokens: Vec<u32> = out.tokens.iter().map(|&t| t as u32).collect();
+        self.decode_asr(&[tokens], options)
+    }
+
+    /// The per-call generation config: the pipeline's, updated by `generate_kwargs`.
+    fn generate_options(
+        &self,
+        options: &AsrOptions,
+    ) -> Result<(WhisperGenerateOptions, WhisperGenerationConfig)> {
+        let mut generation = self.generation.clone();
+        let mut call = WhisperGenerateOptions {
+            return_timestamps: options.return_timestamps != ReturnTimestamps::None
+                || generation.return_timestamps.unwrap_or(false),
+            ..Default::default()
+        };
+        let mut shared = Map::new();
+        for (key, value) in &options.generate_kwargs {
+            let text = || {
+                value.as_str().map(str::to_string).ok_or_else(|| {
+                    TaskError::InvalidInput(format!("generate_kwargs.{key} must be a string"))
+                })
+            };
+            match key.as_str() {
+                "language" => call.language = if value.is_null() { None } else { Some(text()?) },
+                "task" => call.task = Some(text()?),
+                "return_timestamps" => {
+                    call.return_timestamps = value.as_bool().ok_or_else(|| {
+                        TaskError::InvalidInput("return_timestamps must be true or false".into())
+                    })?
+                }
+                _ => {
+                    shared.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        generation.base.update(&shared)?;
+        Ok((call, generation))
+    }
+
+    /// `WhisperTokenizer._decode_asr` for one unchunked input.
+    fn decode_asr(&self, sequences: &[Vec<u32>], options: &AsrOptions) -> Result<AsrOutput> {
+        let return_timestamps = options.return_timestamps != ReturnTimestamps::None;
+        let time_precision = self.features.config.chunk_length as f64
+            / self.model.config().max_source_positions as f64;
+        let timestamp_begin = self
+            .tokenizer
+            .inner()
+            .token_to_id("<|notimestamps|>")
+            .map_or(u32::MAX, |id| id + 1);
+        let segment_size = self.model.config().max_source_positions as f64;
+        let mut chunks: Vec<AsrChunk> = Vec::new();
+        let mut last_language: Option<String> = None;
+        let new_chunk = |language: &Option<String>| AsrChunk {
+            language: language.clone(),
+            timestamp: Some((None, None)),
+            text: String::new(),
+        };
+        let mut chunk = new_chunk(&last_language);
+        let mut previous_tokens: Vec<Vec<u32>> = Vec::new();
+        let time_offset = 0.0;
+        for token_ids in sequences {
+            let mut cur_max_timestamp = 0.0;
+            let mut prev_segments_len = 0.0;
+            let mut penultimate_timestamp = 0.0;
+            let mut current_tokens: Vec<u32> = Vec::new();
+            for (i, &token) in token_ids.iter().enumerate() {
+                if self.special_ids.contains(&token) {
+                    let text = self
+                        .tokenizer
+                        .inner()
+                        .id_to_token(token)
+                        .unwrap_or_default();
+                    let code = text.trim_start_matches("<|").trim_end_matches("|>");
+                    if let Some(language) = language_name(code) {
+                        if last_language.as_deref().is_some_and(|l| l != language)
+                            && !return_timestamps
+                        {
+                            previous_tokens.push(std::mem::take(&mut current_tokens));
+                            chunk.text = self.decode(&longest_common_sequence(&previous_tokens))?;
+                            chunks.push(chunk);
+                            previous_tokens.clear();
+                            chunk = new_chunk(&last_language);
+                        }
+                        chunk.language = Some(language.to_string());
+                        last_language = Some(language.to_string());
+                    }
+                } else if token >= timestamp_begin {
+                    let timestamp = (token - timestamp_begin) as f64 * time_precision;
+                    if timestamp < cur_max_timestamp {
+                        let last_was_single_ending = i >= 2
+                            && !(token_ids[i - 1] >= timestamp_begin
+                                && token_ids[i - 2] >= timestamp_begin);
+                        if last_was_single_ending {
+                            prev_segments_len += time_precision * segment_size;
+                        } else {
+                            cur_max_timestamp = penultimate_timestamp;
+                            prev_segments_len += penultimate_timestamp;
+                        }
+                    }
+                    penultimate_timestamp = cur_max_timestamp;
+                    cur_max_timestamp = timestamp;
+                    let time = round2(
+                        (token - timestamp_begin) as f64 * time_precision
+                            + time_offset
+                            + prev_segments_len,
+                    );
+                    let stamp = chunk.timestamp.get_or_insert((None, None));
+                    if stamp.0.is_none() {
+                        stamp.0 = Some(time);
+                    } else if stamp.0 != Some(time) {
+                        stamp.1 = Some(time);
+                        previous_tokens.push(std::mem::take(&mut current_tokens));
+                        chunk.text = self.decode(&longest_common_sequence(&previous_tokens))?;
+                        chunks.push(chunk);
+                        previous_tokens.clear();
+                        chunk = new_chunk(&last_language);
+                    }
+                } else {
+                    current_tokens.push(token);
+                }
+            }
+            if !current_tokens.is_empty() {
+                previous_tokens.push(current_tokens);
+            } else if !previous_tokens.iter().any(|p| !p.is_empty()) {
+                chunk = new_chunk(&last_language);
+                previous_tokens.clear();
+            }
+        }
+        if !previous_tokens.is_empty() {
+            chunk.text = self.decode(&longest_common_sequence(&previous_tokens))?;
+            chunks.push(chunk);
+        }
+        let text: String = chunks.iter().map(|c| c.text.as_str()).collect();
+        let chunks = (return_timestamps || options.return_language).then(|| {
+            chunks
+                .into_iter()
+                .map(|mut c| {
+                    if !return_timestamps {
+                        c.timestamp = None;
+                    }
+                    if !options.return_language {
+                        c.language = None;
+                    }
+                    c
+                })
+                .collect()
+        });
+        Ok(AsrOutput { text, chunks })
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String> {
+        let text = self
+            .tokenizer
+            .inner()
+            .decode(ids, false)
+            .map_err(|e| TaskError::InvalidInput(format!("cannot decode tokens: {e}")))?;
+        Ok(if self.clean_up_spaces {
+            clean_up_tokenization(&text)
+        } else {
+            text
+        })
+    }
+}
+
+/// What `pipeline("automatic-speech-recognition")` does to the model's generation config: its
+/// own defaults (`num_beams=5`, `max_new_tokens=256`) where the model keeps the global ones,
+/// and no `max_new_tokens` when the model sets its own `max_length` (Whisper's 448).
+fn pipeline_generation_defaults(generation: &mut WhisperGenerationConfig) {
+    let base = &mut generation.base;
+    if base.num_beams == 1 {
+        base.num_beams = 5;
+    }
+    if base.max_new_tokens.is_none() && base.max_length == 20 {
+        base.max_new_tokens = Some(256);
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// transformers' `clean_up_tokenization`.
+fn clean_up_tokenization(text: &str) -> String {
+    text.replace(" .", ".")
+        .replace(" ?", "?")
+        .replace(" !", "!")
+        .replace(" ,", ",")
+        .replace(" ' ", "'")
+        .replace(" n't", "n't")
+        .replace(" 'm", "'m")
+        .replace(" 's", "'s")
+        .replace(" 've", "'ve")
+        .replace(" 're", "'re")
+}
+
+/// `_find_longest_common_sequence`: merges the token lists of overlapping chunks.
+fn longest_common_sequence(sequences: &[Vec<u32>]) -> Vec<u32> {
+    let Some(first) = sequences.first() else {
+        return Vec::new();
+    };
+    let mut left_sequence = first.clone();
+    let mut left_length = left_sequence.len();
+    let mut total: Vec<u32> = Vec::new();
+    for right_sequence in &sequences[1..] {
+        let mut max = 0.0f64;
+        let mut max_indices = (left_length, left_length, 0usize, 0usize);
+        let right_length = right_sequence.len();
+        for i in 1..left_length + right_length {
+            let eps = i as f64 / 10000.0;
+            let left_start = left_length.saturating_sub(i);
+            let left_stop = (left_length + right_length)
+                .saturating_sub(i)
+                .min(left_length);
+            let right_start = i.saturating_sub(left_length);
+            let right_stop = i.min(right_length);
+            let left = &left_sequence[left_start..left_stop];
+            let right = &right_sequence[right_start..right_stop];
+            if left.len() != right.len() {
+                // HF raises here; it cannot happen with these bounds.
+                continue;
+            }
+            let matches = left.iter().zip(right).filter(|(a, b)| a == b).count();
+            let matching = matches as f64 / i as f64 + eps;
+            if matches > 1 && matching > max {
+                max = matching;
+                max_indices = (left_start, left_stop, right_start, right_stop);
+            }
+        }
+        let (left_start, left_stop, right_start, right_stop) = max_indices;
+        let left_mid = (left_stop + left_start) / 2;
+        let right_mid = (right_stop + right_start) / 2;
+        total.extend_from_slice(&left_sequence[..left_mid]);
+        left_sequence = right_sequence[right_mid..].to_vec();
+        left_length = left_sequence.len();
+    }
+    total.extend_from_slice(&left_sequence);
+    total
+}
+
+/// Whisper's `LANGUAGES[code]`: the language name of a language token's code.
+fn language_name(code: &str) -> Option<&'static str> {
+    // TO_LANGUAGE_CODE lists the canonical name first for every code.
+    burn_models::whisper::TO_LANGUAGE_CODE
+        .iter()
+        .find(|(_, c)| *c == code)
+        .map(|(name, _)| *name)
+}
+
+/// HF's JSON: one input gives an object, a list of inputs a list.
+pub fn to_hf_json(mut results: Vec<AsrOutput>, single: bool) -> Value {
+    if single && results.len() == 1 {
+        serde_json::to_value(results.pop().expect("one")).expect("serializable")
+    } else {
+        serde_json::to_value(results).expect("serializable")
+    }
+}

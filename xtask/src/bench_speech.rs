@@ -1,0 +1,158 @@
+//! Whisper workloads of `cargo xtask bench`: 30 s of audio through the feature extractor, the
+//! encoder, and 32 generated tokens with the key/value cache (`min_new_tokens` =
+//! `max_new_tokens` = 32, greedy), reported with the real-time factor beside transformers'
+//! `generate()` on the same random checkpoint.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::tensor::{Device, Tensor, TensorData};
+use burn_models::config::read_config;
+use burn_models::hub::Weights;
+use burn_models::whisper::{
+    WhisperConfig, WhisperForConditionalGeneration, WhisperGenerateOptions, WhisperGenerationConfig,
+};
+use burn_tasks::processors::WhisperFeatureExtractor;
+use burn_tasks::processors::audio_features::WhisperFeatureConfig;
+use serde_json::{Value, json};
+
+/// Seconds of audio each run transcribes.
+pub const AUDIO_SECONDS: f64 = 30.0;
+/// Tokens generated per run.
+pub const NEW_TOKENS: usize = 32;
+
+/// whisper-tiny and whisper-base architectures (multilingual vocabulary, 80 mel bins).
+pub fn configs() -> Vec<(&'static str, Value)> {
+    let whisper = |d: usize, layers: usize, heads: usize| {
+        json!({
+            "model_type": "whisper", "architectures": ["WhisperForConditionalGeneration"],
+            "vocab_size": 51865, "num_mel_bins": 80, "d_model": d,
+            "encoder_layers": layers, "decoder_layers": layers,
+            "encoder_attention_heads": heads, "decoder_attention_heads": heads,
+            "encoder_ffn_dim": 4 * d, "decoder_ffn_dim": 4 * d,
+            "max_source_positions": 1500, "max_target_positions": 448,
+            "decoder_start_token_id": 50258, "pad_token_id": 50257,
+            "bos_token_id": 50257, "eos_token_id": 50257, "activation_function": "gelu"
+        })
+    };
+    vec![
+        ("whisper-tiny-30s-32tok", whisper(384, 4, 6)),
+        ("whisper-base-30s-32tok", whisper(512, 6, 8)),
+    ]
+}
+
+/// 30 s of a deterministic test signal at 16 kHz (both sides generate the same one).
+pub fn audio() -> Vec<f32> {
+    (0..(AUDIO_SECONDS * 16_000.0) as usize)
+        .map(|i| {
+            let t = i as f64 / 16_000.0;
+            (0.3 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()
+                + 0.2 * (2.0 * std::f64::consts::PI * 1234.5 * t).sin()) as f32
+        })
+        .collect()
+}
+
+/// One run: features, encoder, 32 greedy tokens.
+pub fn transcriber(dir: &Path, device: &Device) -> Result<Box<dyn Fn() -> Result<()>>> {
+    let config: WhisperConfig = read_config(&dir.join("config.json"))?;
+    let weights = Weights::from_model_dir(dir)?;
+    let model = WhisperForConditionalGeneration::load(&weights.root(device), &config)?;
+    let mut generation = WhisperGenerationConfig::from_model_dir(dir, &config)?;
+    generation.base.min_new_tokens = Some(NEW_TOKENS);
+    let extractor = WhisperFeatureExtractor::new(WhisperFeatureConfig::default())?;
+    let samples = audio();
+    let device = device.clone();
+    Ok(Box::new(move || {
+        let mel = extractor.extract(&samples);
+        let features = Tensor::from_data(
+            TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
+            &device,
+        );
+        let options = WhisperGenerateOptions {
+            max_new_tokens: Some(NEW_TOKENS),
+            num_beams: Some(1),
+            ..Default::default()
+        };
+        let out = model
+            .generate(features, &generation, &options)
+            .context("whisper generate")?;
+        anyhow::ensure!(
+            out.tokens.len() == NEW_TOKENS,
+            "generated {} tokens",
+            out.tokens.len()
+        );
+        Ok(())
+    }))
+}
+
+/// HF names and shapes of `WhisperForConditionalGeneration` (output projection tied).
+pub fn whisper_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
+    let get = |k: &str| {
+        config[k]
+            .as_u64()
+            .map(|v| v as usize)
+            .with_context(|| format!("config.{k}"))
+    };
+    let d = get("d_model")?;
+    let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut linear =
+        |shapes: &mut Vec<(String, Vec<usize>)>, name: String, i: usize, o: usize, bias: bool| {
+            shapes.push((format!("{name}.weight"), vec![o, i]));
+            if bias {
+                shapes.push((format!("{name}.bias"), vec![o]));
+            }
+        };
+    let norm = |shapes: &mut Vec<(String, Vec<usize>)>, name: String| {
+        shapes.push((format!("{name}.weight"), vec![d]));
+        shapes.push((format!("{name}.bias"), vec![d]));
+    };
+    let attention =
+        |shapes: &mut Vec<(String, Vec<usize>)>,
+         linear: &mut dyn FnMut(&mut Vec<(String, Vec<usize>)>, String, usize, usize, bool),
+         p: String| {
+            for (n, bias) in [
+                ("q_proj", true),
+                ("k_proj", false),
+                ("v_proj", true),
+                ("out_proj", true),
+            ] {
+                linear(shapes, format!("{p}.{n}"), d, d, bias);
+            }
+        };
+    let mels = get("num_mel_bins")?;
+    shapes.push(("model.encoder.conv1.weight".into(), vec![d, mels, 3]));
+    shapes.push(("model.encoder.conv1.bias".into(), vec![d]));
+    shapes.push(("model.encoder.conv2.weight".into(), vec![d, d, 3]));
+    shapes.push(("model.encoder.conv2.bias".into(), vec![d]));
+    shapes.push((
+        "model.encoder.embed_positions.weight".into(),
+        vec![get("max_source_positions")?, d],
+    ));
+    for (side, layers, ffn) in [
+        ("encoder", get("encoder_layers")?, get("encoder_ffn_dim")?),
+        ("decoder", get("decoder_layers")?, get("decoder_ffn_dim")?),
+    ] {
+        for i in 0..layers {
+            let p = format!("model.{side}.layers.{i}");
+            attention(&mut shapes, &mut linear, format!("{p}.self_attn"));
+            norm(&mut shapes, format!("{p}.self_attn_layer_norm"));
+            if side == "decoder" {
+                attention(&mut shapes, &mut linear, format!("{p}.encoder_attn"));
+                norm(&mut shapes, format!("{p}.encoder_attn_layer_norm"));
+            }
+            linear(&mut shapes, format!("{p}.fc1"), d, ffn, true);
+            linear(&mut shapes, format!("{p}.fc2"), ffn, d, true);
+            norm(&mut shapes, format!("{p}.final_layer_norm"));
+        }
+        norm(&mut shapes, format!("model.{side}.layer_norm"));
+    }
+    shapes.push((
+        "model.decoder.embed_tokens.weight".into(),
+        vec![get("vocab_size")?, d],
+    ));
+    shapes.push((
+        "model.decoder.embed_positions.weight".into(),
+        vec![get("max_target_positions")?, d],
+    ));
+    Ok(shapes)
+}
