@@ -126,7 +126,7 @@ fn load_layer(scope: &WeightScope, c: &BertConfig) -> Result<PostNormEncoderLaye
 }
 
 /// The `classifier` head of sequence and token classification: hidden -> num_labels.
-fn classifier(root: &WeightScope, c: &BertConfig) -> Result<burn::nn::Linear> {
+fn classifier(root: &WeightScope, c: &BertConfig) -> Result<crate::nn::Linear> {
     root.linear("classifier", c.hidden_size, c.common.num_labels(), true)
 }
 

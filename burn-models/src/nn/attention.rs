@@ -1,5 +1,5 @@
+use super::Linear;
 use burn::module::Module;
-use burn::nn::Linear;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor};
@@ -64,3 +64,10 @@ impl MultiHeadAttention {
         self.output.forward(context)
     }
 }
+
+crate::impl_linears!(MultiHeadAttention {
+    query,
+    key,
+    value,
+    output
+});

@@ -1,5 +1,5 @@
+use super::Linear;
 use burn::module::Module;
-use burn::nn::Linear;
 use burn::tensor::Tensor;
 
 use super::Activation;
@@ -19,3 +19,5 @@ impl FeedForward {
             .forward(self.activation.forward(self.up.forward(x)))
     }
 }
+
+crate::impl_linears!(FeedForward { up, down });
