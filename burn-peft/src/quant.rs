@@ -35,19 +35,43 @@ fn frozen<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
 }
 
 /// Row-wise absmax int8 of a weight in Burn's layout `[d_input, d_output]`: bitsandbytes'
-/// `int8_vectorwise_quant` of `W` `[out, in]`, `CB = round(W * 127 / absmax_row)`.
+/// `int8_vectorwise_quant` of `W` `[out, in]`, `CB = round(W * 127 / absmax_row)` (ties to
+/// even, as `torch.round`). Computed on the host: the int8 tensor is built from i8 data.
 pub fn quantize_int8(weight: Tensor<2>, threshold: Option<f32>) -> Int8Weight {
-    let w = weight.detach().transpose();
-    let absmax = w.clone().abs().max_dim(1);
-    // An all-zero row quantizes to zeros (any divisor does).
-    let divisor = absmax.clone().clamp_min(f32::MIN_POSITIVE);
-    let values = (w * 127.0 / divisor).round().clamp(-127.0, 127.0);
-    let [d_out, _] = absmax.dims();
+    let device = weight.device();
+    let [d_in, d_out] = weight.dims();
+    let values = host_rows(weight);
+    let mut absmax = vec![0.0f32; d_out];
+    let mut quantized = vec![0i8; values.len()];
+    for (row, chunk) in values.chunks(d_in.max(1)).enumerate() {
+        let max = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        absmax[row] = max;
+        // An all-zero row quantizes to zeros.
+        let scale = if max > 0.0 { 127.0 / max } else { 0.0 };
+        for (q, v) in quantized[row * d_in..].iter_mut().zip(chunk) {
+            *q = (v * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
+        }
+    }
     Int8Weight {
-        values: frozen_int(values.cast(IntDType::I8)),
-        row_absmax: frozen(absmax.reshape([d_out])),
+        // `from_data` builds the device's default integer type; store int8.
+        values: frozen_int(
+            Tensor::<2, Int>::from_data(TensorData::new(quantized, [d_out, d_in]), &device)
+                .cast(IntDType::I8),
+        ),
+        row_absmax: frozen(Tensor::from_data(TensorData::new(absmax, [d_out]), &device)),
         threshold,
     }
+}
+
+/// PyTorch's `[out, in]` row-major values of a weight in Burn's layout `[in, out]`.
+fn host_rows(weight: Tensor<2>) -> Vec<f32> {
+    weight
+        .detach()
+        .transpose()
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 weight")
 }
 
 /// Index of the value of `code` (sorted) nearest to `x`.
@@ -70,13 +94,7 @@ fn nearest(code: &[f32], x: f32) -> usize {
 pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
     let device = weight.device();
     let [d_in, d_out] = weight.dims();
-    let values: Vec<f32> = weight
-        .detach()
-        .transpose()
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 weight");
+    let values = host_rows(weight);
     let total = values.len();
     let n_blocks = total.div_ceil(NF4_BLOCK_SIZE);
     let mut absmax = vec![0.0f32; n_blocks];
