@@ -329,3 +329,30 @@ fn several_named_adapters_one_active() {
             .is_err()
     );
 }
+
+/// PEFT's default init: B = 0 (the adapted model equals the base model), A Kaiming-uniform,
+/// U(-1/sqrt(in), 1/sqrt(in)); `"gaussian"`: A ~ N(0, 1/r).
+#[test]
+fn default_init_is_identity_with_kaiming_uniform_a() {
+    let device = device();
+    let golden = golden("peft-bert-seqcls");
+    let model = get_peft_model(
+        bert("bert-seqcls", &device),
+        LoraConfig::new(4, 8.0, &["query", "value"]),
+    )
+    .unwrap();
+    check("fresh adapter", &model.base_model, &golden, "disabled");
+    let query = &model.base_model.bert.encoder.layers[0].attention.query;
+    let adapter = &query.adapters[0];
+    assert_eq!((adapter.rank(), adapter.scaling), (4, 2.0));
+    let (_, a) = values(adapter.a.val());
+    let (_, b) = values(adapter.b.val());
+    let bound = 1.0 / (32f32).sqrt();
+    assert!(a.iter().all(|v| v.abs() <= bound) && a.iter().any(|v| v.abs() > bound / 2.0));
+    assert!(b.iter().all(|v| *v == 0.0));
+    let rs = LoraConfig {
+        use_rslora: true,
+        ..LoraConfig::new(4, 8.0, &["query"])
+    };
+    assert_eq!(rs.scaling(4, 8.0), 4.0, "rsLoRA: alpha / sqrt(r)");
+}
