@@ -5,6 +5,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::CommonConfig;
 use crate::error::{ModelError, Result};
+use crate::nn::Linears;
 
 /// A batch of token ids with its attention mask (1 = token, 0 = padding) and, for models that
 /// use them, token type (segment) ids. All `[batch, seq]`.
@@ -151,14 +152,14 @@ impl EncoderInput {
 }
 
 /// Models with a sequence classification head (`*ForSequenceClassification`).
-pub trait SequenceClassifier: Send {
+pub trait SequenceClassifier: Send + Linears {
     /// Logits `[batch, num_labels]`.
     fn logits(&self, input: &EncoderInput) -> Result<Tensor<2>>;
     fn common_config(&self) -> &CommonConfig;
 }
 
 /// Models with a token classification head (`*ForTokenClassification`).
-pub trait TokenClassifier: Send {
+pub trait TokenClassifier: Send + Linears {
     /// Logits `[batch, seq, num_labels]`.
     fn logits(&self, input: &EncoderInput) -> Result<Tensor<3>>;
     fn common_config(&self) -> &CommonConfig;
@@ -179,7 +180,7 @@ pub trait VisualQuestionAnswerer: Send {
 }
 
 /// Models with an extractive question answering head (`*ForQuestionAnswering`).
-pub trait QuestionAnswerer: Send {
+pub trait QuestionAnswerer: Send + Linears {
     /// Start and end logits, each `[batch, seq]`.
     fn span_logits(&self, input: &EncoderInput) -> Result<(Tensor<2>, Tensor<2>)>;
     fn common_config(&self) -> &CommonConfig;

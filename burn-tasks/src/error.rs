@@ -7,6 +7,8 @@ use burn_models::ModelError;
 pub enum TaskError {
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Peft(#[from] burn_peft::PeftError),
     #[error("tokenizer {path}: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("invalid input: {0}")]

@@ -223,3 +223,59 @@ fn question_answering_options() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
 }
+
+/// `--adapter`: a PEFT LoRA adapter on top of `--model`, against transformers' pipeline on
+/// the PEFT model (tests/fixtures/generate_peft.py).
+#[test]
+fn adapter_option_matches_peft_pipeline() {
+    for (base, adapter) in [
+        ("bert-seqcls", "peft-bert-seqcls"),
+        ("distilbert-seqcls", "peft-distilbert-seqcls"),
+    ] {
+        let single = golden_case(adapter, 0);
+        let (model, adapter_dir) = (fixture(base), fixture(adapter));
+        let out = run(&[
+            "text-classification",
+            "--model",
+            &model,
+            "--adapter",
+            &adapter_dir,
+            single["inputs"].as_str().unwrap(),
+        ]);
+        assert_labels_match(&json(&out), &single["output"]);
+
+        let batched = golden_case(adapter, 3); // list input, top_k=None
+        let mut args = vec![
+            "text-classification",
+            "--top-k",
+            "all",
+            "--model",
+            &model,
+            "--adapter",
+            &adapter_dir,
+        ];
+        args.extend(
+            batched["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap()),
+        );
+        assert_labels_match(&json(&run(&args)), &batched["output"]);
+    }
+    // An adapter made for another base model is a clear error.
+    let out = run(&[
+        "text-classification",
+        "--model",
+        &fixture("bert-seqcls"),
+        "--adapter",
+        &fixture("peft-distilbert-seqcls"),
+        "hello",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("classifier") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,6 @@
+use crate::nn::Linear;
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::nn::{Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor};
 
 use super::BartConfig;

@@ -10,8 +10,9 @@
 //! | `decoder.layers.{i}.{self_attn,encoder_attn}.*`           | `decoder_layers[i].*`               |
 //! | `lm_head` (tied to `shared` unless `tie_word_embeddings` is false), `final_logits_bias` | head |
 
+use crate::nn::Linear;
 use burn::module::Param;
-use burn::nn::{DropoutConfig, Embedding, Linear};
+use burn::nn::{DropoutConfig, Embedding};
 use burn::tensor::Tensor;
 
 use super::*;
@@ -155,10 +156,11 @@ pub(crate) fn load_layout(
     let lm_head = if l.tie_word_embeddings {
         // `lm_head.weight` is `decoder_embed_tokens.weight`: checkpoints may still store it.
         let _ = root.contains("lm_head.weight");
-        Linear {
-            weight: Param::from_tensor(decoder_embed_tokens.weight.val().transpose()),
-            bias: None,
-        }
+        Linear::new(
+            root.name("lm_head"),
+            Param::from_tensor(decoder_embed_tokens.weight.val().transpose()),
+            None,
+        )
     } else {
         root.linear("lm_head", d, l.decoder_vocab_size, false)?
     };

@@ -1,12 +1,12 @@
 use burn::module::Module;
-use burn::nn::{Dropout, Linear};
+use burn::nn::Dropout;
 use burn::tensor::{Tensor, activation};
 
 use super::BertConfig;
 use crate::config::CommonConfig;
 use crate::error::Result;
 use crate::heads::{EncoderInput, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-use crate::nn::{AttentionMask, PostNormEncoder, TextEmbeddings};
+use crate::nn::{AttentionMask, Linear, PostNormEncoder, TextEmbeddings};
 
 /// `tanh(dense(hidden[:, 0]))`: the `[CLS]` summary used by sequence classification.
 #[derive(Module, Debug)]
@@ -130,3 +130,9 @@ pub(crate) fn split_span_logits(logits: Tensor<3>) -> (Tensor<2>, Tensor<2>) {
     let end = logits.slice([0..batch, 0..seq, 1..2]).reshape([batch, seq]);
     (start, end)
 }
+
+crate::impl_linears!(BertPooler { dense });
+crate::impl_linears!(BertModel { encoder, pooler });
+crate::impl_linears!(BertForSequenceClassification { bert, classifier });
+crate::impl_linears!(BertForTokenClassification { bert, classifier });
+crate::impl_linears!(BertForQuestionAnswering { bert, qa_outputs });

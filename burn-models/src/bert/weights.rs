@@ -147,7 +147,7 @@ pub(crate) fn load_bert_layer(scope: &WeightScope, c: &BertConfig) -> Result<Pos
 }
 
 /// The `classifier` head of sequence and token classification: hidden -> num_labels.
-fn classifier(root: &WeightScope, c: &BertConfig) -> Result<burn::nn::Linear> {
+fn classifier(root: &WeightScope, c: &BertConfig) -> Result<crate::nn::Linear> {
     root.linear("classifier", c.hidden_size, c.common.num_labels(), true)
 }
 

@@ -1,6 +1,7 @@
+use crate::nn::Linear;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::nn::{Embedding, LayerNorm};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation};
 
 use super::DetrConfig;

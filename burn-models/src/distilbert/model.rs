@@ -1,5 +1,5 @@
 use burn::module::Module;
-use burn::nn::{Dropout, Linear};
+use burn::nn::Dropout;
 use burn::tensor::{Tensor, activation};
 
 use super::DistilBertConfig;
@@ -7,7 +7,7 @@ use crate::bert::split_span_logits;
 use crate::config::CommonConfig;
 use crate::error::Result;
 use crate::heads::{EncoderInput, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-use crate::nn::{AttentionMask, PostNormEncoder, TextEmbeddings};
+use crate::nn::{AttentionMask, Linear, PostNormEncoder, TextEmbeddings};
 
 /// `DistilBertModel`: BERT's blocks without token types or pooler.
 #[derive(Module, Debug)]
@@ -92,3 +92,18 @@ impl QuestionAnswerer for DistilBertForQuestionAnswering {
         &self.distilbert.config.common
     }
 }
+
+crate::impl_linears!(DistilBertModel { transformer });
+crate::impl_linears!(DistilBertForSequenceClassification {
+    distilbert,
+    pre_classifier,
+    classifier
+});
+crate::impl_linears!(DistilBertForTokenClassification {
+    distilbert,
+    classifier
+});
+crate::impl_linears!(DistilBertForQuestionAnswering {
+    distilbert,
+    qa_outputs
+});

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::module::Param;
-use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use memmap2::Mmap;
 use safetensors::{Dtype as StDtype, SafeTensors};
 
 use crate::error::{ModelError, Result};
+use crate::nn::Linear;
 
 /// Element types a checkpoint tensor can be stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,6 +412,7 @@ impl<'a> WeightScope<'a> {
 
     /// A PyTorch `nn.Linear` (`{name}.weight` `[out, in]`, optional `{name}.bias`), stored the
     /// way Burn multiplies: `[in, out]`, transposed once here rather than at every call.
+    /// The layer remembers its checkpoint path (adapters are attached by it).
     pub fn linear(
         &self,
         name: &str,
@@ -425,10 +427,11 @@ impl<'a> WeightScope<'a> {
         } else {
             None
         };
-        Ok(Linear {
-            weight: Param::from_tensor(weight),
+        Ok(Linear::new(
+            self.name(name),
+            Param::from_tensor(weight),
             bias,
-        })
+        ))
     }
 
     /// A PyTorch `nn.LayerNorm`. Accepts the old TensorFlow-era names `gamma`/`beta` too,

@@ -1,5 +1,6 @@
+use crate::nn::Linear;
 use burn::module::Module;
-use burn::nn::{Dropout, Embedding, Linear};
+use burn::nn::{Dropout, Embedding};
 use burn::tensor::{Int, Tensor};
 
 use super::LayoutLMConfig;
@@ -155,3 +156,17 @@ impl QuestionAnswerer for LayoutLMForQuestionAnswering {
         true
     }
 }
+
+crate::impl_linears!(LayoutLMModel { encoder, pooler });
+crate::impl_linears!(LayoutLMForSequenceClassification {
+    layoutlm,
+    classifier
+});
+crate::impl_linears!(LayoutLMForTokenClassification {
+    layoutlm,
+    classifier
+});
+crate::impl_linears!(LayoutLMForQuestionAnswering {
+    layoutlm,
+    qa_outputs
+});

@@ -1,5 +1,5 @@
+use super::Linear;
 use burn::module::Module;
-use burn::nn::Linear;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
@@ -180,3 +180,10 @@ impl MultiHeadAttention {
         ))
     }
 }
+
+crate::impl_linears!(MultiHeadAttention {
+    query,
+    key,
+    value,
+    output
+});

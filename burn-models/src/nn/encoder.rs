@@ -43,3 +43,9 @@ impl PostNormEncoder {
         x
     }
 }
+
+crate::impl_linears!(PostNormEncoderLayer {
+    attention,
+    feed_forward
+});
+crate::impl_linears!(PostNormEncoder { layers });

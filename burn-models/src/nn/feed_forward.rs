@@ -1,5 +1,5 @@
+use super::Linear;
 use burn::module::Module;
-use burn::nn::Linear;
 use burn::tensor::Tensor;
 
 use super::Activation;
@@ -36,3 +36,4 @@ impl GatedFeedForward {
         self.down.forward(gated * self.up.forward(x))
     }
 }
+crate::impl_linears!(FeedForward { up, down });

@@ -8,6 +8,7 @@ mod cross_attention;
 mod embeddings;
 mod encoder;
 mod feed_forward;
+mod linear;
 mod pre_norm;
 
 pub use activation::Activation;
@@ -17,4 +18,8 @@ pub use conv::FrozenBatchNorm2d;
 pub use embeddings::TextEmbeddings;
 pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
 pub use feed_forward::{FeedForward, GatedFeedForward};
+pub use linear::{
+    Int8Weight, Linear, LinearWeight, Linears, LoraAdapter, NF4_CODE, Nf4Weight, SavedLinear,
+    dynamic_map,
+};
 pub use pre_norm::{PreNormEncoder, PreNormEncoderLayer};

@@ -1,5 +1,6 @@
+use crate::nn::Linear;
 use burn::module::Module;
-use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::nn::{Embedding, RmsNorm};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::T5Config;

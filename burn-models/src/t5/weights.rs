@@ -11,8 +11,9 @@
 //! | `{stack}.final_layer_norm`                                   | `final_layer_norm`              |
 //! | `lm_head` (or `shared`, tied)                                | `lm_head`                       |
 
+use crate::nn::Linear;
 use burn::module::Param;
-use burn::nn::{Linear, RmsNorm};
+use burn::nn::RmsNorm;
 
 use super::*;
 use crate::error::{ModelError, Result};
@@ -119,10 +120,11 @@ impl T5ForConditionalGeneration {
             root.embedding("encoder.embed_tokens", config.vocab_size, config.d_model)?
         };
         let lm_head = if config.tie_word_embeddings {
-            Linear {
-                weight: Param::from_tensor(shared.weight.val().transpose()),
-                bias: None,
-            }
+            Linear::new(
+                root.name("lm_head"),
+                Param::from_tensor(shared.weight.val().transpose()),
+                None,
+            )
         } else {
             root.linear("lm_head", config.d_model, config.vocab_size, false)?
         };

@@ -1,5 +1,6 @@
+use crate::nn::Linear;
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, Embedding, LayerNorm, Linear};
+use burn::nn::{Dropout, Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor, TensorData, activation};
 
 use super::ViltConfig;

@@ -1,5 +1,6 @@
+use crate::nn::Linear;
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, LayerNorm, Linear};
+use burn::nn::{Dropout, LayerNorm};
 use burn::tensor::{Tensor, TensorData};
 
 use super::ViTConfig;

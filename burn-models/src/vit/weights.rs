@@ -12,8 +12,9 @@
 //! | `layernorm`                                             | `layernorm`                           |
 //! | `classifier` (no prefix)                                | `classifier`                          |
 
+use crate::nn::Linear;
 use burn::module::Param;
-use burn::nn::{DropoutConfig, Linear};
+use burn::nn::DropoutConfig;
 
 use super::*;
 use crate::error::{ModelError, Result};
@@ -77,10 +78,11 @@ pub(crate) fn load_patch_embeddings(emb: &WeightScope, c: &ViTConfig) -> Result<
     let proj = emb.push("patch_embeddings.projection");
     let conv = proj.tensor("weight", [h, c.num_channels, p, p])?;
     Ok(PatchEmbeddings {
-        projection: Linear {
-            weight: Param::from_tensor(conv.reshape([h, c.num_channels * p * p]).transpose()),
-            bias: Some(Param::from_tensor(proj.tensor("bias", [h])?)),
-        },
+        projection: Linear::new(
+            emb.name("patch_embeddings.projection"),
+            Param::from_tensor(conv.reshape([h, c.num_channels * p * p]).transpose()),
+            Some(Param::from_tensor(proj.tensor("bias", [h])?)),
+        ),
         patch_size: p,
         num_channels: c.num_channels,
     })

@@ -1,6 +1,7 @@
+use crate::nn::Linear;
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv1d;
-use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::nn::{Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor, activation::softmax};
 
 use super::WhisperConfig;

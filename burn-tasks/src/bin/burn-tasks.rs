@@ -73,6 +73,10 @@ struct ModelArgs {
     /// Use only cached files (also $HF_HUB_OFFLINE=1).
     #[arg(long)]
     offline: bool,
+    /// A PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)
+    /// applied on top of --model.
+    #[arg(long)]
+    adapter: Option<std::path::PathBuf>,
     /// Inputs run through the model at once.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
@@ -90,6 +94,7 @@ impl ModelArgs {
             model: self.model.clone(),
             hub,
             device,
+            adapter: self.adapter.clone(),
         })
     }
 }

@@ -33,6 +33,7 @@ pub fn pipeline(task: Task) -> PipelineBuilder {
         model: None,
         device: None,
         hub: HubOptions::from_env(),
+        adapter: None,
     }
 }
 
@@ -50,6 +51,7 @@ pub struct PipelineBuilder {
     model: Option<String>,
     device: Option<Device>,
     hub: HubOptions,
+    adapter: Option<std::path::PathBuf>,
 }
 
 impl PipelineBuilder {
@@ -62,6 +64,12 @@ impl PipelineBuilder {
     /// Where the model runs (default: `BURN_DEVICE`, else the best compiled-in backend).
     pub fn device(mut self, device: Device) -> Self {
         self.device = Some(device);
+        self
+    }
+
+    /// A PEFT LoRA adapter directory applied on top of the model.
+    pub fn adapter(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.adapter = Some(dir.into());
         self
     }
 
@@ -81,6 +89,7 @@ impl PipelineBuilder {
             model: self.model,
             hub: self.hub,
             device,
+            adapter: self.adapter,
         };
         Ok(match self.task {
             Task::TextClassification => {

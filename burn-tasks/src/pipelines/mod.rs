@@ -146,6 +146,9 @@ pub struct PipelineSource {
     pub model: Option<String>,
     pub hub: HubOptions,
     pub device: Device,
+    /// A PEFT LoRA adapter directory (`adapter_config.json` + `adapter_model.safetensors`)
+    /// applied on top of the model, as `PeftModel.from_pretrained(model, adapter)`.
+    pub adapter: Option<std::path::PathBuf>,
 }
 
 impl PipelineSource {
@@ -154,7 +157,16 @@ impl PipelineSource {
             model: Some(model.into()),
             hub: HubOptions::from_env(),
             device,
+            adapter: None,
         }
+    }
+
+    /// Loads the adapter, if one is set, into `model` (left active, unmerged).
+    pub(crate) fn apply_adapter<M: burn_models::nn::Linears>(&self, model: M) -> Result<M> {
+        Ok(match &self.adapter {
+            Some(dir) => burn_peft::PeftModel::from_pretrained(model, dir)?.base_model,
+            None => model,
+        })
     }
 
     pub(crate) fn resolve(&self, task: Task) -> Result<ModelDir> {

@@ -109,7 +109,7 @@ struct Candidate {
 impl QuestionAnsweringPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::QuestionAnswering)?;
-        let model = load_question_answerer(&dir, &source.device)?;
+        let model = source.apply_adapter(load_question_answerer(&dir, &source.device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         let with_token_types = model_type(&dir)? != "distilbert";
         let cls_token_id = special_token_id(&dir, &tokenizer, "cls_token");

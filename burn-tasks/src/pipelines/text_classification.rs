@@ -103,7 +103,7 @@ pub struct TextClassificationPipeline {
 impl TextClassificationPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::TextClassification)?;
-        let model = load_sequence_classifier(&dir, &source.device)?;
+        let model = source.apply_adapter(load_sequence_classifier(&dir, &source.device)?)?;
         if model.common_config().num_labels() == 0 {
             return Err(TaskError::InvalidInput(format!(
                 "{}: the config defines no labels (empty id2label)",

@@ -170,7 +170,7 @@ pub struct TokenClassificationPipeline {
 impl TokenClassificationPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::TokenClassification)?;
-        let model = load_token_classifier(&dir, &source.device)?;
+        let model = source.apply_adapter(load_token_classifier(&dir, &source.device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         let with_token_types = model_type(&dir)? != "distilbert";
         let unk_token_id = special_token_id(&dir, &tokenizer, "unk_token");

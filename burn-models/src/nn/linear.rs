@@ -1,0 +1,444 @@
+//! The `nn.Linear` every model uses: a dense (or quantized, frozen) weight with optional
+//! LoRA side paths. Models build it through `WeightScope::linear`, which records the layer's
+//! Hugging Face module path, so adapters can be attached by that path (PEFT's
+//! `target_modules`) without the model code knowing about them.
+
+use burn::module::{Module, Param};
+use burn::nn::Dropout;
+use burn::tensor::module::linear;
+use burn::tensor::{Int, Tensor, TensorData};
+
+/// A linear layer `y = x W + b` with, optionally, LoRA adapters added as a side path:
+/// `y += B(A(dropout(x))) * scaling` for the active adapter (PEFT's `lora.Linear`).
+#[derive(Module, Debug)]
+pub struct Linear {
+    pub weight: LinearWeight,
+    /// `[d_output]`
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Named LoRA adapters; at most one is active.
+    pub adapters: Vec<LoraAdapter>,
+    /// Per-adapter trainable copies that replace this layer while their adapter is active
+    /// (PEFT's `modules_to_save`, e.g. a classifier head).
+    pub saved: Vec<SavedLinear>,
+    /// The Hugging Face module path (`bert.encoder.layer.0.attention.self.query`), as the
+    /// checkpoint and PEFT name it.
+    #[module(skip)]
+    pub path: String,
+    /// The adapter the forward pass adds, by name; `None` = adapters disabled.
+    #[module(skip)]
+    pub active_adapter: Option<String>,
+}
+
+/// The base weight: dense and trainable, or quantized and frozen.
+#[derive(Module, Debug)]
+pub enum LinearWeight {
+    /// `[d_input, d_output]`, the layout Burn multiplies (PyTorch's `weight.T`).
+    Dense(Param<Tensor<2>>),
+    /// bitsandbytes `Linear8bitLt`'s storage.
+    Int8(Int8Weight),
+    /// bitsandbytes `Linear4bit` NF4 with double quantization (QLoRA).
+    Nf4(Nf4Weight),
+}
+
+/// Row-wise absmax int8, as bitsandbytes `Int8Params` hold it: `CB` (int8 `[out, in]`) and
+/// `SCB` (the f32 absmax of each output row), `W ≈ CB * SCB / 127`.
+#[derive(Module, Debug)]
+pub struct Int8Weight {
+    /// `CB`: `[d_output, d_input]`, int8.
+    pub values: Param<Tensor<2, Int>>,
+    /// `SCB`: `[d_output]`.
+    pub row_absmax: Param<Tensor<1>>,
+    /// `llm_int8_threshold`: activation columns whose magnitude exceeds it are multiplied in
+    /// full precision and the rest with int8-quantized activations (LLM.int8's outlier
+    /// decomposition). `None` (or 0) dequantizes the weight and multiplies in f32.
+    #[module(skip)]
+    pub threshold: Option<f32>,
+}
+
+/// NF4 weights packed two per byte in blocks of `block_size` (64), the block absmax itself
+/// 8-bit quantized with bitsandbytes' dynamic map in blocks of 256 around its mean.
+#[derive(Module, Debug)]
+pub struct Nf4Weight {
+    /// `[d_output * d_input / 2]` u8; the first value of each pair in the high nibble.
+    pub packed: Param<Tensor<1, Int>>,
+    /// Quantized block absmax, u8 indices into the dynamic map `[n_blocks]`.
+    pub absmax_codes: Param<Tensor<1, Int>>,
+    /// Absmax of each group of 256 block absmaxes (`state2.absmax`) `[n_groups]`.
+    pub absmax_scale: Param<Tensor<1>>,
+    /// `[d_output, d_input]`.
+    #[module(skip)]
+    pub shape: [usize; 2],
+    #[module(skip)]
+    pub block_size: usize,
+    /// `state2` block size (256).
+    #[module(skip)]
+    pub absmax_block_size: usize,
+    /// Mean of the block absmaxes, subtracted before their quantization.
+    #[module(skip)]
+    pub absmax_offset: f32,
+}
+
+/// A full copy of a layer owned by one adapter (`ModulesToSaveWrapper.modules_to_save[name]`).
+#[derive(Module, Debug)]
+pub struct SavedLinear {
+    /// `[d_input, d_output]`.
+    pub weight: Param<Tensor<2>>,
+    pub bias: Option<Param<Tensor<1>>>,
+    #[module(skip)]
+    pub name: String,
+}
+
+/// One LoRA adapter of a layer: `B(A(dropout(x))) * scaling`.
+#[derive(Module, Debug)]
+pub struct LoraAdapter {
+    /// `lora_A.weight.T`: `[d_input, r]`.
+    pub a: Param<Tensor<2>>,
+    /// `lora_B.weight.T`: `[r, d_output]`.
+    pub b: Param<Tensor<2>>,
+    pub dropout: Dropout,
+    #[module(skip)]
+    pub name: String,
+    /// `lora_alpha / r` (or `/ sqrt(r)` with rsLoRA).
+    #[module(skip)]
+    pub scaling: f64,
+    /// Whether `B A * scaling` has been added into the base weight.
+    #[module(skip)]
+    pub merged: bool,
+}
+
+/// The 16 NF4 code values (QLoRA, bitsandbytes `get_4bit_type("nf4")`).
+pub const NF4_CODE: [f32; 16] = [
+    -1.0,
+    -0.696_192_8,
+    -0.525_073_05,
+    -0.394_917_5,
+    -0.284_441_38,
+    -0.184_773_43,
+    -0.091_050_036,
+    0.0,
+    0.079_580_3,
+    0.160_930_2,
+    0.246_112_3,
+    0.337_915_24,
+    0.440_709_83,
+    0.562_617,
+    0.722_956_84,
+    1.0,
+];
+
+/// bitsandbytes `create_dynamic_map(signed=True)`: the 256 values of the 8-bit dynamic
+/// (exponent + fraction) type used to quantize NF4 block absmaxes.
+pub fn dynamic_map() -> [f32; 256] {
+    let mut data: Vec<f32> = Vec::with_capacity(256);
+    let max_exponent_bits = 7i32;
+    for i in 0..max_exponent_bits {
+        let items = (1usize << i) + 1;
+        // torch.linspace(0.1, 1, items), computed in f32 as torch does.
+        let boundaries: Vec<f32> = (0..items)
+            .map(|k| {
+                if items == 1 {
+                    0.1
+                } else {
+                    let step = (1.0f32 - 0.1) / (items - 1) as f32;
+                    if k < items / 2 {
+                        0.1 + step * k as f32
+                    } else {
+                        1.0 - step * (items - 1 - k) as f32
+                    }
+                }
+            })
+            .collect();
+        let scale = 10f64.powi(-(max_exponent_bits - 1) + i) as f32;
+        for pair in boundaries.windows(2) {
+            let mean = (pair[0] + pair[1]) / 2.0;
+            data.push(scale * mean);
+            data.push(-scale * mean);
+        }
+    }
+    data.push(0.0);
+    data.push(1.0);
+    data.sort_by(f32::total_cmp);
+    let mut out = [0.0f32; 256];
+    out.copy_from_slice(&data);
+    out
+}
+
+impl Int8Weight {
+    /// The weight as f32 `[d_input, d_output]` (Burn's layout).
+    pub fn dequantize(&self) -> Tensor<2> {
+        let values = self.values.val().float();
+        let scales = self
+            .row_absmax
+            .val()
+            .div_scalar(127.0)
+            .unsqueeze_dim::<2>(1);
+        (values * scales).transpose()
+    }
+
+    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let weight = self.dequantize();
+        let threshold = match self.threshold {
+            Some(t) if t > 0.0 => t,
+            _ => return linear(x, weight, None),
+        };
+        // LLM.int8: outlier columns of the input (any |x| above the threshold) in full
+        // precision, the rest with row-wise absmax int8 activations times the int8 weight.
+        let dims = x.dims();
+        let d_input = dims[D - 1];
+        let rows = x.shape().num_elements() / d_input.max(1);
+        let flat: Tensor<2> = x.clone().reshape([rows, d_input]);
+        let outliers = flat
+            .clone()
+            .abs()
+            .max_dim(0)
+            .greater_elem(threshold)
+            .float();
+        let inliers = flat.clone() * (outliers.clone().neg() + 1.0);
+        let row_max = inliers.clone().abs().max_dim(1).clamp_min(1e-12);
+        let x_q = (inliers.clone() * row_max.clone().recip() * 127.0).round();
+        let w_q = self.values.val().float().transpose();
+        let y_inliers = x_q.matmul(w_q)
+            * (row_max / 127.0)
+            * self
+                .row_absmax
+                .val()
+                .div_scalar(127.0)
+                .unsqueeze_dim::<2>(0);
+        let exact = flat.clone().matmul(weight.clone());
+        let approx = y_inliers + (flat * outliers).matmul(weight);
+        // Gradients flow as through the dequantized weight (bitsandbytes' backward does the
+        // same); the forward value is the decomposed product.
+        let y = exact.clone() + (approx - exact).detach();
+        let mut out_dims = dims;
+        out_dims[D - 1] = self.row_absmax.val().dims()[0];
+        y.reshape(out_dims)
+    }
+}
+
+impl Nf4Weight {
+    /// The weight as f32 `[d_input, d_output]` (Burn's layout).
+    pub fn dequantize(&self) -> Tensor<2> {
+        let device = self.packed.val().device();
+        let [d_output, d_input] = self.shape;
+        let code = Tensor::<1>::from_data(TensorData::new(NF4_CODE.to_vec(), [16]), &device);
+        let dynamic =
+            Tensor::<1>::from_data(TensorData::new(dynamic_map().to_vec(), [256]), &device);
+        // Block absmax: dynamic code * group scale + offset.
+        let codes = self.absmax_codes.val();
+        let n_blocks = codes.dims()[0];
+        let group = self
+            .absmax_scale
+            .val()
+            .unsqueeze_dim::<2>(1)
+            .repeat_dim(1, self.absmax_block_size)
+            .reshape([-1])
+            .slice(0..n_blocks);
+        // Indices are stored as u8; `select` takes the device's default integer type.
+        let int_dtype = device.settings().int_dtype;
+        let absmax = dynamic.select(0, codes.cast(int_dtype)) * group + self.absmax_offset;
+        // Unpack: high nibble first.
+        let packed = self.packed.val().cast(int_dtype);
+        let high = packed.clone().div_scalar(16);
+        let low = packed.remainder_scalar(16);
+        let indices = Tensor::stack::<2>(vec![high, low], 1).reshape([-1]);
+        let total = d_output * d_input;
+        let values = code.select(0, indices).slice(0..total);
+        let padded = n_blocks * self.block_size;
+        let values = if padded > total {
+            Tensor::cat(vec![values, Tensor::zeros([padded - total], &device)], 0)
+        } else {
+            values
+        };
+        let blocks = values.reshape([n_blocks, self.block_size]) * absmax.unsqueeze_dim::<2>(1);
+        blocks
+            .reshape([-1])
+            .slice(0..total)
+            .reshape([d_output, d_input])
+            .transpose()
+    }
+}
+
+impl LinearWeight {
+    /// Where the weight lives.
+    pub fn device(&self) -> burn::tensor::Device {
+        match self {
+            Self::Dense(w) => w.device(),
+            Self::Int8(w) => w.row_absmax.device(),
+            Self::Nf4(w) => w.absmax_scale.device(),
+        }
+    }
+
+    /// The weight as f32 `[d_input, d_output]`, dequantized if need be.
+    pub fn dense(&self) -> Tensor<2> {
+        match self {
+            Self::Dense(w) => w.val(),
+            Self::Int8(w) => w.dequantize(),
+            Self::Nf4(w) => w.dequantize(),
+        }
+    }
+
+    /// `[d_input, d_output]`.
+    pub fn dims(&self) -> [usize; 2] {
+        match self {
+            Self::Dense(w) => w.shape().dims(),
+            Self::Int8(w) => {
+                let [o, i] = w.values.shape().dims();
+                [i, o]
+            }
+            Self::Nf4(w) => [w.shape[1], w.shape[0]],
+        }
+    }
+
+    /// Bytes the stored weight occupies (values, scales and statistics).
+    pub fn stored_bytes(&self) -> usize {
+        match self {
+            Self::Dense(w) => w.shape().num_elements() * 4,
+            Self::Int8(w) => {
+                w.values.shape().num_elements() + w.row_absmax.shape().num_elements() * 4
+            }
+            Self::Nf4(w) => {
+                w.packed.shape().num_elements()
+                    + w.absmax_codes.shape().num_elements()
+                    + w.absmax_scale.shape().num_elements() * 4
+                    + 4
+            }
+        }
+    }
+}
+
+impl Linear {
+    /// A dense layer from Burn-layout parameters.
+    pub fn new(
+        path: impl Into<String>,
+        weight: Param<Tensor<2>>,
+        bias: Option<Param<Tensor<1>>>,
+    ) -> Self {
+        Self {
+            weight: LinearWeight::Dense(weight),
+            bias,
+            adapters: Vec::new(),
+            saved: Vec::new(),
+            path: path.into(),
+            active_adapter: None,
+        }
+    }
+
+    /// `[d_input, d_output]`.
+    pub fn dims(&self) -> [usize; 2] {
+        self.weight.dims()
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if let Some(copy) = self.active_copy() {
+            return linear(x, copy.weight.val(), copy.bias.as_ref().map(Param::val));
+        }
+        let bias = self.bias.as_ref().map(Param::val);
+        let mut y = match &self.weight {
+            LinearWeight::Dense(w) => linear(x.clone(), w.val(), bias),
+            LinearWeight::Int8(w) => add_bias(w.forward(x.clone()), bias),
+            LinearWeight::Nf4(w) => add_bias(linear(x.clone(), w.dequantize(), None), bias),
+        };
+        if let Some(adapter) = self.active() {
+            y = y + adapter.forward(x);
+        }
+        y
+    }
+
+    /// The active adapter's copy of this layer, if it saved one.
+    pub fn active_copy(&self) -> Option<&SavedLinear> {
+        let name = self.active_adapter.as_deref()?;
+        self.saved.iter().find(|s| s.name == name)
+    }
+
+    /// The adapter the forward pass adds: the active one, unless it is merged.
+    fn active(&self) -> Option<&LoraAdapter> {
+        let name = self.active_adapter.as_deref()?;
+        self.adapters.iter().find(|a| a.name == name && !a.merged)
+    }
+}
+
+fn add_bias<const D: usize>(y: Tensor<D>, bias: Option<Tensor<1>>) -> Tensor<D> {
+    match bias {
+        Some(b) => y + b.unsqueeze(),
+        None => y,
+    }
+}
+
+impl LoraAdapter {
+    /// `B(A(dropout(x))) * scaling`, never forming the `[d_input, d_output]` product.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let h = linear(self.dropout.forward(x), self.a.val(), None);
+        linear(h, self.b.val(), None).mul_scalar(self.scaling)
+    }
+
+    /// `A B * scaling` in Burn's layout `[d_input, d_output]` (PEFT's `get_delta_weight`, transposed).
+    pub fn delta_weight(&self) -> Tensor<2> {
+        self.a.val().matmul(self.b.val()).mul_scalar(self.scaling)
+    }
+
+    pub fn rank(&self) -> usize {
+        self.a.shape().dims::<2>()[1]
+    }
+}
+
+/// Models (and their parts) whose [`Linear`] layers can be visited, each knowing its Hugging
+/// Face module path: how PEFT-style adapters and quantization reach into any architecture.
+pub trait Linears {
+    fn visit_linears(&self, f: &mut dyn FnMut(&Linear));
+    fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear));
+}
+
+impl Linears for Linear {
+    fn visit_linears(&self, f: &mut dyn FnMut(&Linear)) {
+        f(self)
+    }
+    fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear)) {
+        f(self)
+    }
+}
+
+impl<T: Linears> Linears for Option<T> {
+    fn visit_linears(&self, f: &mut dyn FnMut(&Linear)) {
+        if let Some(inner) = self {
+            inner.visit_linears(f)
+        }
+    }
+    fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear)) {
+        if let Some(inner) = self {
+            inner.visit_linears_mut(f)
+        }
+    }
+}
+
+impl<T: Linears> Linears for Vec<T> {
+    fn visit_linears(&self, f: &mut dyn FnMut(&Linear)) {
+        self.iter().for_each(|inner| inner.visit_linears(f))
+    }
+    fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear)) {
+        self.iter_mut().for_each(|inner| inner.visit_linears_mut(f))
+    }
+}
+
+impl<T: Linears + ?Sized> Linears for Box<T> {
+    fn visit_linears(&self, f: &mut dyn FnMut(&Linear)) {
+        (**self).visit_linears(f)
+    }
+    fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear)) {
+        (**self).visit_linears_mut(f)
+    }
+}
+
+/// `impl Linears` for a struct by listing its fields that hold linear layers.
+#[macro_export]
+macro_rules! impl_linears {
+    ($ty:ty { $($field:ident),* $(,)? }) => {
+        impl $crate::nn::Linears for $ty {
+            fn visit_linears(&self, f: &mut dyn FnMut(&$crate::nn::Linear)) {
+                $( $crate::nn::Linears::visit_linears(&self.$field, f); )*
+            }
+            fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut $crate::nn::Linear)) {
+                $( $crate::nn::Linears::visit_linears_mut(&mut self.$field, f); )*
+            }
+        }
+    };
+}

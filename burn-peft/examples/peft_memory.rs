@@ -1,0 +1,284 @@
+//! Peak resident memory of one training step (forward, backward, Adam update) of a
+//! BERT-base-sized encoder (random weights) for: f32 full fine-tuning, f32 base + LoRA,
+//! int8 base + LoRA, NF4 base + LoRA. Each scheme runs in its own process; the peak is
+//! reset (`/proc/self/clear_refs`) after the model is built, so it covers the step with the
+//! model resident, not the transient of reading the f32 checkpoint. Linux only.
+//!
+//! ```sh
+//! cargo run -p burn-peft --example peft_memory -- [--batch 4] [--seq 128] [--checkpointing]
+//! ```
+//!
+//! `--checkpointing` runs every scheme with Burn's gradient checkpointing (`Balanced`), which
+//! recomputes memory-bound results in the backward pass instead of keeping them: for the
+//! quantized bases, the dequantized weights are rebuilt from the int8/NF4 storage rather than
+//! held from the forward pass (bitsandbytes likewise dequantizes again in its backward).
+//! Workers run with `MALLOC_MMAP_THRESHOLD_=65536` so freed tensors return to the system
+//! and the numbers measure live memory rather than allocator retention.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::tensor::{Gradients, Tensor};
+use burn_models::bert::{BertConfig, BertModel};
+use burn_models::config::read_config;
+use burn_models::heads::EncoderInput;
+use burn_models::hub::Weights;
+use burn_peft::quant::Quantization;
+use burn_peft::*;
+use serde_json::{Value, json};
+
+const SCHEMES: [&str; 4] = ["f32-full", "f32-lora", "int8-lora", "nf4-lora"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |flag: &str, default: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let batch: usize = get("--batch", "4").parse().expect("--batch");
+    let seq: usize = get("--seq", "128").parse().expect("--seq");
+    let checkpointing = args.iter().any(|a| a == "--checkpointing");
+    if let Some(scheme) = args
+        .iter()
+        .position(|a| a == "--worker")
+        .map(|i| args[i + 1].clone())
+    {
+        let dir = PathBuf::from(get("--dir", "."));
+        let result = worker(&scheme, &dir, batch, seq, checkpointing);
+        println!("{result}");
+        return;
+    }
+    let dir = std::env::temp_dir().join("burn-peft-memory-bert-base");
+    write_checkpoint(&dir);
+    println!(
+        "BERT-base-sized encoder (hidden 768, 12 layers, vocab 30522), random weights, batch \
+         {batch} x {seq} tokens, one step of Adam; LoRA r=8 on query/value; gradient \
+         checkpointing {}\n",
+        if checkpointing { "on" } else { "off" }
+    );
+    println!(
+        "| scheme | base linear weights | trainable params | resident after setup | peak RSS of the step | step time |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut full = None;
+    for scheme in SCHEMES {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args(["--worker", scheme, "--dir", dir.to_str().unwrap()])
+            .args(["--batch", &batch.to_string(), "--seq", &seq.to_string()])
+            .args(checkpointing.then_some("--checkpointing"))
+            .env("MALLOC_MMAP_THRESHOLD_", "65536")
+            .output()
+            .expect("worker");
+        assert!(
+            output.status.success(),
+            "{scheme}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let r: Value = serde_json::from_slice(&output.stdout).expect("worker JSON");
+        let peak = r["peak_step_mb"].as_f64().unwrap();
+        let full_peak = *full.get_or_insert(peak);
+        println!(
+            "| {scheme} | {:.1} MiB | {} | {:.0} MiB | {:.0} MiB ({:+.0}% vs full FT) | {:.1} s |",
+            r["base_weight_bytes"].as_f64().unwrap() / 1048576.0,
+            thousands(r["trainable"].as_u64().unwrap() as usize),
+            r["rss_after_setup_mb"].as_f64().unwrap(),
+            peak,
+            100.0 * (peak / full_peak - 1.0),
+            r["step_s"].as_f64().unwrap(),
+        );
+    }
+}
+
+fn status_kb(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn worker(scheme: &str, dir: &Path, batch: usize, seq: usize, checkpointing: bool) -> Value {
+    let mut device = burn_models::device::parse_device(Some("cpu"))
+        .unwrap()
+        .autodiff();
+    if checkpointing {
+        device = device.gradient_checkpointing();
+    }
+    let config: BertConfig = read_config(&dir.join("config.json")).unwrap();
+    let model = {
+        let weights = Weights::from_model_dir(dir).unwrap();
+        BertModel::load_bare(&weights.root(&device), &config).unwrap()
+    };
+    let lora = LoraConfig::new(8, 16.0, &["query", "value"]);
+    let (model, trainable, bytes) = match scheme {
+        "f32-full" => {
+            let bytes = base_weight_bytes(&model);
+            let n = model.num_params();
+            (model, n, bytes)
+        }
+        _ => {
+            let mut model = model;
+            match scheme {
+                "int8-lora" => {
+                    quant::quantize_model(&mut model, Quantization::Int8 { threshold: None }, &[])
+                        .unwrap();
+                }
+                "nf4-lora" => {
+                    quant::quantize_model(&mut model, Quantization::Nf4, &[]).unwrap();
+                }
+                _ => {}
+            }
+            let bytes = base_weight_bytes(&model);
+            let peft = get_peft_model(model, lora).unwrap();
+            let (trainable, _) = peft.get_nb_trainable_parameters();
+            (peft.base_model, trainable, bytes)
+        }
+    };
+    let rss_after_setup = status_kb("VmRSS:") / 1024.0;
+    // Reset the peak to the current resident set: what follows is the training step.
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM (Linux only)");
+    let ids: Vec<Vec<i64>> = (0..batch)
+        .map(|b| {
+            (0..seq)
+                .map(|s| ((b * 131 + s * 7) % 30000 + 1000) as i64)
+                .collect()
+        })
+        .collect();
+    let mask = vec![vec![1i64; seq]; batch];
+    let input = EncoderInput::new(&ids, &mask, None, &device).unwrap();
+    let start = Instant::now();
+    let output = model.forward(&input).unwrap();
+    let pooled = output.pooler_output.expect("pooler");
+    let loss = output.last_hidden_state.powi_scalar(2).mean() + pooled.powi_scalar(2).mean();
+    let grads = loss.backward();
+    let mut adam = Adam {
+        grads: &grads,
+        state: HashMap::new(),
+        lr: 1e-4,
+        updated: 0,
+    };
+    let model = model.map(&mut adam);
+    let step_s = start.elapsed().as_secs_f64();
+    assert_eq!(
+        adam.updated, trainable,
+        "Adam holds state for the trainable parameters alone"
+    );
+    let peak = status_kb("VmHWM:") / 1024.0;
+    drop(model);
+    json!({
+        "scheme": scheme,
+        "base_weight_bytes": bytes,
+        "trainable": trainable,
+        "rss_after_setup_mb": rss_after_setup,
+        "peak_step_mb": peak,
+        "step_s": step_s,
+    })
+}
+
+/// Adam (first step) over the parameters that received gradients.
+struct Adam<'a> {
+    grads: &'a Gradients,
+    state: HashMap<ParamId, (Tensor<1>, Tensor<1>)>,
+    lr: f64,
+    updated: usize,
+}
+
+impl ModuleMapper for Adam<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(grad) = param.val().grad(self.grads) else {
+            return param;
+        };
+        let (b1, b2, eps) = (0.9, 0.999, 1e-8);
+        let shape = grad.dims();
+        let n = grad.shape().num_elements();
+        self.updated += n;
+        let g: Tensor<1> = grad.reshape([n]);
+        let (m, v) = self
+            .state
+            .remove(&param.id)
+            .unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
+        let m = m * b1 + g.clone() * (1.0 - b1);
+        let v = v * b2 + g.powi_scalar(2) * (1.0 - b2);
+        let m_hat = m.clone() / (1.0 - b1);
+        let v_hat = v.clone() / (1.0 - b2);
+        let update: Tensor<D> = (m_hat / (v_hat.sqrt() + eps)).reshape(shape);
+        self.state.insert(param.id, (m, v));
+        let lr = self.lr;
+        param.map(|t| (t.inner() - update * lr).autodiff().require_grad())
+    }
+}
+
+/// A BERT-base-sized `BertModel` checkpoint with reproducible random weights.
+fn write_checkpoint(dir: &Path) {
+    if dir.join("model.safetensors").is_file() {
+        return;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let config = json!({"model_type": "bert", "vocab_size": 30522, "hidden_size": 768,
+        "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+        "max_position_embeddings": 512, "type_vocab_size": 2});
+    let (h, f) = (768usize, 3072usize);
+    let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut linear = |name: String, i: usize, o: usize| {
+        shapes.push((format!("{name}.weight"), vec![o, i]));
+        shapes.push((format!("{name}.bias"), vec![o]));
+    };
+    for i in 0..12 {
+        let p = format!("encoder.layer.{i}");
+        for n in ["query", "key", "value"] {
+            linear(format!("{p}.attention.self.{n}"), h, h);
+        }
+        linear(format!("{p}.attention.output.dense"), h, h);
+        linear(format!("{p}.intermediate.dense"), h, f);
+        linear(format!("{p}.output.dense"), f, h);
+    }
+    linear("pooler.dense".into(), h, h);
+    for i in 0..12 {
+        for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            shapes.push((format!("encoder.layer.{i}.{n}.weight"), vec![h]));
+            shapes.push((format!("encoder.layer.{i}.{n}.bias"), vec![h]));
+        }
+    }
+    shapes.push(("embeddings.LayerNorm.weight".into(), vec![h]));
+    shapes.push(("embeddings.LayerNorm.bias".into(), vec![h]));
+    shapes.push(("embeddings.word_embeddings.weight".into(), vec![30522, h]));
+    shapes.push(("embeddings.position_embeddings.weight".into(), vec![512, h]));
+    shapes.push(("embeddings.token_type_embeddings.weight".into(), vec![2, h]));
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let norm = name.contains("LayerNorm.weight");
+            let bytes = (0..n)
+                .flat_map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let u = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                    (if norm { 1.0 + 0.1 * u } else { 0.07 * u }).to_le_bytes()
+                })
+                .collect();
+            (name, shape, bytes)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = data
+        .iter()
+        .map(|(name, shape, bytes)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .unwrap();
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}

@@ -1,0 +1,190 @@
+//! Quantized frozen bases: bitsandbytes' `Linear8bitLt` (row-wise absmax int8) and
+//! `Linear4bit` NF4 with double quantization (QLoRA), built from f32/f16 checkpoints as
+//! `load_in_8bit` / `load_in_4bit` do.
+
+use burn::module::{Param, ParamId};
+use burn::tensor::{Int, IntDType, Tensor, TensorData};
+use burn_models::nn::{Int8Weight, LinearWeight, Linears, NF4_CODE, Nf4Weight, dynamic_map};
+
+use crate::error::{PeftError, Result};
+
+/// bitsandbytes' `blocksize` for 4-bit weights.
+pub const NF4_BLOCK_SIZE: usize = 64;
+/// bitsandbytes' block size for the nested (double) quantization of the absmax.
+pub const NF4_ABSMAX_BLOCK_SIZE: usize = 256;
+/// `llm_int8_threshold`'s default.
+pub const LLM_INT8_THRESHOLD: f32 = 6.0;
+
+/// A base-weight storage scheme.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Quantization {
+    /// `load_in_8bit`; `threshold`: LLM.int8 outlier decomposition (`llm_int8_threshold`,
+    /// 6.0 in bitsandbytes) or `None` for plain dequantization.
+    Int8 { threshold: Option<f32> },
+    /// `load_in_4bit` with `bnb_4bit_quant_type="nf4"`, `bnb_4bit_use_double_quant=True`.
+    Nf4,
+}
+
+fn frozen_int<const D: usize>(t: Tensor<D, Int>) -> Param<Tensor<D, Int>> {
+    Param::initialized(ParamId::new(), t)
+}
+
+/// A float parameter that never trains (a computed tensor made a leaf first).
+fn frozen<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
+    Param::initialized(ParamId::new(), t.detach())
+}
+
+/// Row-wise absmax int8 of a weight in Burn's layout `[d_input, d_output]`: bitsandbytes'
+/// `int8_vectorwise_quant` of `W` `[out, in]`, `CB = round(W * 127 / absmax_row)` (ties to
+/// even, as `torch.round`). Computed on the host: the int8 tensor is built from i8 data.
+pub fn quantize_int8(weight: Tensor<2>, threshold: Option<f32>) -> Int8Weight {
+    let device = weight.device();
+    let [d_in, d_out] = weight.dims();
+    let values = host_rows(weight);
+    let mut absmax = vec![0.0f32; d_out];
+    let mut quantized = vec![0i8; values.len()];
+    for (row, chunk) in values.chunks(d_in.max(1)).enumerate() {
+        let max = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        absmax[row] = max;
+        // An all-zero row quantizes to zeros.
+        let scale = if max > 0.0 { 127.0 / max } else { 0.0 };
+        for (q, v) in quantized[row * d_in..].iter_mut().zip(chunk) {
+            *q = (v * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
+        }
+    }
+    Int8Weight {
+        // `from_data` builds the device's default integer type; store int8.
+        values: frozen_int(
+            Tensor::<2, Int>::from_data(TensorData::new(quantized, [d_out, d_in]), &device)
+                .cast(IntDType::I8),
+        ),
+        row_absmax: frozen(Tensor::from_data(TensorData::new(absmax, [d_out]), &device)),
+        threshold,
+    }
+}
+
+/// PyTorch's `[out, in]` row-major values of a weight in Burn's layout `[in, out]`.
+fn host_rows(weight: Tensor<2>) -> Vec<f32> {
+    weight
+        .detach()
+        .transpose()
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 weight")
+}
+
+/// Index of the value of `code` (sorted) nearest to `x`.
+fn nearest(code: &[f32], x: f32) -> usize {
+    let upper = code.partition_point(|&c| c < x);
+    if upper == 0 {
+        0
+    } else if upper == code.len() {
+        code.len() - 1
+    } else if (code[upper] - x) < (x - code[upper - 1]) {
+        upper
+    } else {
+        upper - 1
+    }
+}
+
+/// NF4 with double quantization of a weight in Burn's layout `[d_input, d_output]`, laid out
+/// as bitsandbytes `quantize_4bit(W, blocksize=64, compress_statistics=True, quant_type="nf4")`
+/// lays out `W` `[out, in]`.
+pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
+    let device = weight.device();
+    let [d_in, d_out] = weight.dims();
+    let values = host_rows(weight);
+    let total = values.len();
+    let n_blocks = total.div_ceil(NF4_BLOCK_SIZE);
+    let mut absmax = vec![0.0f32; n_blocks];
+    let mut indices = vec![0u8; n_blocks * NF4_BLOCK_SIZE];
+    for (block, chunk) in values.chunks(NF4_BLOCK_SIZE).enumerate() {
+        let max = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        absmax[block] = max;
+        let inv = if max > 0.0 { 1.0 / max } else { 0.0 };
+        for (i, v) in chunk.iter().enumerate() {
+            indices[block * NF4_BLOCK_SIZE + i] = nearest(&NF4_CODE, v * inv) as u8;
+        }
+    }
+    // Padding past the end quantizes 0 (code 7), as bitsandbytes' zero padding does.
+    for index in indices.iter_mut().skip(total) {
+        *index = 7;
+    }
+    let packed: Vec<u8> = indices
+        .chunks(2)
+        .map(|pair| (pair[0] << 4) | pair.get(1).copied().unwrap_or(7))
+        .collect();
+    let packed: Vec<u8> = packed[..total.div_ceil(2)].to_vec();
+
+    // Double quantization: absmax - mean, 8-bit dynamic code in blocks of 256.
+    let offset = absmax.iter().sum::<f32>() / n_blocks as f32;
+    let map = dynamic_map();
+    let mut codes = vec![0u8; n_blocks];
+    let mut scales = Vec::with_capacity(n_blocks.div_ceil(NF4_ABSMAX_BLOCK_SIZE));
+    for (group, chunk) in absmax.chunks(NF4_ABSMAX_BLOCK_SIZE).enumerate() {
+        let centered: Vec<f32> = chunk.iter().map(|a| a - offset).collect();
+        let max = centered.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        scales.push(max);
+        let inv = if max > 0.0 { 1.0 / max } else { 0.0 };
+        for (i, c) in centered.iter().enumerate() {
+            codes[group * NF4_ABSMAX_BLOCK_SIZE + i] = nearest(&map, c * inv) as u8;
+        }
+    }
+    let u8_tensor = |v: Vec<u8>| {
+        let n = v.len();
+        frozen_int(Tensor::<1, Int>::from_data(TensorData::new(v, [n]), &device).cast(IntDType::U8))
+    };
+    let n_scales = scales.len();
+    Nf4Weight {
+        packed: u8_tensor(packed),
+        absmax_codes: u8_tensor(codes),
+        absmax_scale: frozen(Tensor::from_data(
+            TensorData::new(scales, [n_scales]),
+            &device,
+        )),
+        shape: [d_out, d_in],
+        block_size: NF4_BLOCK_SIZE,
+        absmax_block_size: NF4_ABSMAX_BLOCK_SIZE,
+        absmax_offset: offset,
+    }
+}
+
+/// Quantizes every dense linear layer of `model` except those `keep` names (by module path:
+/// heads and `modules_to_save`, which bitsandbytes integrations keep in full precision via
+/// `llm_int8_skip_modules`). Returns the number of layers quantized.
+pub fn quantize_model(
+    model: &mut impl Linears,
+    scheme: Quantization,
+    keep: &[&str],
+) -> Result<usize> {
+    let mut count = 0;
+    model.visit_linears_mut(&mut |linear| {
+        let skip = keep
+            .iter()
+            .any(|k| linear.path == *k || linear.path.ends_with(&format!(".{k}")));
+        if skip || !linear.saved.is_empty() {
+            return;
+        }
+        if let LinearWeight::Dense(w) = &linear.weight {
+            let w = w.val();
+            linear.weight = match scheme {
+                Quantization::Int8 { threshold } => LinearWeight::Int8(quantize_int8(w, threshold)),
+                Quantization::Nf4 => LinearWeight::Nf4(quantize_nf4(w)),
+            };
+            count += 1;
+        }
+    });
+    if count == 0 {
+        return Err(PeftError::Config("no linear layer left to quantize".into()));
+    }
+    Ok(count)
+}
+
+/// Bytes the linear layers' base weights occupy (values plus scales/statistics, biases
+/// excluded), per their storage scheme.
+pub fn base_weight_bytes(model: &impl Linears) -> usize {
+    let mut bytes = 0;
+    model.visit_linears(&mut |linear| bytes += linear.weight.stored_bytes());
+    bytes
+}
