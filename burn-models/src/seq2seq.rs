@@ -62,7 +62,9 @@ pub fn load_seq2seq_lm(dir: &ModelDir, device: &Device) -> Result<Box<dyn TextSe
     let model: Box<dyn TextSeq2SeqLm> = match kind.as_str() {
         "bart" => {
             let config = read_config(&dir.config_path())?;
-            Box::new(crate::bart::BartForConditionalGeneration::load(&root, &config)?)
+            Box::new(crate::bart::BartForConditionalGeneration::load(
+                &root, &config,
+            )?)
         }
         "t5" => {
             let config = read_config(&dir.config_path())?;

@@ -71,9 +71,7 @@ fn check_generate(
     let base = GenerationConfig::from_model_dir(&fixture(name)).unwrap();
     for case in golden(name)["generate"].as_array().unwrap() {
         let mut config = base.clone();
-        config
-            .update(case["kwargs"].as_object().unwrap())
-            .unwrap();
+        config.update(case["kwargs"].as_object().unwrap()).unwrap();
         config.use_cache = use_cache;
         let ids = int_rows(&case["input_ids"]);
         let mask = int_rows(&case["attention_mask"]);
@@ -87,15 +85,17 @@ fn check_generate(
     }
 }
 
-fn bart_generate(
-    model: &BartForConditionalGeneration,
-) -> impl Fn(&[Vec<i64>], &[Vec<i64>], &GenerationConfig) -> Vec<Vec<u32>> + '_ {
-    move |ids, mask, config| {
+/// `(input_ids, attention_mask, config) -> sequences`.
+type GenerateFn<'a> =
+    Box<dyn Fn(&[Vec<i64>], &[Vec<i64>], &GenerationConfig) -> Vec<Vec<u32>> + 'a>;
+
+fn bart_generate(model: &BartForConditionalGeneration) -> GenerateFn<'_> {
+    Box::new(move |ids, mask, config| {
         let mask = ids_tensor(mask);
         let hidden = model.encode(ids_tensor(ids), Some(&mask)).unwrap();
         let prompt = decoder_start_prompt(config, ids.len()).unwrap();
         generate(model, hidden, Some(mask), &prompt, config).unwrap()
-    }
+    })
 }
 
 #[test]
@@ -154,7 +154,12 @@ fn marian_tokenizer_matches_transformers() {
             .iter()
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
-        assert_eq!(tok.encode(case["text"].as_str().unwrap()).unwrap(), ids, "{}", case["text"]);
+        assert_eq!(
+            tok.encode(case["text"].as_str().unwrap()).unwrap(),
+            ids,
+            "{}",
+            case["text"]
+        );
     }
     for case in golden["decode"].as_array().unwrap() {
         let ids: Vec<u32> = case["ids"]
@@ -163,7 +168,10 @@ fn marian_tokenizer_matches_transformers() {
             .iter()
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
-        assert_eq!(tok.decode(&ids, true).unwrap(), case["text"].as_str().unwrap());
+        assert_eq!(
+            tok.decode(&ids, true).unwrap(),
+            case["text"].as_str().unwrap()
+        );
     }
 }
 
@@ -180,24 +188,35 @@ fn seq2seq_bad_inputs_are_errors() {
         .build()
         .unwrap();
     let err = pipe
-        .call(&serde_json::json!("a text"), &serde_json::json!({"num_beams": 0}))
+        .call(
+            &serde_json::json!("a text"),
+            &serde_json::json!({"num_beams": 0}),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("num_beams"), "{err}");
-    assert!(pipe
-        .call(&serde_json::json!("a text"), &serde_json::json!({"no_such_option": 1}))
-        .is_err());
+    assert!(
+        pipe.call(
+            &serde_json::json!("a text"),
+            &serde_json::json!({"no_such_option": 1})
+        )
+        .is_err()
+    );
     // An input longer than the model's 128 positions is truncated with a warning, not a panic.
     let long = "the food was great and the staff were amazing. ".repeat(40);
     let out = pipe
-        .call(&serde_json::json!(long), &serde_json::json!({"max_new_tokens": 4}))
+        .call(
+            &serde_json::json!(long),
+            &serde_json::json!({"max_new_tokens": 4}),
+        )
         .unwrap();
     assert!(out[0]["summary_text"].is_string());
-    assert!(pipe
-        .call(
+    assert!(
+        pipe.call(
             &serde_json::json!(long),
             &serde_json::json!({"truncation": false, "max_new_tokens": 4})
         )
-        .is_err());
+        .is_err()
+    );
 }
 
 fn load_t5(name: &str) -> burn_models::t5::T5ForConditionalGeneration {

@@ -144,7 +144,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             println!(
                 "{name}: {:.1} tokens/s ours, {} tokens/s transformers generate()",
                 rate(ours.median_ms),
-                torch.as_ref().map_or("-".into(), |t| format!("{:.1}", rate(t.median_ms)))
+                torch
+                    .as_ref()
+                    .map_or("-".into(), |t| format!("{:.1}", rate(t.median_ms)))
             );
         }
     }
@@ -252,10 +254,14 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
             let model = burn_models::seq2seq::load_seq2seq_lm(&model_dir, device)?;
             let mut config = GenerationConfig::from_model_dir(dir)?;
             // Exactly N new tokens on both sides: the end-of-sequence token is held back.
-            config.update(json!({
-                "num_beams": GENERATE_BEAMS, "max_new_tokens": GENERATE_NEW_TOKENS,
-                "min_new_tokens": GENERATE_NEW_TOKENS, "no_repeat_ngram_size": 0,
-            }).as_object().expect("object"))?;
+            config.update(
+                json!({
+                    "num_beams": GENERATE_BEAMS, "max_new_tokens": GENERATE_NEW_TOKENS,
+                    "min_new_tokens": GENERATE_NEW_TOKENS, "no_repeat_ngram_size": 0,
+                })
+                .as_object()
+                .expect("object"),
+            )?;
             let batch = workload.batch;
             Box::new(move || {
                 let hidden = model.encode(input.input_ids.clone(), Some(&input.attention_mask))?;
@@ -267,7 +273,11 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
                     &prompt,
                     &config,
                 )?;
-                anyhow::ensure!(out[0].len() == GENERATE_NEW_TOKENS + 1, "generated {} tokens", out[0].len());
+                anyhow::ensure!(
+                    out[0].len() == GENERATE_NEW_TOKENS + 1,
+                    "generated {} tokens",
+                    out[0].len()
+                );
                 Ok(())
             })
         }
@@ -374,10 +384,9 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let is_norm_weight =
-                name.contains("LayerNorm.weight")
-                    || name.contains("layer_norm.weight")
-                    || name.contains("layernorm_embedding.weight");
+            let is_norm_weight = name.contains("LayerNorm.weight")
+                || name.contains("layer_norm.weight")
+                || name.contains("layernorm_embedding.weight");
             let bytes = (0..n)
                 .flat_map(|_| {
                     // xorshift: reproducible N(0, 0.02)-ish values without a rand dependency.
@@ -488,7 +497,10 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
 fn bart_shapes(get: &dyn Fn(&str) -> Result<usize>) -> Result<Vec<(String, Vec<usize>)>> {
     let d = get("d_model")?;
     let mut shapes = vec![
-        ("model.shared.weight".to_string(), vec![get("vocab_size")?, d]),
+        (
+            "model.shared.weight".to_string(),
+            vec![get("vocab_size")?, d],
+        ),
         ("final_logits_bias".to_string(), vec![1, get("vocab_size")?]),
     ];
     let linear = |shapes: &mut Vec<_>, name: String, i: usize, o: usize| {

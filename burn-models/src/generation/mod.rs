@@ -152,7 +152,10 @@ pub fn generate_with<M: Seq2SeqLm + ?Sized>(
     let mut pad = config.pad_token_id;
     if pad.is_none() {
         // HF: "Setting `pad_token_id` to `eos_token_id`".
-        pad = config.eos_token_id.as_ref().and_then(|e| e.first().copied());
+        pad = config
+            .eos_token_id
+            .as_ref()
+            .and_then(|e| e.first().copied());
     }
     let copies = if config.num_beams > 1 {
         config.num_beams

@@ -74,8 +74,11 @@ impl MultiHeadAttention {
 
     fn merge_heads(&self, context: Tensor<4>) -> Tensor<3> {
         let [batch, heads, seq, head_dim] = context.dims();
-        self.output
-            .forward(context.swap_dims(1, 2).reshape([batch, seq, heads * head_dim]))
+        self.output.forward(
+            context
+                .swap_dims(1, 2)
+                .reshape([batch, seq, heads * head_dim]),
+        )
     }
 
     /// Decoder self-attention over the new positions `hidden` `[batch, new, dim]`: their keys

@@ -44,7 +44,11 @@ impl T5Config {
             Some(act) => (true, act),
             None => (false, proj),
         };
-        let name = if proj == "gated-gelu" { "gelu_new" } else { act };
+        let name = if proj == "gated-gelu" {
+            "gelu_new"
+        } else {
+            act
+        };
         let activation: Activation = serde_json::from_value(serde_json::json!(name))
             .map_err(|_| ModelError::Unsupported(format!("feed_forward_proj `{proj}`")))?;
         Ok((gated, activation))

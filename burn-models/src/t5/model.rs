@@ -103,7 +103,8 @@ impl T5Stack {
             })
             .collect();
         let device = self.relative_attention_bias.weight.device();
-        let buckets = Tensor::<2, Int>::from_data(TensorData::new(buckets, [q_len, k_len]), &device);
+        let buckets =
+            Tensor::<2, Int>::from_data(TensorData::new(buckets, [q_len, k_len]), &device);
         self.relative_attention_bias
             .forward(buckets)
             .permute([2, 0, 1])
@@ -158,7 +159,8 @@ impl T5ForConditionalGeneration {
         decoder_input_ids: Tensor<2, Int>,
     ) -> Result<Tensor<3>> {
         let hidden = self.encode(input_ids, attention_mask.as_ref())?;
-        let mut cache = DecoderCache::new(self.decoder.blocks.len(), hidden, attention_mask.as_ref());
+        let mut cache =
+            DecoderCache::new(self.decoder.blocks.len(), hidden, attention_mask.as_ref());
         self.decode(decoder_input_ids, &mut cache)
     }
 }
@@ -174,7 +176,11 @@ impl Seq2SeqLm for T5ForConditionalGeneration {
         cache: &mut DecoderCache,
     ) -> Result<Tensor<3>> {
         let [_, new] = decoder_input_ids.dims();
-        check_ids(&decoder_input_ids, self.config.vocab_size, "decoder_input_ids")?;
+        check_ids(
+            &decoder_input_ids,
+            self.config.vocab_size,
+            "decoder_input_ids",
+        )?;
         let past = cache.past_len();
         let bias = self.decoder.position_bias(past, new, past + new);
         let encoder_hidden = cache.encoder_hidden().clone();

@@ -13,11 +13,11 @@ use burn_tasks::pipelines::text_classification::{
     self, FunctionToApply, InputShape, TextClassificationOptions, TextClassificationPipeline,
     TextInput, TopK,
 };
-use burn_tasks::pipelines::token_classification::{
-    self, AggregationStrategy, TokenClassificationOptions, TokenClassificationPipeline,
-};
 use burn_tasks::pipelines::text2text_generation::{
     self, Text2TextGenerationPipeline, Text2TextOptions,
+};
+use burn_tasks::pipelines::token_classification::{
+    self, AggregationStrategy, TokenClassificationOptions, TokenClassificationPipeline,
 };
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
@@ -134,10 +134,19 @@ impl GenerateArgs {
         put("max_length", self.max_length.map(Value::from));
         put("min_length", self.min_length.map(Value::from));
         put("num_beams", self.num_beams.map(Value::from));
-        put("num_return_sequences", self.num_return_sequences.map(Value::from));
+        put(
+            "num_return_sequences",
+            self.num_return_sequences.map(Value::from),
+        );
         put("length_penalty", self.length_penalty.map(Value::from));
-        put("no_repeat_ngram_size", self.no_repeat_ngram_size.map(Value::from));
-        put("repetition_penalty", self.repetition_penalty.map(Value::from));
+        put(
+            "no_repeat_ngram_size",
+            self.no_repeat_ngram_size.map(Value::from),
+        );
+        put(
+            "repetition_penalty",
+            self.repetition_penalty.map(Value::from),
+        );
         put("temperature", self.temperature.map(Value::from));
         put("top_k", self.top_k.map(Value::from));
         put("top_p", self.top_p.map(Value::from));
@@ -461,7 +470,11 @@ fn run_text2text(
     let pipeline = Text2TextGenerationPipeline::new(&model.source()?, &task_name)?;
     let single = inputs.len() == 1;
     let results = pipeline.generate(&inputs, &options)?;
-    Ok(text2text_generation::to_hf_json(pipeline.task(), results, single))
+    Ok(text2text_generation::to_hf_json(
+        pipeline.task(),
+        results,
+        single,
+    ))
 }
 
 /// Library warnings (unused checkpoint tensors, truncation) go to stderr.

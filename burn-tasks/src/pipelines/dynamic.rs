@@ -88,10 +88,10 @@ impl PipelineBuilder {
                 Pipeline::QuestionAnswering(QuestionAnsweringPipeline::new(&source)?)
             }
             Task::Text2TextGeneration | Task::Summarization | Task::Translation => {
-                Pipeline::Text2TextGeneration(Text2TextGenerationPipeline::new(
+                Pipeline::Text2TextGeneration(Box::new(Text2TextGenerationPipeline::new(
                     &source,
                     self.task_name.as_deref().unwrap_or(self.task.name()),
-                )?)
+                )?))
             }
         })
     }
@@ -103,7 +103,7 @@ pub enum Pipeline {
     TokenClassification(TokenClassificationPipeline),
     QuestionAnswering(QuestionAnsweringPipeline),
     /// text2text-generation, summarization and translation.
-    Text2TextGeneration(Text2TextGenerationPipeline),
+    Text2TextGeneration(Box<Text2TextGenerationPipeline>),
 }
 
 impl Pipeline {

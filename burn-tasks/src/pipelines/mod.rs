@@ -15,8 +15,8 @@ use burn_models::hub::{HubOptions, ModelDir};
 
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline, pipeline_named};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
-pub use text2text_generation::{Text2TextGenerationPipeline, Text2TextOptions};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
+pub use text2text_generation::{Text2TextGenerationPipeline, Text2TextOptions};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
 
 use crate::error::{Result, TaskError};

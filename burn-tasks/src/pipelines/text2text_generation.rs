@@ -81,7 +81,13 @@ impl Seq2SeqTokenizer {
         match (self, max_length) {
             (Self::Fast(t), None) => Ok(t.encode(text, None)?.get_ids().to_vec()),
             (Self::Fast(t), Some(max)) => Ok(t
-                .encode_windows(text, None, max, 0, tokenizers::TruncationStrategy::LongestFirst)?
+                .encode_windows(
+                    text,
+                    None,
+                    max,
+                    0,
+                    tokenizers::TruncationStrategy::LongestFirst,
+                )?
                 .get_ids()
                 .to_vec()),
             (Self::Marian(t), max) => {
@@ -134,13 +140,12 @@ impl Text2TextGenerationPipeline {
         }
         let dir = source.resolve(task)?;
         let model = load_seq2seq_lm(&dir, &source.device)?;
-        let tokenizer = if dir.file("tokenizer.json").is_none()
-            && MarianTokenizer::is_marian_dir(dir.path())
-        {
-            Seq2SeqTokenizer::Marian(MarianTokenizer::from_dir(dir.path())?)
-        } else {
-            Seq2SeqTokenizer::Fast(TextTokenizer::from_model_dir(&dir)?)
-        };
+        let tokenizer =
+            if dir.file("tokenizer.json").is_none() && MarianTokenizer::is_marian_dir(dir.path()) {
+                Seq2SeqTokenizer::Marian(MarianTokenizer::from_dir(dir.path())?)
+            } else {
+                Seq2SeqTokenizer::Fast(TextTokenizer::from_model_dir(&dir)?)
+            };
         let model_config = GenerationConfig::from_model_dir(dir.path())?;
         let config_json = dir.config_json()?;
         let max_input_length = model
@@ -178,7 +183,10 @@ impl Text2TextGenerationPipeline {
     /// The generation config of a call and the prefix put before every input: the pipeline's
     /// defaults (`max_new_tokens=256, num_beams=4`) under the model's own generation config,
     /// then `task_specific_params`, then the call's options, as transformers resolves them.
-    pub fn generation_config(&self, options: &Text2TextOptions) -> Result<(GenerationConfig, String)> {
+    pub fn generation_config(
+        &self,
+        options: &Text2TextOptions,
+    ) -> Result<(GenerationConfig, String)> {
         let global = GenerationConfig::default().as_json_map();
         let mut pipe = global.clone();
         pipe.insert("max_new_tokens".into(), json!(256));
@@ -231,7 +239,11 @@ impl Text2TextGenerationPipeline {
     }
 
     /// Generates for every input: per input, `num_return_sequences` results.
-    pub fn generate(&self, inputs: &[String], options: &Text2TextOptions) -> Result<Vec<Vec<Generated>>> {
+    pub fn generate(
+        &self,
+        inputs: &[String],
+        options: &Text2TextOptions,
+    ) -> Result<Vec<Vec<Generated>>> {
         if options.batch_size == 0 {
             return Err(TaskError::option("batch_size", "must be at least 1"));
         }
@@ -252,7 +264,8 @@ impl Text2TextGenerationPipeline {
                 mask.extend(std::iter::repeat_n(1i64, e.len()));
                 mask.extend(std::iter::repeat_n(0i64, longest - e.len()));
             }
-            let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, longest]), &self.device);
+            let ids =
+                Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, longest]), &self.device);
             let mask =
                 Tensor::<2, Int>::from_data(TensorData::new(mask, [batch, longest]), &self.device);
             let hidden = self.model.encode(ids, Some(&mask))?;

@@ -5,11 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use tokenizers::Tokenizer;
 use tokenizers::decoders::metaspace::Metaspace as MetaspaceDecoder;
 use tokenizers::models::unigram::Unigram;
 use tokenizers::normalizers::{NormalizerWrapper, Precompiled, Replace, Sequence, Strip};
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
-use tokenizers::Tokenizer;
 
 use crate::error::{Result, TaskError};
 
@@ -267,7 +267,10 @@ impl MarianTokenizer {
         };
         let id = |name: String| -> Result<u32> {
             vocab.get(&name).copied().ok_or_else(|| {
-                spm_error(&vocab_path, format!("special token {name} is not in the vocabulary"))
+                spm_error(
+                    &vocab_path,
+                    format!("special token {name} is not in the vocabulary"),
+                )
             })
         };
         let eos = id(token("eos_token", "</s>"))?;
