@@ -85,15 +85,17 @@ fn check_generate(
     }
 }
 
-fn bart_generate(
-    model: &BartForConditionalGeneration,
-) -> impl Fn(&[Vec<i64>], &[Vec<i64>], &GenerationConfig) -> Vec<Vec<u32>> + '_ {
-    move |ids, mask, config| {
+/// `(input_ids, attention_mask, config) -> sequences`.
+type GenerateFn<'a> =
+    Box<dyn Fn(&[Vec<i64>], &[Vec<i64>], &GenerationConfig) -> Vec<Vec<u32>> + 'a>;
+
+fn bart_generate(model: &BartForConditionalGeneration) -> GenerateFn<'_> {
+    Box::new(move |ids, mask, config| {
         let mask = ids_tensor(mask);
         let hidden = model.encode(ids_tensor(ids), Some(&mask)).unwrap();
         let prompt = decoder_start_prompt(config, ids.len()).unwrap();
         generate(model, hidden, Some(mask), &prompt, config).unwrap()
-    }
+    })
 }
 
 #[test]
@@ -272,4 +274,37 @@ fn t5_pipelines_with_task_prefixes_match_transformers() {
             "text2text-generation",
         ],
     );
+}
+
+/// A model's own processor (Whisper's timestamp rules go this way) runs on every step.
+#[test]
+fn custom_logits_processor_is_applied() {
+    struct Ban(u32);
+    impl burn_models::generation::LogitsProcessor for Ban {
+        fn process(&self, _input_ids: &[u32], scores: &mut [f32]) {
+            scores[self.0 as usize] = f32::NEG_INFINITY;
+        }
+    }
+    let model = load_bart("bart-gen");
+    let case = &golden("bart-gen")["generate"][0];
+    let mut config = GenerationConfig::from_model_dir(&fixture("bart-gen")).unwrap();
+    config.update(case["kwargs"].as_object().unwrap()).unwrap();
+    let expected = u32_rows(&case["sequences"]);
+    let banned = expected[0][2];
+    let mask = ids_tensor(&int_rows(&case["attention_mask"]));
+    let hidden = model
+        .encode(ids_tensor(&int_rows(&case["input_ids"])), Some(&mask))
+        .unwrap();
+    let prompt = decoder_start_prompt(&config, 1).unwrap();
+    let out = burn_models::generation::generate_with(
+        &model,
+        hidden,
+        Some(mask),
+        &prompt,
+        &config,
+        &[&Ban(banned)],
+    )
+    .unwrap();
+    assert!(!out[0].contains(&banned), "{out:?}");
+    assert_ne!(out, expected);
 }

@@ -410,7 +410,7 @@ impl WhisperForConditionalGeneration {
                 self.step_logits(&sequence, &mut self.new_cache(encoder_states))?
             };
             let ids: Vec<u32> = sequence.iter().map(|&t| t as u32).collect();
-            shared.process(&ids, &mut logits);
+            shared.process(&ids, &mut logits, &[]);
             if let Some(rules) = &timestamps {
                 rules.apply(&sequence, &mut logits);
             }

@@ -114,10 +114,10 @@ impl PipelineBuilder {
                 Pipeline::ObjectDetection(ObjectDetectionPipeline::new(&source)?)
             }
             Task::Text2TextGeneration | Task::Summarization | Task::Translation => {
-                Pipeline::Text2TextGeneration(Text2TextGenerationPipeline::new(
+                Pipeline::Text2TextGeneration(Box::new(Text2TextGenerationPipeline::new(
                     &source,
                     self.task_name.as_deref().unwrap_or(self.task.name()),
-                )?)
+                )?))
             }
             Task::AutomaticSpeechRecognition => Pipeline::AutomaticSpeechRecognition(
                 AutomaticSpeechRecognitionPipeline::new(&source)?,
@@ -139,7 +139,7 @@ pub enum Pipeline {
     VisualQuestionAnswering(VisualQuestionAnsweringPipeline),
     ObjectDetection(ObjectDetectionPipeline),
     /// text2text-generation, summarization and translation.
-    Text2TextGeneration(Text2TextGenerationPipeline),
+    Text2TextGeneration(Box<Text2TextGenerationPipeline>),
     AutomaticSpeechRecognition(AutomaticSpeechRecognitionPipeline),
     AudioClassification(AudioClassificationPipeline),
 }
