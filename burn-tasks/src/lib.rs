@@ -25,6 +25,7 @@
 pub mod error;
 pub mod pipelines;
 pub mod processors;
+pub mod train;
 
 pub use error::{Result, TaskError};
 pub use pipelines::{Pipeline, Task, pipeline};
