@@ -167,6 +167,8 @@ pub struct RecipeOutput {
     pub model_dir: PathBuf,
     pub train_features: usize,
     pub eval_features: usize,
+    /// Weights the checkpoint lacked, initialised fresh (HF's "newly initialized" warning).
+    pub newly_initialized: Vec<String>,
 }
 
 fn resolve_model(model: &str) -> Result<ModelDir> {
@@ -221,6 +223,7 @@ pub fn run_text_classification(recipe: &TextClassificationRecipe, device: &Devic
         model_dir: recipe.args.output_dir.clone(),
         train_features: task.train.len(),
         eval_features: task.eval.len(),
+        newly_initialized: pretrained.newly_initialized,
     })
 }
 
@@ -389,5 +392,6 @@ pub fn run_question_answering(recipe: &QuestionAnsweringRecipe, device: &Device)
         model_dir: recipe.args.output_dir.clone(),
         train_features: task.train.len(),
         eval_features: task.eval.len(),
+        newly_initialized: pretrained.newly_initialized,
     })
 }

@@ -208,7 +208,7 @@ impl ModuleVisitor for ScaleGrads<'_> {
 
 /// `torch.nn.utils.clip_grad_norm_` over all parameters together; returns the norm before
 /// clipping.
-fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+pub fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
     let mut norm = SquaredNorm { grads, sum: None };
     model.visit(&mut norm);
     let Some(sum) = norm.sum else { return 0.0 };
@@ -223,7 +223,7 @@ fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f
 }
 
 /// AdamW as HF's Trainer builds it: decay on every parameter but biases and LayerNorm weights.
-fn optimizer(args: &TrainingArguments) -> ModuleOptimizer {
+pub fn build_optimizer(args: &TrainingArguments) -> ModuleOptimizer {
     let adamw = |decay: f64| {
         AdamWConfig::new()
             .with_beta_1(args.adam_beta1 as f32)
@@ -355,7 +355,7 @@ pub fn train<T: TrainTask>(task: &T, model: T::Model, args: &TrainingArguments, 
     // of the autodiff twin of `device` with their gradient settings (moving a tracked tensor
     // would make it a graph node instead).
     let mut model = model.valid().to_device(&plain).train();
-    let mut optim = optimizer(args);
+    let mut optim = build_optimizer(args);
     let mut state = TrainerState {
         epoch: 0,
         global_step: 0,
