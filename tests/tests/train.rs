@@ -469,3 +469,30 @@ fn every_parameter_gets_a_gradient() {
     model.visit(&mut count);
     assert!(count.1 > 30 && count.1 == count.2, "{} of {} parameters have gradients", count.2, count.1);
 }
+
+/// The training path of attention (explicit softmax, dropout on the probabilities) computes
+/// what the fused op computes when nothing is dropped.
+#[test]
+fn attention_training_path_matches_the_fused_op() {
+    use burn::nn::DropoutConfig;
+    use burn_models::nn::AttentionMask;
+    let _guard = TRAINING.lock().unwrap_or_else(|p| p.into_inner());
+    let device = device().autodiff();
+    let dir = ModelDir::local(&fixture("bert-seqcls")).unwrap();
+    let (model, _) = burn_tasks::train::models::load_classifier(&dir, &device, 3, None).unwrap();
+    let burn_tasks::train::models::ClassifierModel::Bert(bert) = model else { unreachable!() };
+    let attention = &bert.bert.encoder.layers[0].attention;
+    let hidden = burn::tensor::Tensor::<3>::random([2, 5, 32], burn::tensor::Distribution::Default, &device);
+    let mask_rows = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(vec![1i64, 1, 1, 1, 1, 1, 1, 1, 0, 0], [2, 5]),
+        &device,
+    );
+    let mask = AttentionMask::from_padding(&mask_rows);
+    let fused = attention.forward(hidden.clone(), Some(&mask));
+    // Keeps every value (p = 1e-12): the explicit path without an effective drop.
+    let explicit = attention.forward_with_dropout(hidden, Some(&mask), &DropoutConfig::new(1e-12).init());
+    let (_, a) = integration_tests::to_vec(fused);
+    let (_, b) = integration_tests::to_vec(explicit);
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "max difference {worst}");
+}
