@@ -496,3 +496,65 @@ fn attention_training_path_matches_the_fused_op() {
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "max difference {worst}");
 }
+
+/// Post-processing picks what transformers' `postprocess_qa_predictions` picks, over
+/// several windows per example, in v1 and v2 modes.
+#[test]
+fn postprocessing_matches_the_recipe() {
+    let text = std::fs::read_to_string(data("squad-postprocess.json")).unwrap();
+    let golden: Value = serde_json::from_str(&text).unwrap();
+    let examples: Vec<QaExample> = golden["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| QaExample {
+            id: e["id"].as_str().unwrap().into(),
+            title: String::new(),
+            context: e["context"].as_str().unwrap().into(),
+            question: String::new(),
+            answers: Default::default(),
+        })
+        .collect();
+    let features: Vec<burn_tasks::train::features::QaEvalFeature> = golden["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let offsets: Vec<Option<(usize, usize)>> = f["offsets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_array().map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize)))
+                .collect();
+            let n = offsets.len();
+            burn_tasks::train::features::QaEvalFeature {
+                tokens: Tokens { input_ids: vec![0; n], attention_mask: vec![1; n], token_type_ids: vec![0; n] },
+                example: f["example"].as_u64().unwrap() as usize,
+                offsets,
+            }
+        })
+        .collect();
+    let floats = |v: &Value| -> Vec<f32> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
+    let logits: Vec<(Vec<f32>, Vec<f32>)> = golden["start_logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(golden["end_logits"].as_array().unwrap())
+        .map(|(s, e)| (floats(s), floats(e)))
+        .collect();
+    let mut saw_null = false;
+    for case in ["v1", "v1_short", "v2", "v2_threshold"] {
+        let o = &golden[case]["options"];
+        let options = PostprocessOptions {
+            n_best_size: o["n_best_size"].as_u64().unwrap_or(20) as usize,
+            max_answer_length: o["max_answer_length"].as_u64().unwrap_or(30) as usize,
+            version_2_with_negative: o["version_2_with_negative"].as_bool().unwrap_or(false),
+            null_score_diff_threshold: o["null_score_diff_threshold"].as_f64().unwrap_or(0.0),
+        };
+        let ours = postprocess_qa_predictions(&examples, &features, &logits, &options);
+        let expected = predictions_of(&golden[case]["predictions"]);
+        assert_eq!(ours, expected, "{case}");
+        saw_null |= expected.values().any(String::is_empty);
+    }
+    assert!(saw_null, "the golden has v2 null answers");
+}

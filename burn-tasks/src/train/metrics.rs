@@ -200,11 +200,13 @@ fn top_indices(values: &[f32], n: usize) -> Vec<usize> {
 }
 
 #[derive(Clone, Copy)]
+/// Scores stay in f32, as numpy adds the float32 logits in the recipe: rankings and the
+/// null-score comparison come out the same.
 struct Candidate {
     offsets: (usize, usize),
-    score: f64,
-    start_logit: f64,
-    end_logit: f64,
+    score: f32,
+    start_logit: f32,
+    end_logit: f32,
 }
 
 /// `postprocess_qa_predictions` of transformers' question answering examples: for each
@@ -227,13 +229,13 @@ pub fn postprocess_qa_predictions(
         for &fi in &by_example[example_index] {
             let (start_logits, end_logits) = &logits[fi];
             let offsets = &features[fi].offsets;
-            let null_score = f64::from(start_logits[0]) + f64::from(end_logits[0]);
+            let null_score = start_logits[0] + end_logits[0];
             if min_null.as_ref().is_none_or(|m| m.score > null_score) {
                 min_null = Some(Candidate {
                     offsets: (0, 0),
                     score: null_score,
-                    start_logit: f64::from(start_logits[0]),
-                    end_logit: f64::from(end_logits[0]),
+                    start_logit: start_logits[0],
+                    end_logit: end_logits[0],
                 });
             }
             let starts = top_indices(start_logits, options.n_best_size);
@@ -248,14 +250,14 @@ pub fn postprocess_qa_predictions(
                     }
                     candidates.push(Candidate {
                         offsets: (so.0, eo.1),
-                        score: f64::from(start_logits[s]) + f64::from(end_logits[e]),
-                        start_logit: f64::from(start_logits[s]),
-                        end_logit: f64::from(end_logits[e]),
+                        score: start_logits[s] + end_logits[e],
+                        start_logit: start_logits[s],
+                        end_logit: end_logits[e],
                     });
                 }
             }
         }
-        let mut null_score = 0.0;
+        let mut null_score = 0.0f32;
         if options.version_2_with_negative
             && let Some(null) = &min_null
         {
@@ -272,7 +274,7 @@ pub fn postprocess_qa_predictions(
             candidates.push(null);
         }
         let chars: Vec<char> = example.context.chars().collect();
-        let mut entries: Vec<(String, f64, f64)> = candidates
+        let mut entries: Vec<(String, f32, f32)> = candidates
             .iter()
             .map(|c| {
                 let (s, e) = c.offsets;
@@ -290,7 +292,7 @@ pub fn postprocess_qa_predictions(
             match entries.iter().find(|e| !e.0.is_empty()) {
                 Some((text, start_logit, end_logit)) => {
                     let diff = null_score - start_logit - end_logit;
-                    if diff > options.null_score_diff_threshold {
+                    if f64::from(diff) > options.null_score_diff_threshold {
                         String::new()
                     } else {
                         text.clone()
