@@ -38,7 +38,9 @@ fn data_str(name: &str) -> String {
 fn yelp_examples(records: &[serde_json::Map<String, Value>]) -> Vec<ClassificationExample> {
     records
         .iter()
-        .map(|r| ClassificationExample::from_record(r, &ClassificationColumns::default(), 5).unwrap())
+        .map(|r| {
+            ClassificationExample::from_record(r, &ClassificationColumns::default(), 5).unwrap()
+        })
         .collect()
 }
 
@@ -74,7 +76,12 @@ fn squad_parquet_and_original_json_agree() {
     let first = &parquet[0];
     assert!(first.answers.text.len() >= 2);
     for (text, &start) in first.answers.text.iter().zip(&first.answers.answer_start) {
-        let found: String = first.context.chars().skip(start).take(text.chars().count()).collect();
+        let found: String = first
+            .context
+            .chars()
+            .skip(start)
+            .take(text.chars().count())
+            .collect();
         assert_eq!(&found, text);
     }
     let v2: Vec<QaExample> = load_split(&data_str("squad_v2"), "train")
@@ -91,7 +98,11 @@ fn bad_datasets_are_clear_errors() {
     let err = |path: &Path| read_records(path).unwrap_err().to_string();
     let unknown = dir.path().join("data.xml");
     std::fs::write(&unknown, "<x/>").unwrap();
-    assert!(err(&unknown).contains("unknown format"), "{}", err(&unknown));
+    assert!(
+        err(&unknown).contains("unknown format"),
+        "{}",
+        err(&unknown)
+    );
     let broken = dir.path().join("broken.jsonl");
     std::fs::write(&broken, "{\"text\": \"a\", \"label\": 1}\n{oops\n").unwrap();
     assert!(err(&broken).contains("line 2"), "{}", err(&broken));
@@ -100,12 +111,25 @@ fn bad_datasets_are_clear_errors() {
     assert!(err(&not_parquet).contains("x.parquet"));
 
     let rows = read_records(&data("yelp.jsonl")).unwrap();
-    let columns = ClassificationColumns { text: "review".into(), ..Default::default() };
-    let e = ClassificationExample::from_record(&rows[0], &columns, 5).unwrap_err().to_string();
-    assert!(e.contains("no column `review`") && e.contains("label, text"), "{e}");
+    let columns = ClassificationColumns {
+        text: "review".into(),
+        ..Default::default()
+    };
+    let e = ClassificationExample::from_record(&rows[0], &columns, 5)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no column `review`") && e.contains("label, text"),
+        "{e}"
+    );
     // Labels run 0-4: a model with fewer classes cannot take them.
-    let row = rows.iter().find(|r| r["label"].as_u64() == Some(4)).unwrap();
-    let e = ClassificationExample::from_record(row, &ClassificationColumns::default(), 4).unwrap_err().to_string();
+    let row = rows
+        .iter()
+        .find(|r| r["label"].as_u64() == Some(4))
+        .unwrap();
+    let e = ClassificationExample::from_record(row, &ClassificationColumns::default(), 4)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a class index below 4"), "{e}");
 
     let mut bad = load_split(&data_str("squad"), "train").unwrap()[0].clone();
@@ -113,7 +137,9 @@ fn bad_datasets_are_clear_errors() {
     let e = QaExample::from_record(&bad).unwrap_err().to_string();
     assert!(e.contains("runs past the end of its context"), "{e}");
 
-    let e = load_split(&data_str("yelp"), "validation").unwrap_err().to_string();
+    let e = load_split(&data_str("yelp"), "validation")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no validation files"), "{e}");
 }
 
@@ -121,18 +147,26 @@ fn bad_datasets_are_clear_errors() {
 /// without the answer, and unanswerable questions, point at [CLS].
 #[test]
 fn squad_features_locate_answers() {
-    let tokenizer = TextTokenizer::from_model_dir(&ModelDir::local(&fixture("distilbert-base")).unwrap()).unwrap();
+    let tokenizer =
+        TextTokenizer::from_model_dir(&ModelDir::local(&fixture("distilbert-base")).unwrap())
+            .unwrap();
     let examples: Vec<QaExample> = load_split(&data_str("squad_v2"), "train")
         .unwrap()
         .iter()
         .map(|r| QaExample::from_record(r).unwrap())
         .collect();
     // Small windows, so that long contexts overflow and some windows miss the answer.
-    let w = QaWindows { max_length: 32, doc_stride: 8 };
+    let w = QaWindows {
+        max_length: 32,
+        doc_stride: 8,
+    };
     let features = qa_train_features(&tokenizer, &examples, w).unwrap();
     let eval = qa_eval_features(&tokenizer, &examples, w).unwrap();
     assert_eq!(features.len(), eval.len());
-    assert!(features.len() > examples.len(), "contexts overflow into several windows");
+    assert!(
+        features.len() > examples.len(),
+        "contexts overflow into several windows"
+    );
     let (mut inside, mut cls) = (0, 0);
     for (f, e) in features.iter().zip(&eval) {
         assert_eq!(f.tokens.input_ids.len(), 32);
@@ -149,7 +183,10 @@ fn squad_features_locate_answers() {
         let span: String = chars[s..end].iter().collect();
         assert_eq!(span, example.answers.text[0], "{}", example.id);
     }
-    assert!(inside > 0 && cls > 0, "{inside} answer windows, {cls} [CLS] windows");
+    assert!(
+        inside > 0 && cls > 0,
+        "{inside} answer windows, {cls} [CLS] windows"
+    );
     // Unanswerable questions point at [CLS] in every window.
     for (f, e) in features.iter().zip(&eval) {
         if examples[e.example].answers.text.is_empty() {
@@ -187,19 +224,44 @@ fn squad_metrics_match_the_official_scripts() {
     let text = std::fs::read_to_string(data("squad-metrics.json")).unwrap();
     let golden: Value = serde_json::from_str(&text).unwrap();
     let v1 = &golden["v1"];
-    let s = squad_v1(&predictions_of(&v1["predictions"]), &examples_of(&v1["references"]));
+    let s = squad_v1(
+        &predictions_of(&v1["predictions"]),
+        &examples_of(&v1["references"]),
+    );
     let close = |a: f64, b: &Value| (a - b.as_f64().unwrap()).abs() < 1e-9;
-    assert!(close(s.exact_match, &v1["expected"]["exact_match"]), "{s:?} vs {}", v1["expected"]);
-    assert!(close(s.f1, &v1["expected"]["f1"]), "{s:?} vs {}", v1["expected"]);
+    assert!(
+        close(s.exact_match, &v1["expected"]["exact_match"]),
+        "{s:?} vs {}",
+        v1["expected"]
+    );
+    assert!(
+        close(s.f1, &v1["expected"]["f1"]),
+        "{s:?} vs {}",
+        v1["expected"]
+    );
     let v2 = &golden["v2"];
-    let s = squad_v2(&predictions_of(&v2["predictions"]), &examples_of(&v2["references"]));
+    let s = squad_v2(
+        &predictions_of(&v2["predictions"]),
+        &examples_of(&v2["references"]),
+    );
     let e = &v2["expected"];
-    assert!(close(s.exact, &e["exact"]) && close(s.f1, &e["f1"]), "{s:?} vs {e}");
+    assert!(
+        close(s.exact, &e["exact"]) && close(s.f1, &e["f1"]),
+        "{s:?} vs {e}"
+    );
     assert_eq!(s.total as u64, e["total"].as_u64().unwrap());
     let (he, hf, ht) = s.has_ans.unwrap();
-    assert!(close(he, &e["HasAns_exact"]) && close(hf, &e["HasAns_f1"]) && ht as u64 == e["HasAns_total"].as_u64().unwrap());
+    assert!(
+        close(he, &e["HasAns_exact"])
+            && close(hf, &e["HasAns_f1"])
+            && ht as u64 == e["HasAns_total"].as_u64().unwrap()
+    );
     let (ne, nf, nt) = s.no_ans.unwrap();
-    assert!(close(ne, &e["NoAns_exact"]) && close(nf, &e["NoAns_f1"]) && nt as u64 == e["NoAns_total"].as_u64().unwrap());
+    assert!(
+        close(ne, &e["NoAns_exact"])
+            && close(nf, &e["NoAns_f1"])
+            && nt as u64 == e["NoAns_total"].as_u64().unwrap()
+    );
 }
 
 /// Post-processing picks the best valid span over windows, honours max_answer_length, and in
@@ -214,9 +276,24 @@ fn postprocessing_picks_spans_and_null_answers() {
         answers: Default::default(),
     };
     // Tokens: [CLS] where ? [SEP] john lives in paris now [SEP]
-    let offsets = vec![None, None, None, None, Some((0, 4)), Some((5, 10)), Some((11, 13)), Some((14, 19)), Some((20, 23)), None];
+    let offsets = vec![
+        None,
+        None,
+        None,
+        None,
+        Some((0, 4)),
+        Some((5, 10)),
+        Some((11, 13)),
+        Some((14, 19)),
+        Some((20, 23)),
+        None,
+    ];
     let feature = burn_tasks::train::features::QaEvalFeature {
-        tokens: Tokens { input_ids: vec![0; 10], attention_mask: vec![1; 10], token_type_ids: vec![0; 10] },
+        tokens: Tokens {
+            input_ids: vec![0; 10],
+            attention_mask: vec![1; 10],
+            token_type_ids: vec![0; 10],
+        },
         example: 0,
         offsets,
     };
@@ -227,18 +304,36 @@ fn postprocessing_picks_spans_and_null_answers() {
     start[2] = 9.0; // a question token: never an answer
     end[8] = 4.5; // "paris now" scores 9.5 > "paris" 9.0
     let run = |start: &[f32], end: &[f32], options: PostprocessOptions| {
-        postprocess_qa_predictions(std::slice::from_ref(&example), std::slice::from_ref(&feature), &[(start.to_vec(), end.to_vec())], &options)["q"].clone()
+        postprocess_qa_predictions(
+            std::slice::from_ref(&example),
+            std::slice::from_ref(&feature),
+            &[(start.to_vec(), end.to_vec())],
+            &options,
+        )["q"]
+            .clone()
     };
-    assert_eq!(run(&start, &end, PostprocessOptions::default()), "paris now");
-    let short = PostprocessOptions { max_answer_length: 1, ..Default::default() };
+    assert_eq!(
+        run(&start, &end, PostprocessOptions::default()),
+        "paris now"
+    );
+    let short = PostprocessOptions {
+        max_answer_length: 1,
+        ..Default::default()
+    };
     assert_eq!(run(&start, &end, short), "paris");
-    let v2 = PostprocessOptions { version_2_with_negative: true, ..Default::default() };
+    let v2 = PostprocessOptions {
+        version_2_with_negative: true,
+        ..Default::default()
+    };
     assert_eq!(run(&start, &end, v2), "paris now");
     let (mut s0, mut e0) = (start.clone(), end.clone());
     s0[0] = 6.0;
     e0[0] = 4.0; // null score 10 > 9.5
     assert_eq!(run(&s0, &e0, v2), "");
-    let lenient = PostprocessOptions { null_score_diff_threshold: 1.0, ..v2 };
+    let lenient = PostprocessOptions {
+        null_score_diff_threshold: 1.0,
+        ..v2
+    };
     assert_eq!(run(&s0, &e0, lenient), "paris now");
 }
 
@@ -279,18 +374,39 @@ fn yelp_recipe_learns_and_saves_a_hf_model() {
     let after = result.metrics["accuracy"];
     let losses = &result.epoch_losses;
     eprintln!("yelp: losses {losses:?}, accuracy {before} -> {after}");
-    assert!(losses.last().unwrap() < &(losses[0] * 0.7), "losses {losses:?}");
-    assert!(after > before + 0.3 && after >= 0.6, "accuracy {before} -> {after}");
+    assert!(
+        losses.last().unwrap() < &(losses[0] * 0.7),
+        "losses {losses:?}"
+    );
+    assert!(
+        after > before + 0.3 && after >= 0.6,
+        "accuracy {before} -> {after}"
+    );
     assert_eq!(result.global_step, 10 * 8);
     // Checkpoints each epoch, the log, and the HF layout.
-    for name in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "train.log", "checkpoint-80/trainer_state.json"] {
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "vocab.txt",
+        "train.log",
+        "checkpoint-80/trainer_state.json",
+    ] {
         assert!(out.path().join(name).is_file(), "{name}");
     }
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["architectures"], json!(["BertForSequenceClassification"]));
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        config["architectures"],
+        json!(["BertForSequenceClassification"])
+    );
     assert_eq!(config["id2label"].as_object().unwrap().len(), 5);
     let log = std::fs::read_to_string(out.path().join("train.log")).unwrap();
-    assert!(log.lines().filter(|l| l.contains("eval_accuracy")).count() == 10, "{log}");
+    assert!(
+        log.lines().filter(|l| l.contains("eval_accuracy")).count() == 10,
+        "{log}"
+    );
     assert!(log.contains("\"learning_rate\"") && log.contains("\"grad_norm\""));
 
     // Our loader serves the saved model, with the logits of the trained one.
@@ -305,22 +421,40 @@ fn check_saved_classifier(dir: &Path, name: &str) {
     let model_dir = ModelDir::local(dir).unwrap();
     let ours = auto::load_sequence_classifier(&model_dir, &device).unwrap();
     let tokenizer = TextTokenizer::from_model_dir(&model_dir).unwrap();
-    let texts = ["The food was amazing.", "A terrible place with bad coffee and bad service"];
-    let encodings: Vec<_> = texts.iter().map(|t| tokenizer.encode(t, None).unwrap()).collect();
+    let texts = [
+        "The food was amazing.",
+        "A terrible place with bad coffee and bad service",
+    ];
+    let encodings: Vec<_> = texts
+        .iter()
+        .map(|t| tokenizer.encode(t, None).unwrap())
+        .collect();
     let refs: Vec<_> = encodings.iter().collect();
     let input = tokenizer.batch(&refs, true, &device).unwrap();
     let logits = ours.logits(&input).unwrap();
     let (shape, values) = integration_tests::to_vec(logits);
     assert_eq!(shape, vec![2, 5]);
     assert!(values.iter().all(|v| v.is_finite()));
-    export_for_python_check(dir, name, "text-classification", &input, json!({"logits": rows(&values, shape[1])}));
+    export_for_python_check(
+        dir,
+        name,
+        "text-classification",
+        &input,
+        json!({"logits": rows(&values, shape[1])}),
+    );
 }
 
 fn rows(values: &[f32], cols: usize) -> Vec<Vec<f32>> {
     values.chunks(cols).map(<[f32]>::to_vec).collect()
 }
 
-fn export_for_python_check(dir: &Path, name: &str, task: &str, input: &burn_models::heads::EncoderInput, outputs: Value) {
+fn export_for_python_check(
+    dir: &Path,
+    name: &str,
+    task: &str,
+    input: &burn_models::heads::EncoderInput,
+    outputs: Value,
+) {
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/train-check");
     let copy = target.join(name);
     std::fs::create_dir_all(&copy).unwrap();
@@ -332,7 +466,12 @@ fn export_for_python_check(dir: &Path, name: &str, task: &str, input: &burn_mode
     }
     let ints = |t: &burn::tensor::Tensor<2, burn::tensor::Int>| -> Value {
         let [b, s] = t.dims();
-        let v = t.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let v = t
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
         json!(v.chunks(s).take(b).collect::<Vec<_>>())
     };
     let mut doc = json!({"task": task, "input_ids": ints(&input.input_ids), "attention_mask": ints(&input.attention_mask)});
@@ -342,14 +481,21 @@ fn export_for_python_check(dir: &Path, name: &str, task: &str, input: &burn_mode
     for (k, v) in outputs.as_object().unwrap() {
         doc[k] = v.clone();
     }
-    std::fs::write(target.join(format!("{name}-logits.json")), serde_json::to_string(&doc).unwrap()).unwrap();
+    std::fs::write(
+        target.join(format!("{name}-logits.json")),
+        serde_json::to_string(&doc).unwrap(),
+    )
+    .unwrap();
 }
 
 fn squad_recipe(output: &Path, data: &str, v2: bool, epochs: usize) -> QuestionAnsweringRecipe {
     QuestionAnsweringRecipe {
         model: fixture("distilbert-base").to_string_lossy().into_owned(),
         data: data_str(data),
-        windows: QaWindows { max_length: 48, doc_stride: 16 },
+        windows: QaWindows {
+            max_length: 48,
+            doc_stride: 16,
+        },
         version_2_with_negative: v2,
         evaluate_before_training: true,
         args: TrainingArguments {
@@ -366,25 +512,49 @@ fn squad_recipe(output: &Path, data: &str, v2: bool, epochs: usize) -> QuestionA
 fn squad_recipe_learns_and_saves_a_hf_model() {
     let _guard = TRAINING.lock().unwrap_or_else(|p| p.into_inner());
     let out = tempfile::tempdir().unwrap();
-    let result = run_question_answering(&squad_recipe(out.path(), "squad", false, 8), &device()).unwrap();
+    let result =
+        run_question_answering(&squad_recipe(out.path(), "squad", false, 8), &device()).unwrap();
     let before = result.initial_metrics.as_ref().unwrap()["f1"];
     let after = result.metrics["f1"];
     let losses = &result.epoch_losses;
-    assert!(losses.last().unwrap() < &(losses[0] * 0.7), "losses {losses:?}");
-    assert!(after > before + 20.0, "f1 {before} -> {after} ({:?})", result.metrics);
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["architectures"], json!(["DistilBertForQuestionAnswering"]));
+    assert!(
+        losses.last().unwrap() < &(losses[0] * 0.7),
+        "losses {losses:?}"
+    );
+    assert!(
+        after > before + 20.0,
+        "f1 {before} -> {after} ({:?})",
+        result.metrics
+    );
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        config["architectures"],
+        json!(["DistilBertForQuestionAnswering"])
+    );
 
     let device = device();
     let model_dir = ModelDir::local(out.path()).unwrap();
     let ours = auto::load_question_answerer(&model_dir, &device).unwrap();
     let tokenizer = TextTokenizer::from_model_dir(&model_dir).unwrap();
-    let encoding = tokenizer.encode("where does mary live ?", Some("the team won the cup last year . mary lives in paris .")).unwrap();
+    let encoding = tokenizer
+        .encode(
+            "where does mary live ?",
+            Some("the team won the cup last year . mary lives in paris ."),
+        )
+        .unwrap();
     let input = tokenizer.batch(&[&encoding], false, &device).unwrap();
     let (start, end) = ours.span_logits(&input).unwrap();
     let (shape, start) = integration_tests::to_vec(start);
     let (_, end) = integration_tests::to_vec(end);
-    export_for_python_check(out.path(), "squad", "question-answering", &input, json!({"start_logits": rows(&start, shape[1]), "end_logits": rows(&end, shape[1])}));
+    export_for_python_check(
+        out.path(),
+        "squad",
+        "question-answering",
+        &input,
+        json!({"start_logits": rows(&start, shape[1]), "end_logits": rows(&end, shape[1])}),
+    );
 }
 
 /// SQuAD 2.0: unanswerable questions train towards [CLS]; v2 metrics are reported.
@@ -392,13 +562,20 @@ fn squad_recipe_learns_and_saves_a_hf_model() {
 fn squad_v2_recipe_reports_has_and_no_answer_scores() {
     let _guard = TRAINING.lock().unwrap_or_else(|p| p.into_inner());
     let out = tempfile::tempdir().unwrap();
-    let result = run_question_answering(&squad_recipe(out.path(), "squad_v2", true, 2), &device()).unwrap();
+    let result =
+        run_question_answering(&squad_recipe(out.path(), "squad_v2", true, 2), &device()).unwrap();
     for key in ["exact", "f1", "total", "HasAns_f1", "NoAns_f1"] {
-        assert!(result.metrics.contains_key(key), "{key} in {:?}", result.metrics);
+        assert!(
+            result.metrics.contains_key(key),
+            "{key} in {:?}",
+            result.metrics
+        );
     }
     assert_eq!(result.metrics["total"], 24.0);
     // Without --v2, unanswerable training questions are refused with a clear error.
-    let e = run_question_answering(&squad_recipe(out.path(), "squad_v2", false, 1), &device()).unwrap_err().to_string();
+    let e = run_question_answering(&squad_recipe(out.path(), "squad_v2", false, 1), &device())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("--v2"), "{e}");
 }
 
@@ -433,12 +610,15 @@ fn resume_continues_to_the_same_result() {
     assert_eq!(resumed.epoch_losses, vec![full.epoch_losses[1]]);
     assert_eq!(resumed.metrics, full.metrics);
     assert!(
-        file_bytes(&whole.path().join("model.safetensors")) == file_bytes(&split.path().join("model.safetensors")),
+        file_bytes(&whole.path().join("model.safetensors"))
+            == file_bytes(&split.path().join("model.safetensors")),
         "the resumed run's weights differ from the uninterrupted run's"
     );
     // A resume with other settings is refused rather than silently diverging.
     recipe.args.num_train_epochs = 3;
-    let e = run_text_classification(&recipe, &device()).unwrap_err().to_string();
+    let e = run_text_classification(&recipe, &device())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("resume with the same"), "{e}");
 }
 
@@ -459,15 +639,27 @@ fn every_parameter_gets_a_gradient() {
             }
         }
     }
-    let tokenizer = TextTokenizer::from_model_dir(&ModelDir::local(&fixture("bert-seqcls")).unwrap()).unwrap();
+    let tokenizer =
+        TextTokenizer::from_model_dir(&ModelDir::local(&fixture("bert-seqcls")).unwrap()).unwrap();
     let encoding = tokenizer.encode("the food was good", None).unwrap();
-    let (model, _) = burn_tasks::train::models::load_classifier(&ModelDir::local(&fixture("bert-seqcls")).unwrap(), &device, 3, None).unwrap();
+    let (model, _) = burn_tasks::train::models::load_classifier(
+        &ModelDir::local(&fixture("bert-seqcls")).unwrap(),
+        &device,
+        3,
+        None,
+    )
+    .unwrap();
     let input = tokenizer.batch(&[&encoding], true, &device).unwrap();
     let loss = burn_tasks::train::recipes::cross_entropy(model.logits(&input).unwrap(), &[1]);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let mut count = Count(&grads, 0, 0);
     model.visit(&mut count);
-    assert!(count.1 > 30 && count.1 == count.2, "{} of {} parameters have gradients", count.2, count.1);
+    assert!(
+        count.1 > 30 && count.1 == count.2,
+        "{} of {} parameters have gradients",
+        count.2,
+        count.1
+    );
 }
 
 /// The training path of attention (explicit softmax, dropout on the probabilities) computes
@@ -480,9 +672,12 @@ fn attention_training_path_matches_the_fused_op() {
     let device = device().autodiff();
     let dir = ModelDir::local(&fixture("bert-seqcls")).unwrap();
     let (model, _) = burn_tasks::train::models::load_classifier(&dir, &device, 3, None).unwrap();
-    let burn_tasks::train::models::ClassifierModel::Bert(bert) = model else { unreachable!() };
+    let burn_tasks::train::models::ClassifierModel::Bert(bert) = model else {
+        unreachable!()
+    };
     let attention = &bert.bert.encoder.layers[0].attention;
-    let hidden = burn::tensor::Tensor::<3>::random([2, 5, 32], burn::tensor::Distribution::Default, &device);
+    let hidden =
+        burn::tensor::Tensor::<3>::random([2, 5, 32], burn::tensor::Distribution::Default, &device);
     let mask_rows = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
         burn::tensor::TensorData::new(vec![1i64, 1, 1, 1, 1, 1, 1, 1, 0, 0], [2, 5]),
         &device,
@@ -490,10 +685,15 @@ fn attention_training_path_matches_the_fused_op() {
     let mask = AttentionMask::from_padding(&mask_rows);
     let fused = attention.forward(hidden.clone(), Some(&mask));
     // Keeps every value (p = 1e-12): the explicit path without an effective drop.
-    let explicit = attention.forward_with_dropout(hidden, Some(&mask), &DropoutConfig::new(1e-12).init());
+    let explicit =
+        attention.forward_with_dropout(hidden, Some(&mask), &DropoutConfig::new(1e-12).init());
     let (_, a) = integration_tests::to_vec(fused);
     let (_, b) = integration_tests::to_vec(explicit);
-    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "max difference {worst}");
 }
 
@@ -524,17 +724,34 @@ fn postprocessing_matches_the_recipe() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|o| o.as_array().map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize)))
+                .map(|o| {
+                    o.as_array().map(|p| {
+                        (
+                            p[0].as_u64().unwrap() as usize,
+                            p[1].as_u64().unwrap() as usize,
+                        )
+                    })
+                })
                 .collect();
             let n = offsets.len();
             burn_tasks::train::features::QaEvalFeature {
-                tokens: Tokens { input_ids: vec![0; n], attention_mask: vec![1; n], token_type_ids: vec![0; n] },
+                tokens: Tokens {
+                    input_ids: vec![0; n],
+                    attention_mask: vec![1; n],
+                    token_type_ids: vec![0; n],
+                },
                 example: f["example"].as_u64().unwrap() as usize,
                 offsets,
             }
         })
         .collect();
-    let floats = |v: &Value| -> Vec<f32> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
+    let floats = |v: &Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
     let logits: Vec<(Vec<f32>, Vec<f32>)> = golden["start_logits"]
         .as_array()
         .unwrap()

@@ -135,7 +135,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             println!(
                 "\n{name}: training throughput {:.2} samples/s ours, {} PyTorch",
                 rate(ours),
-                torch.as_ref().map_or("-".to_string(), |t| format!("{:.2} samples/s", rate(t)))
+                torch
+                    .as_ref()
+                    .map_or("-".to_string(), |t| format!("{:.2} samples/s", rate(t)))
             );
         }
     }
@@ -218,7 +220,12 @@ const TRAIN_STEP_LABELS: usize = 5;
 
 /// One fine-tuning step as `Trainer` takes it: forward in training mode (dropout), loss,
 /// backward, global-norm clipping to 1.0, AdamW (lr 5e-5).
-fn bench_train_step(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> Result<Timing> {
+fn bench_train_step(
+    workload: &Workload,
+    dir: &Path,
+    device: &Device,
+    runs: usize,
+) -> Result<Timing> {
     use burn::module::Module;
     use burn::optim::GradientsParams;
     use burn_tasks::train::models::load_classifier;
@@ -342,7 +349,11 @@ fn bench_torch(
             &threads.to_string(),
         ])
         .args(if workload.name == TRAIN_STEP_WORKLOAD {
-            vec!["--train".to_string(), "--num-labels".to_string(), TRAIN_STEP_LABELS.to_string()]
+            vec![
+                "--train".to_string(),
+                "--num-labels".to_string(),
+                TRAIN_STEP_LABELS.to_string(),
+            ]
         } else {
             Vec::new()
         })

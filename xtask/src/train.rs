@@ -214,5 +214,12 @@ pub fn squad(args: SquadArgs) -> Result<()> {
         ..defaults
     };
     let out = run_question_answering(&recipe, &device)?;
-    report(if args.v2 { "train-squad --v2" } else { "train-squad" }, &out)
+    report(
+        if args.v2 {
+            "train-squad --v2"
+        } else {
+            "train-squad"
+        },
+        &out,
+    )
 }

@@ -21,9 +21,11 @@ pub struct PostNormEncoderLayer {
 
 impl PostNormEncoderLayer {
     pub fn forward(&self, x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
-        let attended = self
-            .dropout
-            .forward(self.attention.forward_with_dropout(x.clone(), mask, &self.dropout));
+        let attended = self.dropout.forward(self.attention.forward_with_dropout(
+            x.clone(),
+            mask,
+            &self.dropout,
+        ));
         let h = self.attention_norm.forward(x + attended);
         let transformed = self.dropout.forward(self.feed_forward.forward(h.clone()));
         self.output_norm.forward(h + transformed)

@@ -75,12 +75,18 @@ fn field_to_json(field: &Field) -> Value {
         Field::UShort(n) => (*n).into(),
         Field::UInt(n) => (*n).into(),
         Field::ULong(n) => (*n).into(),
-        Field::Float16(n) => serde_json::Number::from_f64(f64::from(*n)).map_or(Value::Null, Value::Number),
-        Field::Float(n) => serde_json::Number::from_f64(f64::from(*n)).map_or(Value::Null, Value::Number),
+        Field::Float16(n) => {
+            serde_json::Number::from_f64(f64::from(*n)).map_or(Value::Null, Value::Number)
+        }
+        Field::Float(n) => {
+            serde_json::Number::from_f64(f64::from(*n)).map_or(Value::Null, Value::Number)
+        }
         Field::Double(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
         Field::Str(s) => Value::String(s.clone()),
         Field::Group(row) => Value::Object(row_to_json(row)),
-        Field::ListInternal(list) => Value::Array(list.elements().iter().map(field_to_json).collect()),
+        Field::ListInternal(list) => {
+            Value::Array(list.elements().iter().map(field_to_json).collect())
+        }
         Field::MapInternal(map) => Value::Object(
             map.entries()
                 .iter()
@@ -119,7 +125,12 @@ fn read_json(path: &Path) -> Result<Vec<Record>> {
         }
         match serde_json::from_str(line) {
             Ok(Value::Object(map)) => records.push(map),
-            Ok(_) => return Err(data_error(path, format!("line {}: not a JSON object", n + 1))),
+            Ok(_) => {
+                return Err(data_error(
+                    path,
+                    format!("line {}: not a JSON object", n + 1),
+                ));
+            }
             Err(e) => return Err(data_error(path, format!("line {}: {e}", n + 1))),
         }
     }
@@ -152,7 +163,10 @@ fn flatten_squad(path: &Path, articles: Vec<Value>) -> Result<Vec<Record>> {
     let bad = |what: &str| data_error(path, format!("SQuAD layout: {what}"));
     let mut rows = Vec::new();
     for article in articles {
-        let title = article.get("title").cloned().unwrap_or(Value::String(String::new()));
+        let title = article
+            .get("title")
+            .cloned()
+            .unwrap_or(Value::String(String::new()));
         let paragraphs = article
             .get("paragraphs")
             .and_then(Value::as_array)
@@ -167,14 +181,27 @@ fn flatten_squad(path: &Path, articles: Vec<Value>) -> Result<Vec<Record>> {
                 .and_then(Value::as_array)
                 .ok_or_else(|| bad("a paragraph without `qas`"))?;
             for qa in qas {
-                let answers = qa.get("answers").and_then(Value::as_array).cloned().unwrap_or_default();
-                let texts: Vec<Value> = answers.iter().filter_map(|a| a.get("text").cloned()).collect();
-                let starts: Vec<Value> = answers.iter().filter_map(|a| a.get("answer_start").cloned()).collect();
+                let answers = qa
+                    .get("answers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let texts: Vec<Value> = answers
+                    .iter()
+                    .filter_map(|a| a.get("text").cloned())
+                    .collect();
+                let starts: Vec<Value> = answers
+                    .iter()
+                    .filter_map(|a| a.get("answer_start").cloned())
+                    .collect();
                 let mut row = Record::new();
                 row.insert("id".into(), qa.get("id").cloned().unwrap_or(Value::Null));
                 row.insert("title".into(), title.clone());
                 row.insert("context".into(), context.clone());
-                row.insert("question".into(), qa.get("question").cloned().unwrap_or(Value::Null));
+                row.insert(
+                    "question".into(),
+                    qa.get("question").cloned().unwrap_or(Value::Null),
+                );
                 row.insert(
                     "answers".into(),
                     serde_json::json!({"text": texts, "answer_start": starts}),
@@ -247,7 +274,11 @@ impl Default for ClassificationColumns {
 impl ClassificationExample {
     /// Reads a row. `num_labels` bounds the label: a row outside it is an error, not a panic
     /// in the loss later.
-    pub fn from_record(record: &Record, columns: &ClassificationColumns, num_labels: usize) -> Result<Self> {
+    pub fn from_record(
+        record: &Record,
+        columns: &ClassificationColumns,
+        num_labels: usize,
+    ) -> Result<Self> {
         let text = match record.get(&columns.text) {
             Some(Value::String(s)) => s.clone(),
             Some(other) => return Err(column_error(&columns.text, "a string", other)),
@@ -259,15 +290,12 @@ impl ClassificationExample {
             Some(_) => None,
             None => return Err(missing_column(&columns.label, record)),
         };
-        let label = label
-            .filter(|&l| l < num_labels)
-            .ok_or_else(|| {
-                TaskError::InvalidInput(format!(
-                    "column `{}`: {} is not a class index below {num_labels}",
-                    columns.label,
-                    record[&columns.label]
-                ))
-            })?;
+        let label = label.filter(|&l| l < num_labels).ok_or_else(|| {
+            TaskError::InvalidInput(format!(
+                "column `{}`: {} is not a class index below {num_labels}",
+                columns.label, record[&columns.label]
+            ))
+        })?;
         Ok(Self { text, label })
     }
 }
@@ -306,9 +334,12 @@ impl QaExample {
                 let texts = a.get("text").and_then(Value::as_array).ok_or_else(|| {
                     TaskError::InvalidInput("column `answers`: no `text` list".into())
                 })?;
-                let starts = a.get("answer_start").and_then(Value::as_array).ok_or_else(|| {
-                    TaskError::InvalidInput("column `answers`: no `answer_start` list".into())
-                })?;
+                let starts = a
+                    .get("answer_start")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| {
+                        TaskError::InvalidInput("column `answers`: no `answer_start` list".into())
+                    })?;
                 if texts.len() != starts.len() {
                     return Err(TaskError::InvalidInput(format!(
                         "column `answers`: {} texts but {} answer_start values",
@@ -337,7 +368,13 @@ impl QaExample {
                 copy.insert("answers".into(), value);
                 return Self::from_record(&copy);
             }
-            Some(other) => return Err(column_error("answers", "an object {text, answer_start}", other)),
+            Some(other) => {
+                return Err(column_error(
+                    "answers",
+                    "an object {text, answer_start}",
+                    other,
+                ));
+            }
             None => return Err(missing_column("answers", record)),
         };
         let example = Self {
@@ -348,7 +385,12 @@ impl QaExample {
             answers,
         };
         let context_len = example.context.chars().count();
-        for (text, &start) in example.answers.text.iter().zip(&example.answers.answer_start) {
+        for (text, &start) in example
+            .answers
+            .text
+            .iter()
+            .zip(&example.answers.answer_start)
+        {
             if start + text.chars().count() > context_len {
                 return Err(TaskError::InvalidInput(format!(
                     "question {}: answer {text:?} at {start} runs past the end of its context",
@@ -369,7 +411,9 @@ fn missing_column(name: &str, record: &Record) -> TaskError {
 }
 
 fn column_error(name: &str, expected: &str, found: &Value) -> TaskError {
-    TaskError::InvalidInput(format!("column `{name}`: expected {expected}, found {found}"))
+    TaskError::InvalidInput(format!(
+        "column `{name}`: expected {expected}, found {found}"
+    ))
 }
 
 // -----------------------------------------------------------------------------------------
@@ -387,9 +431,12 @@ fn is_data_file(path: &Path) -> bool {
 /// Whether a file name (as `datasets` names split files: `train-00000-of-00001.parquet`,
 /// `validation.jsonl`, `data/test/...`) belongs to `split`.
 fn belongs_to_split(relative: &str, split: &str) -> bool {
-    relative
-        .split(['/', '\\'])
-        .any(|part| part == split || part.starts_with(&format!("{split}-")) || part.starts_with(&format!("{split}.")) || part.starts_with(&format!("{split}_")))
+    relative.split(['/', '\\']).any(|part| {
+        part == split
+            || part.starts_with(&format!("{split}-"))
+            || part.starts_with(&format!("{split}."))
+            || part.starts_with(&format!("{split}_"))
+    })
 }
 
 /// Data files under `dir` for `split`, sorted (shards in order).
@@ -401,11 +448,18 @@ fn split_files_in_dir(dir: &Path, split: &str) -> Result<Vec<PathBuf>> {
         for entry in entries {
             let path = entry.map_err(|e| data_error(&current, e))?.path();
             if path.is_dir() {
-                if !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                if !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                {
                     stack.push(path);
                 }
             } else if is_data_file(&path) {
-                let relative = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                let relative = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 if belongs_to_split(&relative, split) {
                     found.push(path);
                 }
@@ -427,7 +481,10 @@ pub fn split_files(data: &str, split: &str) -> Result<Vec<PathBuf>> {
     if path.is_dir() {
         let files = split_files_in_dir(path, split)?;
         if files.is_empty() {
-            return Err(data_error(path, format!("no {split} files (*.parquet, *.jsonl, *.csv named after the split)")));
+            return Err(data_error(
+                path,
+                format!("no {split} files (*.parquet, *.jsonl, *.csv named after the split)"),
+            ));
         }
         return Ok(files);
     }
@@ -452,17 +509,30 @@ fn hub_split_files(id: &str, split: &str) -> Result<Vec<PathBuf>> {
     let options = HubOptions::from_env();
     let revision = options.revision.clone().unwrap_or_else(|| "main".into());
     let repo = Repo::with_revision(id.to_string(), RepoType::Dataset, revision.clone());
-    let cache = options.cache_dir.clone().map(Cache::new).unwrap_or_else(Cache::from_env);
+    let cache = options
+        .cache_dir
+        .clone()
+        .map(Cache::new)
+        .unwrap_or_else(Cache::from_env);
 
     if options.offline {
         // The snapshot the revision points at, as huggingface_hub lays the cache out.
-        let folder = cache.path().join(format!("datasets--{}", id.replace('/', "--")));
-        let commit = std::fs::read_to_string(folder.join("refs").join(&revision))
-            .map_err(|_| hub_error(format!("not in the cache {} and offline mode is on", cache.path().display())))?;
+        let folder = cache
+            .path()
+            .join(format!("datasets--{}", id.replace('/', "--")));
+        let commit =
+            std::fs::read_to_string(folder.join("refs").join(&revision)).map_err(|_| {
+                hub_error(format!(
+                    "not in the cache {} and offline mode is on",
+                    cache.path().display()
+                ))
+            })?;
         let snapshot = folder.join("snapshots").join(commit.trim());
         let files = split_files_in_dir(&snapshot, split)?;
         if files.is_empty() {
-            return Err(hub_error(format!("the cached snapshot has no {split} files")));
+            return Err(hub_error(format!(
+                "the cached snapshot has no {split} files"
+            )));
         }
         return Ok(files);
     }
@@ -486,11 +556,17 @@ fn hub_split_files(id: &str, split: &str) -> Result<Vec<PathBuf>> {
     }
     names.sort();
     if names.is_empty() {
-        return Err(hub_error(format!("no {split} data files in the repository")));
+        return Err(hub_error(format!(
+            "no {split} data files in the repository"
+        )));
     }
     names
         .iter()
-        .map(|name| remote.get(name).map_err(|e| hub_error(format!("{name}: {e}"))))
+        .map(|name| {
+            remote
+                .get(name)
+                .map_err(|e| hub_error(format!("{name}: {e}")))
+        })
         .collect()
 }
 
@@ -507,10 +583,19 @@ mod tests {
 
     #[test]
     fn split_names() {
-        assert!(belongs_to_split("plain_text/train-00000-of-00001.parquet", "train"));
-        assert!(belongs_to_split("yelp_review_full/test-00000-of-00001.parquet", "test"));
+        assert!(belongs_to_split(
+            "plain_text/train-00000-of-00001.parquet",
+            "train"
+        ));
+        assert!(belongs_to_split(
+            "yelp_review_full/test-00000-of-00001.parquet",
+            "test"
+        ));
         assert!(belongs_to_split("data/validation/part.jsonl", "validation"));
-        assert!(!belongs_to_split("plain_text/train-00000-of-00001.parquet", "validation"));
+        assert!(!belongs_to_split(
+            "plain_text/train-00000-of-00001.parquet",
+            "validation"
+        ));
         assert!(!belongs_to_split("trainer.jsonl", "train"));
     }
 

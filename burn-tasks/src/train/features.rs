@@ -34,7 +34,11 @@ impl Tokens {
     }
 
     /// Stacks rows into a model batch.
-    pub fn batch(rows: &[&Tokens], with_token_types: bool, device: &Device) -> Result<EncoderInput> {
+    pub fn batch(
+        rows: &[&Tokens],
+        with_token_types: bool,
+        device: &Device,
+    ) -> Result<EncoderInput> {
         let ids: Vec<Vec<i64>> = rows.iter().map(|r| r.input_ids.clone()).collect();
         let mask: Vec<Vec<i64>> = rows.iter().map(|r| r.attention_mask.clone()).collect();
         let types: Vec<Vec<i64>> = rows.iter().map(|r| r.token_type_ids.clone()).collect();
@@ -81,7 +85,10 @@ pub fn classification_features(
 
 fn check_max_length(tokenizer: &TextTokenizer, max_length: usize) -> Result<()> {
     if max_length < 3 {
-        return Err(TaskError::option("max_length", format!("{max_length} leaves no room for text between the special tokens")));
+        return Err(TaskError::option(
+            "max_length",
+            format!("{max_length} leaves no room for text between the special tokens"),
+        ));
     }
     if max_length > tokenizer.model_max_length {
         log::warn!(
@@ -190,8 +197,10 @@ fn answer_span(encoding: &Encoding, example: &QaExample) -> (usize, usize) {
         .iter()
         .position(|t| t == "[CLS]")
         .unwrap_or(0);
-    let (Some(text), Some(&start_char)) = (example.answers.text.first(), example.answers.answer_start.first())
-    else {
+    let (Some(text), Some(&start_char)) = (
+        example.answers.text.first(),
+        example.answers.answer_start.first(),
+    ) else {
         return (cls_index, cls_index);
     };
     let end_char = start_char + text.chars().count();
@@ -200,7 +209,10 @@ fn answer_span(encoding: &Encoding, example: &QaExample) -> (usize, usize) {
     let Some(context_start) = sequence_ids.iter().position(|s| *s == Some(1)) else {
         return (cls_index, cls_index);
     };
-    let context_end = sequence_ids.iter().rposition(|s| *s == Some(1)).expect("a context token exists");
+    let context_end = sequence_ids
+        .iter()
+        .rposition(|s| *s == Some(1))
+        .expect("a context token exists");
     if offsets[context_start].0 > start_char || offsets[context_end].1 < end_char {
         return (cls_index, cls_index);
     }

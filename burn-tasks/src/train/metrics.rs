@@ -24,7 +24,10 @@ pub fn accuracy(predictions: &[usize], references: &[usize]) -> f64 {
 /// `the` as whole words), single spaces.
 pub fn normalize_answer(s: &str) -> String {
     let lowered = s.to_lowercase();
-    let no_punct: String = lowered.chars().filter(|c| !c.is_ascii_punctuation()).collect();
+    let no_punct: String = lowered
+        .chars()
+        .filter(|c| !c.is_ascii_punctuation())
+        .collect();
     // `re.sub(r"\b(a|an|the)\b", " ", text)`: a match is always a whole run of word characters.
     let mut no_articles = String::with_capacity(no_punct.len());
     let mut word = String::new();
@@ -278,7 +281,9 @@ pub fn postprocess_qa_predictions(
             .iter()
             .map(|c| {
                 let (s, e) = c.offsets;
-                let text = chars[s.min(chars.len())..e.min(chars.len())].iter().collect();
+                let text = chars[s.min(chars.len())..e.min(chars.len())]
+                    .iter()
+                    .collect();
                 (text, c.start_logit, c.end_logit)
             })
             .collect();

@@ -158,7 +158,12 @@ fn model_type(config: &Value) -> &str {
         .unwrap_or("")
 }
 
-fn bert_base(root: &WeightScope, c: &BertConfig, pooler: bool, fresh: &mut Vec<String>) -> Result<BertModel> {
+fn bert_base(
+    root: &WeightScope,
+    c: &BertConfig,
+    pooler: bool,
+    fresh: &mut Vec<String>,
+) -> Result<BertModel> {
     let prefix = if root.contains("bert.embeddings.word_embeddings.weight") {
         "bert."
     } else {
@@ -170,7 +175,12 @@ fn bert_base(root: &WeightScope, c: &BertConfig, pooler: bool, fresh: &mut Vec<S
         fresh.push("bert.pooler.dense.weight".into());
         fresh.push("bert.pooler.dense.bias".into());
         model.pooler = Some(BertPooler {
-            dense: fresh_linear(c.hidden_size, c.hidden_size, c.initializer_range, root.device()),
+            dense: fresh_linear(
+                c.hidden_size,
+                c.hidden_size,
+                c.initializer_range,
+                root.device(),
+            ),
         });
     }
     Ok(model)
@@ -196,7 +206,14 @@ pub fn load_classifier(
                 bert: bert_base(&root, &c, true, &mut fresh)?,
                 dropout: DropoutConfig::new(c.classifier_dropout.unwrap_or(c.hidden_dropout_prob))
                     .init(),
-                classifier: linear_or_fresh(&root, "classifier", c.hidden_size, num_labels, std, &mut fresh)?,
+                classifier: linear_or_fresh(
+                    &root,
+                    "classifier",
+                    c.hidden_size,
+                    num_labels,
+                    std,
+                    &mut fresh,
+                )?,
             })
         }
         "distilbert" => {
@@ -204,8 +221,22 @@ pub fn load_classifier(
             let std = c.initializer_range;
             ClassifierModel::DistilBert(DistilBertForSequenceClassification {
                 distilbert: DistilBertModel::load(&root, &c)?,
-                pre_classifier: linear_or_fresh(&root, "pre_classifier", c.dim, c.dim, std, &mut fresh)?,
-                classifier: linear_or_fresh(&root, "classifier", c.dim, num_labels, std, &mut fresh)?,
+                pre_classifier: linear_or_fresh(
+                    &root,
+                    "pre_classifier",
+                    c.dim,
+                    c.dim,
+                    std,
+                    &mut fresh,
+                )?,
+                classifier: linear_or_fresh(
+                    &root,
+                    "classifier",
+                    c.dim,
+                    num_labels,
+                    std,
+                    &mut fresh,
+                )?,
                 dropout: DropoutConfig::new(c.seq_classif_dropout).init(),
             })
         }
@@ -221,7 +252,13 @@ pub fn load_classifier(
         ClassifierModel::Bert(_) => "BertForSequenceClassification",
         ClassifierModel::DistilBert(_) => "DistilBertForSequenceClassification",
     }]);
-    Ok((model, Pretrained { config, newly_initialized: fresh }))
+    Ok((
+        model,
+        Pretrained {
+            config,
+            newly_initialized: fresh,
+        },
+    ))
 }
 
 /// `AutoModelForQuestionAnswering.from_pretrained(dir)` on `device`.
@@ -235,7 +272,14 @@ pub fn load_question_answering(dir: &ModelDir, device: &Device) -> Result<(QaMod
             let c: BertConfig = parse(dir, &config)?;
             QaModel::Bert(BertForQuestionAnswering {
                 bert: bert_base(&root, &c, false, &mut fresh)?,
-                qa_outputs: linear_or_fresh(&root, "qa_outputs", c.hidden_size, 2, c.initializer_range, &mut fresh)?,
+                qa_outputs: linear_or_fresh(
+                    &root,
+                    "qa_outputs",
+                    c.hidden_size,
+                    2,
+                    c.initializer_range,
+                    &mut fresh,
+                )?,
             })
         }
         "distilbert" => {
@@ -243,7 +287,14 @@ pub fn load_question_answering(dir: &ModelDir, device: &Device) -> Result<(QaMod
             QaModel::DistilBert(DistilBertForQuestionAnswering {
                 distilbert: DistilBertModel::load(&root, &c)?,
                 dropout: DropoutConfig::new(c.qa_dropout).init(),
-                qa_outputs: linear_or_fresh(&root, "qa_outputs", c.dim, 2, c.initializer_range, &mut fresh)?,
+                qa_outputs: linear_or_fresh(
+                    &root,
+                    "qa_outputs",
+                    c.dim,
+                    2,
+                    c.initializer_range,
+                    &mut fresh,
+                )?,
             })
         }
         other => {
@@ -257,7 +308,13 @@ pub fn load_question_answering(dir: &ModelDir, device: &Device) -> Result<(QaMod
         QaModel::Bert(_) => "BertForQuestionAnswering",
         QaModel::DistilBert(_) => "DistilBertForQuestionAnswering",
     }]);
-    Ok((model, Pretrained { config, newly_initialized: fresh }))
+    Ok((
+        model,
+        Pretrained {
+            config,
+            newly_initialized: fresh,
+        },
+    ))
 }
 
 // -----------------------------------------------------------------------------------------
@@ -302,13 +359,19 @@ impl HfTensors {
     }
 
     fn embeddings(&mut self, prefix: &str, e: &TextEmbeddings) -> Result<()> {
-        self.tensor(format!("{prefix}.word_embeddings.weight"), e.word_embeddings.weight.val())?;
+        self.tensor(
+            format!("{prefix}.word_embeddings.weight"),
+            e.word_embeddings.weight.val(),
+        )?;
         self.tensor(
             format!("{prefix}.position_embeddings.weight"),
             e.position_embeddings.weight.val(),
         )?;
         if let Some(types) = &e.token_type_embeddings {
-            self.tensor(format!("{prefix}.token_type_embeddings.weight"), types.weight.val())?;
+            self.tensor(
+                format!("{prefix}.token_type_embeddings.weight"),
+                types.weight.val(),
+            )?;
         }
         self.layer_norm(&format!("{prefix}.LayerNorm"), &e.layer_norm)
     }
@@ -324,7 +387,11 @@ impl HfTensors {
 
     fn distilbert(&mut self, m: &DistilBertModel) -> Result<()> {
         self.embeddings("distilbert.embeddings", &m.embeddings)?;
-        self.encoder(&m.transformer, "distilbert.transformer.layer", DISTILBERT_LAYER_NAMES)
+        self.encoder(
+            &m.transformer,
+            "distilbert.transformer.layer",
+            DISTILBERT_LAYER_NAMES,
+        )
     }
 
     fn encoder(&mut self, encoder: &PostNormEncoder, prefix: &str, names: [&str; 8]) -> Result<()> {
@@ -453,7 +520,12 @@ const TOKENIZER_FILES: &[&str] = &[
 
 /// `save_pretrained` + `tokenizer.save_pretrained`: config.json, model.safetensors (HF names,
 /// f32) and the tokenizer files of `source`, each written atomically.
-pub fn save_pretrained(model: &impl SaveHf, pretrained: &Pretrained, source: &ModelDir, out: &Path) -> Result<()> {
+pub fn save_pretrained(
+    model: &impl SaveHf,
+    pretrained: &Pretrained,
+    source: &ModelDir,
+    out: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| io_error(out, e))?;
     model.save_hf_weights(&out.join("model.safetensors"))?;
     let config = serde_json::to_string_pretty(&pretrained.config).expect("JSON values serialize");
@@ -475,7 +547,10 @@ pub(crate) fn io_error(path: &Path, e: impl std::fmt::Display) -> TaskError {
 /// crash never leaves a half-written file under the final name.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_error(dir, e))?;
     tmp.write_all(bytes).map_err(|e| io_error(path, e))?;

@@ -19,11 +19,15 @@ use super::data::{
     ClassificationColumns, ClassificationExample, QaExample, load_split, shuffle_select,
 };
 use super::features::{
-    ClassificationFeature, QaEvalFeature, QaTrainFeature, QaWindows, Tokens, classification_features,
-    qa_eval_features, qa_train_features,
+    ClassificationFeature, QaEvalFeature, QaTrainFeature, QaWindows, Tokens,
+    classification_features, qa_eval_features, qa_train_features,
 };
-use super::metrics::{PostprocessOptions, accuracy, postprocess_qa_predictions, squad_v1, squad_v2};
-use super::models::{ClassifierModel, QaModel, load_classifier, load_question_answering, save_pretrained};
+use super::metrics::{
+    PostprocessOptions, accuracy, postprocess_qa_predictions, squad_v1, squad_v2,
+};
+use super::models::{
+    ClassifierModel, QaModel, load_classifier, load_question_answering, save_pretrained,
+};
 use super::trainer::{TrainTask, TrainingArguments, train};
 use crate::error::{Result, TaskError};
 use crate::processors::TextTokenizer;
@@ -33,7 +37,10 @@ pub fn cross_entropy(logits: Tensor<2>, targets: &[usize]) -> Tensor<1> {
     let [batch, _] = logits.dims();
     let device = logits.device();
     let targets: Tensor<2, Int> = Tensor::from_data(
-        TensorData::new(targets.iter().map(|&t| t as i64).collect::<Vec<_>>(), [batch, 1]),
+        TensorData::new(
+            targets.iter().map(|&t| t as i64).collect::<Vec<_>>(),
+            [batch, 1],
+        ),
         &device,
     );
     let picked = log_softmax(logits, 1).gather(1, targets);
@@ -47,13 +54,17 @@ fn to_rows(tensor: Tensor<2>) -> Result<Vec<Vec<f32>>> {
         .convert::<f32>()
         .try_to_vec::<f32>()
         .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
-    Ok((0..rows).map(|r| values[r * cols..(r + 1) * cols].to_vec()).collect())
+    Ok((0..rows)
+        .map(|r| values[r * cols..(r + 1) * cols].to_vec())
+        .collect())
 }
 
 fn argmax(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
         .0
 }
 
@@ -82,8 +93,14 @@ impl TrainTask for ClassificationTask {
         Ok(cross_entropy(model.logits(&input)?, &labels))
     }
 
-    fn evaluate(&self, model: &ClassifierModel, device: &Device, batch_size: usize) -> Result<BTreeMap<String, f64>> {
-        let (predictions, loss) = classify(model, &self.eval, self.token_types, device, batch_size)?;
+    fn evaluate(
+        &self,
+        model: &ClassifierModel,
+        device: &Device,
+        batch_size: usize,
+    ) -> Result<BTreeMap<String, f64>> {
+        let (predictions, loss) =
+            classify(model, &self.eval, self.token_types, device, batch_size)?;
         let references: Vec<usize> = self.eval.iter().map(|f| f.label).collect();
         Ok(BTreeMap::from([
             ("accuracy".to_string(), accuracy(&predictions, &references)),
@@ -106,7 +123,8 @@ pub fn classify(
         let rows: Vec<&Tokens> = chunk.iter().map(|f| &f.tokens).collect();
         let labels: Vec<usize> = chunk.iter().map(|f| f.label).collect();
         let logits = model.logits(&Tokens::batch(&rows, token_types, device)?)?;
-        loss_sum += f64::from(cross_entropy(logits.clone(), &labels).into_scalar::<f32>()) * chunk.len() as f64;
+        loss_sum += f64::from(cross_entropy(logits.clone(), &labels).into_scalar::<f32>())
+            * chunk.len() as f64;
         predictions.extend(to_rows(logits)?.iter().map(|r| argmax(r)));
     }
     Ok((predictions, loss_sum / features.len().max(1) as f64))
@@ -180,7 +198,10 @@ fn recipe_max_length(tokenizer: &TextTokenizer, max_length: Option<usize>) -> us
 }
 
 /// Fine-tunes a sequence classifier (the Yelp recipe) and saves it under `args.output_dir`.
-pub fn run_text_classification(recipe: &TextClassificationRecipe, device: &Device) -> Result<RecipeOutput> {
+pub fn run_text_classification(
+    recipe: &TextClassificationRecipe,
+    device: &Device,
+) -> Result<RecipeOutput> {
     let dir = resolve_model(&recipe.model)?;
     let tokenizer = TextTokenizer::from_model_dir(&dir)?;
     let examples = |split: &str, samples: Option<usize>| -> Result<Vec<ClassificationExample>> {
@@ -209,7 +230,11 @@ pub fn run_text_classification(recipe: &TextClassificationRecipe, device: &Devic
         token_types: model.uses_token_types(),
     };
     let initial_metrics = if recipe.evaluate_before_training {
-        Some(task.evaluate(&burn::module::Module::valid(&model), &plain, recipe.args.per_device_eval_batch_size)?)
+        Some(task.evaluate(
+            &burn::module::Module::valid(&model),
+            &plain,
+            recipe.args.per_device_eval_batch_size,
+        )?)
     } else {
         None
     };
@@ -250,18 +275,35 @@ impl TrainTask for QuestionAnsweringTask {
     /// `(CE(start) + CE(end)) / 2`, as `*ForQuestionAnswering` computes it.
     fn loss(&self, model: &QaModel, batch: &[usize], device: &Device) -> Result<Tensor<1>> {
         let rows: Vec<&Tokens> = batch.iter().map(|&i| &self.train[i].tokens).collect();
-        let starts: Vec<usize> = batch.iter().map(|&i| self.train[i].start_position).collect();
+        let starts: Vec<usize> = batch
+            .iter()
+            .map(|&i| self.train[i].start_position)
+            .collect();
         let ends: Vec<usize> = batch.iter().map(|&i| self.train[i].end_position).collect();
-        let (start_logits, end_logits) = model.span_logits(&Tokens::batch(&rows, self.token_types, device)?)?;
-        Ok((cross_entropy(start_logits, &starts) + cross_entropy(end_logits, &ends)).div_scalar(2.0))
+        let (start_logits, end_logits) =
+            model.span_logits(&Tokens::batch(&rows, self.token_types, device)?)?;
+        Ok(
+            (cross_entropy(start_logits, &starts) + cross_entropy(end_logits, &ends))
+                .div_scalar(2.0),
+        )
     }
 
-    fn evaluate(&self, model: &QaModel, device: &Device, batch_size: usize) -> Result<BTreeMap<String, f64>> {
+    fn evaluate(
+        &self,
+        model: &QaModel,
+        device: &Device,
+        batch_size: usize,
+    ) -> Result<BTreeMap<String, f64>> {
         let logits = span_logits(model, &self.eval, self.token_types, device, batch_size)?;
-        let predictions = postprocess_qa_predictions(&self.eval_examples, &self.eval, &logits, &self.postprocess);
+        let predictions =
+            postprocess_qa_predictions(&self.eval_examples, &self.eval, &logits, &self.postprocess);
         Ok(if self.postprocess.version_2_with_negative {
             let s = squad_v2(&predictions, &self.eval_examples);
-            let mut m = BTreeMap::from([("exact".to_string(), s.exact), ("f1".to_string(), s.f1), ("total".to_string(), s.total as f64)]);
+            let mut m = BTreeMap::from([
+                ("exact".to_string(), s.exact),
+                ("f1".to_string(), s.f1),
+                ("total".to_string(), s.total as f64),
+            ]);
             for (name, part) in [("HasAns", s.has_ans), ("NoAns", s.no_ans)] {
                 if let Some((exact, f1, total)) = part {
                     m.insert(format!("{name}_exact"), exact);
@@ -272,7 +314,10 @@ impl TrainTask for QuestionAnsweringTask {
             m
         } else {
             let s = squad_v1(&predictions, &self.eval_examples);
-            BTreeMap::from([("exact_match".to_string(), s.exact_match), ("f1".to_string(), s.f1)])
+            BTreeMap::from([
+                ("exact_match".to_string(), s.exact_match),
+                ("f1".to_string(), s.f1),
+            ])
         })
     }
 }
@@ -341,7 +386,10 @@ impl Default for QuestionAnsweringRecipe {
 }
 
 /// Fine-tunes an extractive question answering model (the SQuAD recipe).
-pub fn run_question_answering(recipe: &QuestionAnsweringRecipe, device: &Device) -> Result<RecipeOutput> {
+pub fn run_question_answering(
+    recipe: &QuestionAnsweringRecipe,
+    device: &Device,
+) -> Result<RecipeOutput> {
     let dir = resolve_model(&recipe.model)?;
     let tokenizer = TextTokenizer::from_model_dir(&dir)?;
     let examples = |split: &str, samples: Option<usize>| -> Result<Vec<QaExample>> {
@@ -350,7 +398,10 @@ pub fn run_question_answering(recipe: &QuestionAnsweringRecipe, device: &Device)
     };
     let train_examples = examples(&recipe.train_split, recipe.train_samples)?;
     let eval_examples = examples(&recipe.eval_split, recipe.eval_samples)?;
-    let unanswerable = train_examples.iter().filter(|e| e.answers.text.is_empty()).count();
+    let unanswerable = train_examples
+        .iter()
+        .filter(|e| e.answers.text.is_empty())
+        .count();
     if unanswerable > 0 && !recipe.version_2_with_negative {
         return Err(TaskError::InvalidInput(format!(
             "{unanswerable} training questions have no answer: that is SQuAD 2.0, train with --v2"
@@ -378,7 +429,11 @@ pub fn run_question_answering(recipe: &QuestionAnsweringRecipe, device: &Device)
         token_types: model.uses_token_types(),
     };
     let initial_metrics = if recipe.evaluate_before_training {
-        Some(task.evaluate(&burn::module::Module::valid(&model), &plain, recipe.args.per_device_eval_batch_size)?)
+        Some(task.evaluate(
+            &burn::module::Module::valid(&model),
+            &plain,
+            recipe.args.per_device_eval_batch_size,
+        )?)
     } else {
         None
     };

@@ -100,11 +100,23 @@ impl TrainingArguments {
             }
         };
         positive("num_train_epochs", self.num_train_epochs)?;
-        positive("per_device_train_batch_size", self.per_device_train_batch_size)?;
-        positive("per_device_eval_batch_size", self.per_device_eval_batch_size)?;
-        positive("gradient_accumulation_steps", self.gradient_accumulation_steps)?;
+        positive(
+            "per_device_train_batch_size",
+            self.per_device_train_batch_size,
+        )?;
+        positive(
+            "per_device_eval_batch_size",
+            self.per_device_eval_batch_size,
+        )?;
+        positive(
+            "gradient_accumulation_steps",
+            self.gradient_accumulation_steps,
+        )?;
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(TaskError::option("learning_rate", format!("{} is not a positive number", self.learning_rate)));
+            return Err(TaskError::option(
+                "learning_rate",
+                format!("{} is not a positive number", self.learning_rate),
+            ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(TaskError::option("weight_decay", "must be 0 or more"));
@@ -124,7 +136,12 @@ pub trait TrainTask {
     /// The mean loss of the training features `batch`, a scalar tensor on `device`.
     fn loss(&self, model: &Self::Model, batch: &[usize], device: &Device) -> Result<Tensor<1>>;
     /// Metrics of the model (in evaluation mode, on the plain `device`).
-    fn evaluate(&self, model: &Self::Model, device: &Device, batch_size: usize) -> Result<BTreeMap<String, f64>>;
+    fn evaluate(
+        &self,
+        model: &Self::Model,
+        device: &Device,
+        batch_size: usize,
+    ) -> Result<BTreeMap<String, f64>>;
 }
 
 /// `get_linear_schedule_with_warmup`: the learning rate of optimizer step `step` (from 0).
@@ -162,7 +179,8 @@ pub struct TrainOutput<M> {
 
 fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
     // SplitMix64 over the three: distinct positions get unrelated streams.
-    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -216,7 +234,10 @@ pub fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_nor
     if max_norm > 0.0 {
         let coef = max_norm / (total + 1e-6);
         if coef < 1.0 {
-            model.visit(&mut ScaleGrads { grads, factor: coef });
+            model.visit(&mut ScaleGrads {
+                grads,
+                factor: coef,
+            });
         }
     }
     total
@@ -235,7 +256,11 @@ pub fn build_optimizer(args: &TrainingArguments) -> ModuleOptimizer {
     let optim = ModuleOptimizer::from(adamw(args.weight_decay));
     if args.weight_decay > 0.0 {
         // Burn names LayerNorm's weight `gamma` under fields named `*norm*`.
-        optim.with_group(ParamGroup::from_any_predicates(vec!["bias", "norm"]), adamw(0.0), None)
+        optim.with_group(
+            ParamGroup::from_any_predicates(vec!["bias", "norm"]),
+            adamw(0.0),
+            None,
+        )
     } else {
         optim
     }
@@ -279,7 +304,10 @@ pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
             let step: usize = name.strip_prefix(CHECKPOINT_PREFIX)?.parse().ok()?;
-            e.path().join("trainer_state.json").is_file().then(|| (step, e.path()))
+            e.path()
+                .join("trainer_state.json")
+                .is_file()
+                .then(|| (step, e.path()))
         })
         .max_by_key(|(step, _)| *step)
         .map(|(_, path)| path)
@@ -308,9 +336,14 @@ fn save_checkpoint<M: Module + Clone>(
         .save_file(&model_path)
         .map_err(|e| record_error(&model_path, e))?;
     let optim_path = tmp.path().join("optimizer.bpk");
-    optim.save(&optim_path).map_err(|e| record_error(&optim_path, e))?;
+    optim
+        .save(&optim_path)
+        .map_err(|e| record_error(&optim_path, e))?;
     let state_json = serde_json::to_string_pretty(state).expect("the state serializes");
-    write_atomic(&tmp.path().join("trainer_state.json"), state_json.as_bytes())?;
+    write_atomic(
+        &tmp.path().join("trainer_state.json"),
+        state_json.as_bytes(),
+    )?;
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(|e| io_error(&final_dir, e))?;
     }
@@ -319,11 +352,19 @@ fn save_checkpoint<M: Module + Clone>(
     Ok(final_dir)
 }
 
-fn load_checkpoint<M: Module>(path: &Path, model: M, optim: ModuleOptimizer) -> Result<(M, ModuleOptimizer, TrainerState)> {
+fn load_checkpoint<M: Module>(
+    path: &Path,
+    model: M,
+    optim: ModuleOptimizer,
+) -> Result<(M, ModuleOptimizer, TrainerState)> {
     let model_path = path.join("model.bpk");
-    let model = model.try_load_file(&model_path).map_err(|e| record_error(&model_path, e))?;
+    let model = model
+        .try_load_file(&model_path)
+        .map_err(|e| record_error(&model_path, e))?;
     let optim_path = path.join("optimizer.bpk");
-    let optim = optim.load(&optim_path).map_err(|e| record_error(&optim_path, e))?;
+    let optim = optim
+        .load(&optim_path)
+        .map_err(|e| record_error(&optim_path, e))?;
     let state_path = path.join("trainer_state.json");
     let text = std::fs::read_to_string(&state_path).map_err(|e| io_error(&state_path, e))?;
     let state = serde_json::from_str(&text).map_err(|e| io_error(&state_path, e))?;
@@ -332,7 +373,12 @@ fn load_checkpoint<M: Module>(path: &Path, model: M, optim: ModuleOptimizer) -> 
 
 /// Trains `model` on `task` with `args` on `device` (a plain device; its autodiff twin runs
 /// the backward passes). Returns the trained model on the plain device.
-pub fn train<T: TrainTask>(task: &T, model: T::Model, args: &TrainingArguments, device: &Device) -> Result<TrainOutput<T::Model>> {
+pub fn train<T: TrainTask>(
+    task: &T,
+    model: T::Model,
+    args: &TrainingArguments,
+    device: &Device,
+) -> Result<TrainOutput<T::Model>> {
     args.check()?;
     let n = task.train_len();
     if n == 0 {
@@ -453,7 +499,8 @@ pub fn train<T: TrainTask>(task: &T, model: T::Model, args: &TrainingArguments, 
                 "loss {:.4} lr {lr:.2e} {rate:.1} samples/s",
                 window_loss / window_batches as f64
             ));
-            if state.global_step % args.logging_steps.max(1) == 0 || state.global_step == max_steps {
+            if state.global_step % args.logging_steps.max(1) == 0 || state.global_step == max_steps
+            {
                 let entry = json!({
                     "epoch": epoch as f64 + (group_index + 1) as f64 / steps_per_epoch as f64,
                     "step": state.global_step,
@@ -473,8 +520,13 @@ pub fn train<T: TrainTask>(task: &T, model: T::Model, args: &TrainingArguments, 
         state.epoch = epoch + 1;
 
         let eval_started = Instant::now();
-        metrics = task.evaluate(&model.valid().to_device(&plain), &plain, args.per_device_eval_batch_size)?;
-        let mut entry = json!({"epoch": state.epoch, "step": state.global_step, "train_loss": epoch_mean});
+        metrics = task.evaluate(
+            &model.valid().to_device(&plain),
+            &plain,
+            args.per_device_eval_batch_size,
+        )?;
+        let mut entry =
+            json!({"epoch": state.epoch, "step": state.global_step, "train_loss": epoch_mean});
         for (k, v) in &metrics {
             entry[format!("eval_{k}")] = json!(v);
         }
@@ -499,7 +551,11 @@ pub fn train<T: TrainTask>(task: &T, model: T::Model, args: &TrainingArguments, 
     bar.finish_and_clear();
     if metrics.is_empty() {
         // Resumed a finished run: evaluate what was loaded.
-        metrics = task.evaluate(&model.valid().to_device(&plain), &plain, args.per_device_eval_batch_size)?;
+        metrics = task.evaluate(
+            &model.valid().to_device(&plain),
+            &plain,
+            args.per_device_eval_batch_size,
+        )?;
     }
     Ok(TrainOutput {
         model: model.valid().to_device(&plain),
