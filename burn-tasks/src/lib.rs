@@ -26,6 +26,7 @@ pub mod error;
 pub mod input;
 pub mod pipelines;
 pub mod processors;
+pub mod train;
 
 pub use error::{Result, TaskError};
 pub use pipelines::{Pipeline, Task, pipeline};

@@ -1,5 +1,9 @@
 """PyTorch side of `cargo xtask bench`: the same workload on the same checkpoint directory.
 
+With --train, times one fine-tuning step instead of a forward pass: a fresh
+`num_labels` classification head, dropout on, cross-entropy, backward, clip_grad_norm_(1.0),
+AdamW (lr 5e-5) as `Trainer` takes it.
+
 Prints one JSON object: {"median_ms", "load_ms", "peak_rss_mb", "runs", "threads", "torch",
 "transformers"}.
 """
@@ -12,7 +16,7 @@ import time
 
 import torch
 import transformers
-from transformers import AutoModel, AutoModelForSeq2SeqLM
+from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
 
 
 def main():
@@ -25,7 +29,11 @@ def main():
     # Seq2seq workloads: time `generate()` of exactly this many new tokens with beam search.
     parser.add_argument("--generate-new-tokens", type=int)
     parser.add_argument("--num-beams", type=int, default=1)
+    parser.add_argument("--train", action="store_true")
+    parser.add_argument("--num-labels", type=int, default=5)
     args = parser.parse_args()
+    if args.train:
+        return train_step(args)
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -69,6 +77,45 @@ def main():
                 "median_ms": statistics.median(samples),
                 "load_ms": load_ms,
                 # ru_maxrss is in KiB on Linux.
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "runs": args.runs,
+                "threads": args.threads,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+            }
+        )
+    )
+
+
+def train_step(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(42)
+    start = time.perf_counter()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        args.model, num_labels=args.num_labels, dtype=torch.float32
+    ).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    load_ms = (time.perf_counter() - start) * 1e3
+    ids = torch.tensor(
+        [[(b * 131 + s * 7) % 30000 + 1000 for s in range(args.seq)] for b in range(args.batch)]
+    )
+    mask = torch.ones_like(ids)
+    labels = torch.tensor([b % args.num_labels for b in range(args.batch)])
+    samples = []
+    for run in range(args.runs + 1):
+        t = time.perf_counter()
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        if run > 0:  # the first step allocates the optimizer state
+            samples.append((time.perf_counter() - t) * 1e3)
+    print(
+        json.dumps(
+            {
+                "median_ms": statistics.median(samples),
+                "load_ms": load_ms,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "runs": args.runs,
                 "threads": args.threads,

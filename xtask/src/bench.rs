@@ -84,13 +84,21 @@ fn workloads() -> Vec<Workload> {
         },
         Workload {
             name: "bert-base-forward-8x128",
-            config: bert_base,
+            config: bert_base.clone(),
             batch: 8,
             seq: 128,
         },
         Workload {
             name: "distilbert-base-forward-8x128",
             config: distilbert_base,
+            batch: 8,
+            seq: 128,
+        },
+        // One optimizer step of fine-tuning (forward, loss, backward, clipping, AdamW) of a
+        // fresh 5-label classification head on BERT-base: the Yelp recipe's step.
+        Workload {
+            name: TRAIN_STEP_WORKLOAD,
+            config: bert_base,
             batch: 8,
             seq: 128,
         },
@@ -159,6 +167,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 torch
                     .as_ref()
                     .map_or("-".into(), |t| format!("{:.1}", rate(t.median_ms)))
+            );
+        }
+        if *name == TRAIN_STEP_WORKLOAD {
+            let batch = workloads()
+                .iter()
+                .find(|w| w.name == *name)
+                .map_or(f64::NAN, |w| w.batch as f64);
+            let rate = |t: &Timing| batch * 1e3 / t.median_ms;
+            println!(
+                "\n{name}: training throughput {:.2} samples/s ours, {} PyTorch",
+                rate(ours),
+                torch
+                    .as_ref()
+                    .map_or("-".to_string(), |t| format!("{:.2} samples/s", rate(t)))
             );
         }
     }
@@ -233,7 +255,76 @@ fn median(mut samples: Vec<Duration>) -> f64 {
     samples[samples.len() / 2].as_secs_f64() * 1e3
 }
 
+/// The training-step workload (timed by `bench_train_step`, and by `bench_torch.py --train`).
+const TRAIN_STEP_WORKLOAD: &str = "bert-base-train-step-8x128";
+
+/// Labels of the training-step workload's classification head (Yelp's 5 stars).
+const TRAIN_STEP_LABELS: usize = 5;
+
+/// One fine-tuning step as `Trainer` takes it: forward in training mode (dropout), loss,
+/// backward, global-norm clipping to 1.0, AdamW (lr 5e-5).
+fn bench_train_step(
+    workload: &Workload,
+    dir: &Path,
+    device: &Device,
+    runs: usize,
+) -> Result<Timing> {
+    use burn::module::Module;
+    use burn::optim::GradientsParams;
+    use burn_tasks::train::models::load_classifier;
+    use burn_tasks::train::recipes::cross_entropy;
+    use burn_tasks::train::trainer::{TrainingArguments, build_optimizer, clip_grad_norm};
+
+    let model_dir = ModelDir::local(dir)?;
+    let plain = device.clone().inner();
+    let ad = device.clone().autodiff();
+    let (ids, mask) = bench_inputs(workload);
+    let input = EncoderInput::new(&ids, &mask, None, &ad)?;
+    let labels: Vec<usize> = (0..workload.batch).map(|b| b % TRAIN_STEP_LABELS).collect();
+    let start = Instant::now();
+    plain.seed(42);
+    let (model, _) = load_classifier(&model_dir, &plain, TRAIN_STEP_LABELS, None)?;
+    let mut model = model.train();
+    let args = TrainingArguments::default();
+    let mut optim = build_optimizer(&args);
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
+    let mut samples = Vec::with_capacity(runs);
+    for run in 0..=runs {
+        let t = Instant::now();
+        let loss = cross_entropy(model.logits(&input)?, &labels);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        clip_grad_norm(&model, &mut grads, args.max_grad_norm);
+        model = optim.step(args.learning_rate, model, grads);
+        plain.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        // The first step (optimizer state allocation) is the warm-up.
+        if run > 0 {
+            samples.push(t.elapsed());
+        }
+    }
+    Ok(Timing {
+        median_ms: median(samples),
+        load_ms,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// Deterministic token ids and a full attention mask, the same as `bench_torch.py` builds.
+fn bench_inputs(workload: &Workload) -> (Vec<Vec<i64>>, Vec<Vec<i64>>) {
+    let ids: Vec<Vec<i64>> = (0..workload.batch)
+        .map(|b| {
+            (0..workload.seq)
+                .map(|s| ((b * 131 + s * 7) % 30000 + 1000) as i64)
+                .collect()
+        })
+        .collect();
+    let mask = vec![vec![1i64; workload.seq]; workload.batch];
+    (ids, mask)
+}
+
 fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> Result<Timing> {
+    if workload.name == TRAIN_STEP_WORKLOAD {
+        return bench_train_step(workload, dir, device, runs);
+    }
     let model_dir = ModelDir::local(dir)?;
     let ids: Vec<Vec<i64>> = (0..workload.batch)
         .map(|b| {
@@ -348,6 +439,15 @@ fn bench_torch(
             "--threads",
             &threads.to_string(),
         ])
+        .args(if workload.name == TRAIN_STEP_WORKLOAD {
+            vec![
+                "--train".to_string(),
+                "--num-labels".to_string(),
+                TRAIN_STEP_LABELS.to_string(),
+            ]
+        } else {
+            Vec::new()
+        })
         .output()
         .context("running python3")?;
     if !output.status.success() {

@@ -2,9 +2,12 @@
 //!
 //! * `bench [--filter NAME] [--device D] [--runs N]`: our workloads beside PyTorch/transformers
 //!   on the same machine, in one run, as a ratio.
+//! * `train-yelp` / `train-squad [--v2]`: the HF course's fine-tuning recipes (BERT on
+//!   Yelp reviews, DistilBERT on SQuAD), printing the final metrics.
 
 mod bench;
 mod bench_speech;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -20,10 +23,16 @@ struct Cli {
 enum Command {
     /// Benchmark against PyTorch/transformers (when `python3 -c "import torch"` works).
     Bench(bench::BenchArgs),
+    /// Fine-tune a sequence classifier: google-bert/bert-base-cased on Yelp/yelp_review_full.
+    TrainYelp(train::YelpArgs),
+    /// Fine-tune extractive QA: distilbert/distilbert-base-uncased on rajpurkar/squad (--v2: squad_v2).
+    TrainSquad(train::SquadArgs),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
+        Command::TrainYelp(args) => train::yelp(args),
+        Command::TrainSquad(args) => train::squad(args),
     }
 }

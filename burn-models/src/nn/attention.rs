@@ -1,5 +1,7 @@
 use super::Linear;
 use burn::module::Module;
+use burn::nn::Dropout;
+use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
@@ -187,3 +189,40 @@ crate::impl_linears!(MultiHeadAttention {
     value,
     output
 });
+
+impl MultiHeadAttention {
+    /// Self-attention with `dropout` on the attention probabilities, as HF's modeling files
+    /// apply `attention_probs_dropout_prob` while training. Outside training (a plain device,
+    /// a frozen or zero dropout) this is [`forward`](Self::forward) on the fused op.
+    pub fn forward_with_dropout(
+        &self,
+        hidden: Tensor<3>,
+        mask: Option<&AttentionMask>,
+        dropout: &Dropout,
+    ) -> Tensor<3> {
+        let active =
+            dropout.prob > 0.0 && dropout.training.is_enabled() && hidden.device().is_autodiff();
+        if !active {
+            return self.forward(hidden, mask);
+        }
+        let [batch, seq, dim] = hidden.dims();
+        let head_dim = dim / self.num_heads;
+        let heads = |x: Tensor<3>| {
+            x.reshape([batch, seq, self.num_heads, head_dim])
+                .swap_dims(1, 2)
+        };
+        let q = heads(self.query.forward(hidden.clone()));
+        let k = heads(self.key.forward(hidden.clone()));
+        let v = heads(self.value.forward(hidden));
+        let mut scores = q
+            .matmul(k.swap_dims(2, 3))
+            .div_scalar((head_dim as f64).sqrt());
+        if let Some(mask) = mask {
+            // HF adds the dtype's minimum where the mask is set.
+            scores = scores.mask_fill(mask.for_heads(self.num_heads, seq).0, f32::MIN);
+        }
+        let probs = dropout.forward(softmax(scores, 3));
+        let context = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, dim]);
+        self.output.forward(context)
+    }
+}

@@ -6,6 +6,10 @@ use super::{AttentionMask, FeedForward, MultiHeadAttention};
 
 /// A post-norm transformer encoder layer (BERT, DistilBERT, LayoutLM, ...):
 /// `h = norm1(x + attn(x)); out = norm2(h + ffn(h))`.
+///
+/// While training, `dropout` applies where HF applies `hidden_dropout_prob` and also to the
+/// attention probabilities (`attention_probs_dropout_prob`, equal to it in BERT's and
+/// DistilBERT's configs).
 #[derive(Module, Debug)]
 pub struct PostNormEncoderLayer {
     pub attention: MultiHeadAttention,
@@ -17,9 +21,11 @@ pub struct PostNormEncoderLayer {
 
 impl PostNormEncoderLayer {
     pub fn forward(&self, x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
-        let attended = self
-            .dropout
-            .forward(self.attention.forward(x.clone(), mask));
+        let attended = self.dropout.forward(self.attention.forward_with_dropout(
+            x.clone(),
+            mask,
+            &self.dropout,
+        ));
         let h = self.attention_norm.forward(x + attended);
         let transformed = self.dropout.forward(self.feed_forward.forward(h.clone()));
         self.output_norm.forward(h + transformed)
