@@ -60,7 +60,20 @@ fn workloads() -> Vec<Workload> {
         "dim": 768, "n_layers": 6, "n_heads": 12, "hidden_dim": 3072, "activation": "gelu",
         "max_position_embeddings": 512
     });
+    let vit_base = json!({
+        "model_type": "vit", "architectures": ["ViTModel"], "hidden_size": 768,
+        "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+        "hidden_act": "gelu", "image_size": 224, "patch_size": 16, "num_channels": 3,
+        "layer_norm_eps": 1e-12, "qkv_bias": true
+    });
     vec![
+        // `seq` is the image side for vision workloads: 8 images of 224x224.
+        Workload {
+            name: "vit-base-forward-8x224",
+            config: vit_base,
+            batch: 8,
+            seq: 224,
+        },
         Workload {
             name: "bert-base-forward-8x128",
             config: bert_base,
@@ -216,6 +229,14 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
                 Ok(())
             })
         }
+        Some("vit") => {
+            let model = burn_models::vision::load_vit(&model_dir, device)?;
+            let pixels = bench_pixels(workload.batch, workload.seq, device);
+            Box::new(move || {
+                let _ = model.forward(pixels.clone(), false)?.into_data();
+                Ok(())
+            })
+        }
         other => bail!("no benchmark for {other:?}"),
     };
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -231,6 +252,17 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
         load_ms,
         peak_rss_mb: peak_rss_mb(),
     })
+}
+
+/// Deterministic pixel values `[batch, 3, side, side]` in [-1, 1), the same formula as
+/// bench_torch.py.
+fn bench_pixels(batch: usize, side: usize, device: &Device) -> burn::tensor::Tensor<4> {
+    let n = batch * 3 * side * side;
+    let values: Vec<f32> = (0..n).map(|i| ((i * 37) % 251) as f32 / 125.5 - 1.0).collect();
+    burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(values, [batch, 3, side, side]),
+        device,
+    )
 }
 
 fn bench_torch(
@@ -309,8 +341,9 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let is_norm_weight =
-                name.contains("LayerNorm.weight") || name.contains("layer_norm.weight");
+            let is_norm_weight = name.contains("LayerNorm.weight")
+                || name.contains("layer_norm.weight")
+                || (name.contains("layernorm") && name.ends_with(".weight"));
             let bytes = (0..n)
                 .flat_map(|_| {
                     // xorshift: reproducible N(0, 0.02)-ish values without a rand dependency.
@@ -348,7 +381,7 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
     Ok(())
 }
 
-/// HF weight names and shapes of a bare BERT or DistilBERT encoder.
+/// HF weight names and shapes of a bare BERT, DistilBERT or ViT encoder.
 fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
     let get = |k: &str| {
         config[k]
@@ -362,6 +395,33 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
         shapes.push((format!("{name}.bias"), vec![o]));
     };
     let mut norms = Vec::new();
+    if config["model_type"] == "vit" {
+        let (h, f) = (get("hidden_size")?, get("intermediate_size")?);
+        let (side, patch) = (get("image_size")?, get("patch_size")?);
+        for i in 0..get("num_hidden_layers")? {
+            let p = format!("encoder.layer.{i}");
+            for n in ["query", "key", "value"] {
+                linear(format!("{p}.attention.attention.{n}"), h, h);
+            }
+            linear(format!("{p}.attention.output.dense"), h, h);
+            linear(format!("{p}.intermediate.dense"), h, f);
+            linear(format!("{p}.output.dense"), f, h);
+            norms.push(format!("{p}.layernorm_before"));
+            norms.push(format!("{p}.layernorm_after"));
+        }
+        norms.push("layernorm".into());
+        let patches = (side / patch) * (side / patch);
+        shapes.push(("embeddings.cls_token".into(), vec![1, 1, h]));
+        shapes.push(("embeddings.position_embeddings".into(), vec![1, patches + 1, h]));
+        let proj = "embeddings.patch_embeddings.projection";
+        shapes.push((format!("{proj}.weight"), vec![h, 3, patch, patch]));
+        shapes.push((format!("{proj}.bias"), vec![h]));
+        for n in norms {
+            shapes.push((format!("{n}.weight"), vec![h]));
+            shapes.push((format!("{n}.bias"), vec![h]));
+        }
+        return Ok(shapes);
+    }
     let hidden = match config["model_type"].as_str() {
         Some("bert") => {
             let (h, f) = (get("hidden_size")?, get("intermediate_size")?);
