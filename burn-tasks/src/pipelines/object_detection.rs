@@ -156,13 +156,12 @@ impl ObjectDetectionPipeline {
             .filter_map(|(logits, b)| {
                 let probs = softmax(logits);
                 // The first maximum, as torch.max returns.
-                let (label, score) = probs[..classes - 1]
-                    .iter()
-                    .copied()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (i, p)| {
+                let (label, score) = probs[..classes - 1].iter().copied().enumerate().fold(
+                    (0, f32::NEG_INFINITY),
+                    |best, (i, p)| {
                         if p > best.1 { (i, p) } else { best }
-                    });
+                    },
+                );
                 if score <= threshold {
                     return None;
                 }
