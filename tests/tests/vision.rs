@@ -133,6 +133,13 @@ fn corrupt_truncated_and_missing_images_are_clear_errors() {
         assert_invalid_input(load_image_bytes(&bytes), what, mentions);
     }
     let jpeg = std::fs::read(image_path("photo.jpg")).unwrap();
+    // Bytes appended after the end-of-image marker (as some cameras write) are fine.
+    let mut padded = jpeg.clone();
+    padded.extend(std::iter::repeat_n(0x42u8, 200));
+    assert_eq!(
+        load_image_bytes(&padded).unwrap(),
+        load_image_bytes(&jpeg).unwrap()
+    );
     assert_invalid_input(
         load_image_bytes(&jpeg[..jpeg.len() / 3]),
         "truncated JPEG",
