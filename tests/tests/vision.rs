@@ -455,3 +455,28 @@ fn object_detection_errors_are_clear() {
         Err(burn_models::ModelError::InvalidInput(_))
     ));
 }
+
+#[test]
+fn image_classification_takes_paths_bytes_and_decoded_images_alike() {
+    use burn_tasks::input::ImageInput;
+    use burn_tasks::pipelines::{
+        ImageClassificationOptions, ImageClassificationPipeline, PipelineSource,
+    };
+    let source = PipelineSource::new(fixture("vit-imgcls").display().to_string(), device());
+    let pipeline = ImageClassificationPipeline::new(&source).unwrap();
+    let path = image_path("rotated.png");
+    let inputs = [
+        ImageInput::Path(path.clone()),
+        ImageInput::Bytes(std::fs::read(&path).unwrap()),
+        ImageInput::Decoded(load_image(&path).unwrap()),
+    ];
+    let options = ImageClassificationOptions {
+        top_k: 7,
+        ..Default::default()
+    };
+    let results = pipeline.classify(&inputs, &options).unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].len(), 7);
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
+}
