@@ -133,6 +133,13 @@ fn corrupt_truncated_and_missing_images_are_clear_errors() {
         assert_invalid_input(load_image_bytes(&bytes), what, mentions);
     }
     let jpeg = std::fs::read(image_path("photo.jpg")).unwrap();
+    // Bytes appended after the end-of-image marker (as some cameras write) are fine.
+    let mut padded = jpeg.clone();
+    padded.extend(std::iter::repeat_n(0x42u8, 200));
+    assert_eq!(
+        load_image_bytes(&padded).unwrap(),
+        load_image_bytes(&jpeg).unwrap()
+    );
     assert_invalid_input(
         load_image_bytes(&jpeg[..jpeg.len() / 3]),
         "truncated JPEG",
@@ -447,4 +454,29 @@ fn object_detection_errors_are_clear() {
         model.forward(tiny, mask),
         Err(burn_models::ModelError::InvalidInput(_))
     ));
+}
+
+#[test]
+fn image_classification_takes_paths_bytes_and_decoded_images_alike() {
+    use burn_tasks::input::ImageInput;
+    use burn_tasks::pipelines::{
+        ImageClassificationOptions, ImageClassificationPipeline, PipelineSource,
+    };
+    let source = PipelineSource::new(fixture("vit-imgcls").display().to_string(), device());
+    let pipeline = ImageClassificationPipeline::new(&source).unwrap();
+    let path = image_path("rotated.png");
+    let inputs = [
+        ImageInput::Path(path.clone()),
+        ImageInput::Bytes(std::fs::read(&path).unwrap()),
+        ImageInput::Decoded(load_image(&path).unwrap()),
+    ];
+    let options = ImageClassificationOptions {
+        top_k: 7,
+        ..Default::default()
+    };
+    let results = pipeline.classify(&inputs, &options).unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].len(), 7);
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
 }

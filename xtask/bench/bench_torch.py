@@ -10,6 +10,7 @@ Prints one JSON object: {"median_ms", "load_ms", "peak_rss_mb", "runs", "threads
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import time
@@ -36,22 +37,31 @@ def main():
         return train_step(args)
 
     torch.set_num_threads(args.threads)
+    with open(os.path.join(args.model, "config.json")) as f:
+        model_type = json.load(f)["model_type"]
     start = time.perf_counter()
+    # A bare ViTModel without its pooler, as ours (the pooler is not part of the encoder).
+    extra = {"add_pooling_layer": False} if model_type == "vit" else {}
     auto = AutoModelForSeq2SeqLM if args.generate_new_tokens else AutoModel
-    model = auto.from_pretrained(args.model, dtype=torch.float32).eval()
+    model = auto.from_pretrained(args.model, dtype=torch.float32, **extra).eval()
     load_ms = (time.perf_counter() - start) * 1e3
 
-    ids = torch.tensor(
-        [[(b * 131 + s * 7) % 30000 + 1000 for s in range(args.seq)] for b in range(args.batch)]
-    )
-    mask = torch.ones_like(ids)
+    if model_type == "vit":
+        # `--seq` is the image side; the same pixel formula as the Rust side.
+        n = args.batch * 3 * args.seq * args.seq
+        pixels = ((torch.arange(n, dtype=torch.int64) * 37) % 251).float() / 125.5 - 1.0
+        inputs = {"pixel_values": pixels.reshape(args.batch, 3, args.seq, args.seq)}
+    else:
+        ids = torch.tensor(
+            [[(b * 131 + s * 7) % 30000 + 1000 for s in range(args.seq)] for b in range(args.batch)]
+        )
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     if args.generate_new_tokens:
         n = args.generate_new_tokens
 
         def run():
             out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
+                **inputs,
                 num_beams=args.num_beams,
                 max_new_tokens=n,
                 min_new_tokens=n,
@@ -62,7 +72,7 @@ def main():
     else:
 
         def run():
-            model(input_ids=ids, attention_mask=mask)
+            model(**inputs)
 
     with torch.inference_mode():
         run()  # warm-up

@@ -75,12 +75,25 @@ fn workloads() -> Vec<Workload> {
         "decoder_start_token_id": 2, "forced_bos_token_id": 0, "forced_eos_token_id": 2,
         "is_encoder_decoder": true
     });
+    let vit_base = json!({
+        "model_type": "vit", "architectures": ["ViTModel"], "hidden_size": 768,
+        "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+        "hidden_act": "gelu", "image_size": 224, "patch_size": 16, "num_channels": 3,
+        "layer_norm_eps": 1e-12, "qkv_bias": true
+    });
     let mut all = vec![
         Workload {
             name: GENERATE_WORKLOAD,
             config: distilbart,
             batch: 1,
             seq: 256,
+        },
+        // `seq` is the image side for vision workloads: 8 images of 224x224.
+        Workload {
+            name: "vit-base-forward-8x224",
+            config: vit_base,
+            batch: 8,
+            seq: 224,
         },
         Workload {
             name: "bert-base-forward-8x128",
@@ -385,6 +398,14 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
             })
         }
         Some("whisper") => crate::bench_speech::transcriber(dir, device)?,
+        Some("vit") => {
+            let model = burn_models::vision::load_vit(&model_dir, device)?;
+            let pixels = bench_pixels(workload.batch, workload.seq, device);
+            Box::new(move || {
+                let _ = model.forward(pixels.clone(), false)?.into_data();
+                Ok(())
+            })
+        }
         other => bail!("no benchmark for {other:?}"),
     };
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -400,6 +421,19 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
         load_ms,
         peak_rss_mb: peak_rss_mb(),
     })
+}
+
+/// Deterministic pixel values `[batch, 3, side, side]` in [-1, 1), the same formula as
+/// bench_torch.py.
+fn bench_pixels(batch: usize, side: usize, device: &Device) -> burn::tensor::Tensor<4> {
+    let n = batch * 3 * side * side;
+    let values: Vec<f32> = (0..n)
+        .map(|i| ((i * 37) % 251) as f32 / 125.5 - 1.0)
+        .collect();
+    burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(values, [batch, 3, side, side]),
+        device,
+    )
 }
 
 fn bench_torch(
@@ -504,7 +538,7 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
             let n: usize = shape.iter().product();
             let is_norm_weight = name.contains("LayerNorm.weight")
                 || name.contains("layer_norm.weight")
-                || name.contains("layernorm_embedding.weight");
+                || (name.contains("layernorm") && name.ends_with(".weight"));
             let bytes = (0..n)
                 .flat_map(|_| {
                     // xorshift: reproducible N(0, 0.02)-ish values without a rand dependency.
@@ -542,7 +576,7 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
     Ok(())
 }
 
-/// HF weight names and shapes of a bare BERT or DistilBERT encoder.
+/// HF weight names and shapes of a bare BERT, DistilBERT or ViT encoder.
 fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
     let get = |k: &str| {
         config[k]
@@ -559,6 +593,36 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
         shapes.push((format!("{name}.bias"), vec![o]));
     };
     let mut norms = Vec::new();
+    if config["model_type"] == "vit" {
+        let (h, f) = (get("hidden_size")?, get("intermediate_size")?);
+        let (side, patch) = (get("image_size")?, get("patch_size")?);
+        for i in 0..get("num_hidden_layers")? {
+            let p = format!("encoder.layer.{i}");
+            for n in ["query", "key", "value"] {
+                linear(format!("{p}.attention.attention.{n}"), h, h);
+            }
+            linear(format!("{p}.attention.output.dense"), h, h);
+            linear(format!("{p}.intermediate.dense"), h, f);
+            linear(format!("{p}.output.dense"), f, h);
+            norms.push(format!("{p}.layernorm_before"));
+            norms.push(format!("{p}.layernorm_after"));
+        }
+        norms.push("layernorm".into());
+        let patches = (side / patch) * (side / patch);
+        shapes.push(("embeddings.cls_token".into(), vec![1, 1, h]));
+        shapes.push((
+            "embeddings.position_embeddings".into(),
+            vec![1, patches + 1, h],
+        ));
+        let proj = "embeddings.patch_embeddings.projection";
+        shapes.push((format!("{proj}.weight"), vec![h, 3, patch, patch]));
+        shapes.push((format!("{proj}.bias"), vec![h]));
+        for n in norms {
+            shapes.push((format!("{n}.weight"), vec![h]));
+            shapes.push((format!("{n}.bias"), vec![h]));
+        }
+        return Ok(shapes);
+    }
     let hidden = match config["model_type"].as_str() {
         Some("bert") => {
             let (h, f) = (get("hidden_size")?, get("intermediate_size")?);

@@ -135,8 +135,13 @@ fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     RgbImage::new(width, height, rgb.into_raw()).map_err(|e| e.to_string())
 }
 
-/// Whether a JPEG stream ends with EOI (`FF D9`), allowing trailing padding bytes.
+/// Whether a JPEG stream's last scan is followed by its EOI marker (`FF D9`). Inside
+/// entropy-coded data `FF` is only followed by `00` or a restart marker, so an `FF D9` after
+/// the last start-of-scan (`FF DA`) is the real end; data appended after it is allowed.
 fn has_jpeg_end(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(64)..];
-    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+    let last_scan = bytes
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xDA])
+        .unwrap_or(0);
+    bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
 }

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use burn::module::{Module, Param};
 use burn::nn::{DropoutConfig, LayerNorm};
-use burn_models::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_models::bert::{
     BertConfig, BertForQuestionAnswering, BertForSequenceClassification, BertModel, BertPooler,
@@ -20,6 +19,7 @@ use burn_models::distilbert::{
 };
 use burn_models::heads::{EncoderInput, QuestionAnswerer, SequenceClassifier};
 use burn_models::hub::{ModelDir, WeightScope, Weights};
+use burn_models::nn::Linear;
 use burn_models::nn::{PostNormEncoder, TextEmbeddings};
 use serde_json::{Value, json};
 
@@ -115,7 +115,13 @@ fn linear_or_fresh(
         }
         fresh.push(format!("{name}.weight"));
         fresh.push(format!("{name}.bias"));
-        Ok(fresh_linear(root.name(name), d_input, d_output, std, root.device()))
+        Ok(fresh_linear(
+            root.name(name),
+            d_input,
+            d_output,
+            std,
+            root.device(),
+        ))
     }
 }
 
