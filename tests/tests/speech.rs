@@ -201,9 +201,6 @@ fn whisper_greedy_generation_matches_transformers() {
     let mut checked = 0;
     for case in golden["generate"].as_array().unwrap() {
         let options = options(&case["kwargs"]);
-        if options.return_timestamps {
-            continue; // sequential timestamp decoding: see the pipeline goldens
-        }
         let name = case["clip"].as_str().unwrap();
         let out = model
             .generate(features_tensor(&extractor, name), &generation, &options)
@@ -215,7 +212,7 @@ fn whisper_greedy_generation_matches_transformers() {
         assert_eq!(out.tokens, expected, "{name} {}", case["kwargs"]);
         checked += 1;
     }
-    assert!(checked >= 4);
+    assert_eq!(checked, 5);
 }
 
 #[test]
@@ -329,13 +326,9 @@ fn check_speech_pipeline(name: &str, task: &str, skip: Option<&str>) -> usize {
 
 #[test]
 fn asr_pipeline_matches_transformers() {
-    // Greedy and beam search (the pipeline's default num_beams=5, and 3).
-    let checked = check_speech_pipeline(
-        "whisper-tiny",
-        "automatic-speech-recognition",
-        Some("return_timestamps"),
-    );
-    assert!(checked >= 6);
+    // Greedy and beam search (the pipeline's default num_beams=5, and 3), segment timestamps.
+    let checked = check_speech_pipeline("whisper-tiny", "automatic-speech-recognition", None);
+    assert_eq!(checked, 7);
 }
 
 #[test]

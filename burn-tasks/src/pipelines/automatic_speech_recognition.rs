@@ -143,7 +143,12 @@ impl AutomaticSpeechRecognitionPipeline {
     fn transcribe_one(&self, input: &AudioInput, options: &AsrOptions) -> Result<AsrOutput> {
         let audio = input.load(self.sampling_rate())?;
         let (generate_options, generation) = self.generate_options(options)?;
-        let mel = self.features.extract(&audio.samples);
+        // Longer than a window: all of it, decoded window after window (long-form).
+        let mel = if audio.samples.len() > self.features.n_samples() {
+            self.features.extract_long(&audio.samples)
+        } else {
+            self.features.extract(&audio.samples)
+        };
         let features = Tensor::from_data(
             TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
             &self.device,
