@@ -355,3 +355,31 @@ fn speech_pipelines_reject_bad_inputs() {
     let err = pipe.call(&clip, &kwargs).unwrap_err().to_string();
     assert!(err.contains("Unsupported language"), "{err}");
 }
+
+#[test]
+fn asr_long_form_audio_matches_transformers() {
+    let pipe = burn_tasks::pipeline("automatic-speech-recognition".parse().unwrap())
+        .model(fixture("whisper-tiny").to_str().unwrap())
+        .device(device())
+        .build()
+        .unwrap();
+    let golden = golden("whisper-tiny");
+    let cases = golden["long_form"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for case in cases {
+        let clip = samples(case["clip"].as_str().unwrap());
+        let repeat = case["repeat"].as_u64().unwrap() as usize;
+        let long: Vec<f32> = clip.iter().copied().cycle().take(clip.len() * repeat).collect();
+        assert!(long.len() > 16_000 * 30);
+        let inputs = serde_json::json!({"raw": long, "sampling_rate": 16000});
+        let out = pipe.call(&inputs, &case["kwargs"]).unwrap();
+        assert_json_close("long-form", &out, &case["output"]);
+    }
+    // Without timestamps transformers refuses long-form audio for this generation config.
+    let clip = samples("tones-2.5s.wav");
+    let long: Vec<f32> = clip.iter().copied().cycle().take(16_000 * 31).collect();
+    let inputs = serde_json::json!({"raw": long, "sampling_rate": 16000});
+    let kwargs = serde_json::json!({"generate_kwargs": {"num_beams": 1}});
+    let err = pipe.call(&inputs, &kwargs).unwrap_err().to_string();
+    assert!(err.contains("return_timestamps=True"), "{err}");
+}

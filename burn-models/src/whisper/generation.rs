@@ -351,6 +351,14 @@ impl WhisperForConditionalGeneration {
             input_features.clone()
         };
         let encoder_states = self.encode(first)?;
+        if long_form && !options.return_timestamps && generation.return_timestamps == Some(false) {
+            return Err(invalid(
+                "You have passed more than 3000 mel input features (> 30 seconds) which \
+                 automatically enables long-form generation which requires the model to predict \
+                 timestamp tokens. Please either pass `return_timestamps=True` or make sure to \
+                 pass no more than 3000 mel input features.",
+            ));
+        }
         let options = &WhisperGenerateOptions {
             return_timestamps: options.return_timestamps || long_form,
             ..options.clone()
