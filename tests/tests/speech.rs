@@ -80,6 +80,25 @@ fn wav_files_decode_to_the_samples_transformers_reads() {
 }
 
 #[test]
+fn flac_decodes_to_the_same_samples_as_wav() {
+    let wav = samples("tones-1s.wav");
+    let flac = Audio::from_file(clip("tones-1s.flac")).expect("FLAC decodes");
+    assert_eq!(flac.sampling_rate, 16_000);
+    assert_eq!(flac.samples.len(), wav.len());
+    let worst = flac
+        .samples
+        .iter()
+        .zip(&wav)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-6, "max difference {worst}");
+    // Truncated in the middle of a frame: the samples before the cut still decode.
+    let bytes = std::fs::read(clip("tones-1s.flac")).unwrap();
+    let cut = Audio::decode(&bytes[..bytes.len() / 2], Some("flac")).unwrap();
+    assert!(cut.samples.len() < wav.len() && cut.samples.len() >= 4096);
+}
+
+#[test]
 fn bad_audio_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 4] = [
