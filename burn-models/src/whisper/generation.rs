@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{WhisperConfig, WhisperForConditionalGeneration};
 use crate::error::{ModelError, Result};
-use crate::generation::{GenerationConfig, LogitsProcessors, generate};
+use crate::generation::{CustomProcessor, GenerationConfig, generate, generate_with_processors};
 use crate::nn::DecoderCache;
 
 /// `eos_token_id`: one id or several.
@@ -371,11 +371,6 @@ impl WhisperForConditionalGeneration {
         config.max_new_tokens = Some(self.max_new_tokens(prompt.len(), generation, options)?);
         config.use_cache = !options.no_cache;
         if options.return_timestamps {
-            if config.num_beams > 1 {
-                return Err(ModelError::Unsupported(
-                    "return_timestamps with num_beams > 1 (use num_beams=1)".into(),
-                ));
-            }
             let tokens = self.sequential_with_timestamps(
                 input_features,
                 encoder_states,
@@ -432,7 +427,7 @@ impl WhisperForConditionalGeneration {
             let mut config = config.clone();
             config.max_new_tokens = Some(self.max_new_tokens(prompt.len(), generation, options)?);
             let tokens = strip_end(
-                self.greedy_with_timestamps(&states, prompt, generation, &config)?,
+                self.decode_with_timestamps(&states, prompt, generation, &config)?,
                 generation,
             );
             let (segments, offset) = split_segments(&tokens, timestamp_begin, frames, input_stride);
@@ -442,41 +437,35 @@ impl WhisperForConditionalGeneration {
         Ok(all)
     }
 
-    /// Greedy decoding with `WhisperTimeStampLogitsProcessor` after the shared processors.
-    fn greedy_with_timestamps(
+    /// One window's decoding (greedy or beam search, through the shared module) with
+    /// `WhisperTimeStampLogitsProcessor` as a custom processor.
+    fn decode_with_timestamps(
         &self,
         encoder_states: &Tensor<3>,
         prompt: &[usize],
         generation: &WhisperGenerationConfig,
         config: &GenerationConfig,
     ) -> Result<Vec<usize>> {
-        let max_new = config.max_new_tokens.unwrap_or(0);
-        let shared = LogitsProcessors::new(config, prompt.len(), prompt.len() + max_new);
-        let timestamps =
-            TimestampRules::new(generation, prompt.len(), self.config.vocab_size);
-        let eos = generation.eos_token_ids();
-        let mut sequence: Vec<usize> = prompt.to_vec();
-        let mut cache = self.new_cache(encoder_states);
-        let mut pending = sequence.clone();
-        for _ in 0..max_new {
-            let mut logits = if config.use_cache {
-                self.step_logits(&pending, &mut cache)?
-            } else {
-                self.step_logits(&sequence, &mut self.new_cache(encoder_states))?
-            };
-            let ids: Vec<u32> = sequence.iter().map(|&t| t as u32).collect();
-            shared.process(&ids, &mut logits);
-            if let Some(rules) = &timestamps {
-                rules.apply(&sequence, &mut logits);
-            }
-            let next = argmax(&logits);
-            sequence.push(next);
-            pending = vec![next];
-            if eos.contains(&next) {
-                break;
-            }
-        }
-        Ok(sequence[prompt.len()..].to_vec())
+        let rules = TimestampRules::new(generation, prompt.len(), self.config.vocab_size)
+            .ok_or_else(|| {
+                invalid(
+                    "return_timestamps needs `no_timestamps_token_id` in the generation config",
+                )
+            })?;
+        let processor = CustomProcessor(std::sync::Arc::new(move |ids: &[u32], scores: &mut [f32]| {
+            let sequence: Vec<usize> = ids.iter().map(|&t| t as usize).collect();
+            rules.apply(&sequence, scores);
+        }));
+        let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+        let rows = generate_with_processors(
+            self,
+            encoder_states.clone(),
+            None,
+            &[prompt32],
+            config,
+            vec![processor],
+        )?;
+        Ok(rows[0][prompt.len()..].iter().map(|&t| t as usize).collect())
     }
 }
 
