@@ -348,7 +348,7 @@ fn asr_pipeline_matches_transformers() {
     // Greedy and beam search (the pipeline's default num_beams=5, and 3), segment timestamps,
     // chunked audio with strides.
     let checked = check_speech_pipeline("whisper-tiny", "automatic-speech-recognition", None);
-    assert_eq!(checked, 12);
+    assert_eq!(checked, 13);
 }
 
 #[test]

@@ -66,8 +66,9 @@ pub struct AsrOptions {
 /// One timestamped piece of the transcription.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AsrChunk {
+    /// Present (possibly `null`) only with `return_language`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
+    pub language: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<(Option<f64>, Option<f64>)>,
     pub text: String,
@@ -283,7 +284,7 @@ impl AutomaticSpeechRecognitionPipeline {
         let mut chunks: Vec<AsrChunk> = Vec::new();
         let mut last_language: Option<String> = None;
         let new_chunk = |language: &Option<String>| AsrChunk {
-            language: language.clone(),
+            language: Some(language.clone()),
             timestamp: Some((None, None)),
             text: String::new(),
         };
@@ -332,7 +333,7 @@ impl AutomaticSpeechRecognitionPipeline {
                             previous_tokens.clear();
                             chunk = new_chunk(&last_language);
                         }
-                        chunk.language = Some(language.to_string());
+                        chunk.language = Some(Some(language.to_string()));
                         last_language = Some(language.to_string());
                     }
                 } else if token >= timestamp_begin {
