@@ -118,7 +118,10 @@ fn speech_errors_are_messages_not_panics() {
     ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("error:") && stderr.contains("bad.mp3"), "{stderr}");
+    assert!(
+        stderr.contains("error:") && stderr.contains("bad.mp3"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     let out = run(&[
         "asr",
@@ -129,7 +132,10 @@ fn speech_errors_are_messages_not_panics() {
         &fixture("audio/tones-1s.wav"),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("Unsupported language"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("Unsupported language"),
+        "{stderr}"
+    );
 }
 
 #[test]

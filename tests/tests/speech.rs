@@ -104,7 +104,11 @@ fn bad_audio_files_are_clear_errors() {
     let cases: [(&str, &[u8], &str); 4] = [
         ("empty.wav", b"", "empty"),
         ("truncated.wav", b"RIFF\x24\0\0\0WAVEfmt ", "WAV"),
-        ("text.mp3", b"definitely not an mp3 file, just some text", "unsupported"),
+        (
+            "text.mp3",
+            b"definitely not an mp3 file, just some text",
+            "unsupported",
+        ),
         ("noise.ogg", &[7u8; 300], "unsupported"),
     ];
     for (name, bytes, mentions) in cases {
@@ -150,8 +154,7 @@ fn whisper_features_truncate_to_30_seconds() {
 
 fn load_whisper() -> (WhisperForConditionalGeneration, WhisperGenerationConfig) {
     let dir = fixture("whisper-tiny");
-    let config: WhisperConfig =
-        burn_models::config::read_config(&dir.join("config.json")).unwrap();
+    let config: WhisperConfig = burn_models::config::read_config(&dir.join("config.json")).unwrap();
     let weights = Weights::from_model_dir(&dir).unwrap();
     let device = device();
     let model = WhisperForConditionalGeneration::load(&weights.root(&device), &config).unwrap();
@@ -189,7 +192,9 @@ fn whisper_logits_match_transformers() {
         );
         let logits = model.forward(features, ids).unwrap();
         let [_, _, vocab] = logits.dims();
-        let golden_shape = case["logits"]["shape"].as_array().unwrap()[1].as_u64().unwrap();
+        let golden_shape = case["logits"]["shape"].as_array().unwrap()[1]
+            .as_u64()
+            .unwrap();
         let logits = if golden_shape == 1 {
             logits.slice([0..1, seq - 1..seq])
         } else {
@@ -249,9 +254,7 @@ fn whisper_cached_decoding_equals_uncached() {
             .generate(features.clone(), &generation, &options)
             .unwrap();
         options.no_cache = true;
-        let uncached = model
-            .generate(features, &generation, &options)
-            .unwrap();
+        let uncached = model.generate(features, &generation, &options).unwrap();
         assert_eq!(cached, uncached, "{clip}");
         assert_eq!(cached.tokens.len(), 24);
     }
@@ -300,8 +303,7 @@ fn whisper_generation_options_are_checked() {
 fn whisper_audio_classification_logits_match_transformers() {
     let dir = fixture("whisper-audiocls");
     let golden = golden("whisper-audiocls");
-    let config: WhisperConfig =
-        burn_models::config::read_config(&dir.join("config.json")).unwrap();
+    let config: WhisperConfig = burn_models::config::read_config(&dir.join("config.json")).unwrap();
     let weights = Weights::from_model_dir(&dir).unwrap();
     let model = WhisperForAudioClassification::load(&weights.root(&device()), &config).unwrap();
     assert!(weights.unused().is_empty(), "{:?}", weights.unused());
@@ -327,13 +329,10 @@ fn check_speech_pipeline(name: &str, task: &str, skip: Option<&str>) -> usize {
         if skip.is_some_and(|key| case["kwargs"].get(key).is_some()) {
             continue;
         }
-        let inputs = Value::from(
-            fixture(case["inputs"].as_str().unwrap())
-                .to_str()
-                .unwrap(),
-        );
+        let inputs = Value::from(fixture(case["inputs"].as_str().unwrap()).to_str().unwrap());
         if let Err(message) = check_case(&case, |case| {
-            pipe.call(&inputs, &case["kwargs"]).map_err(|e| e.to_string())
+            pipe.call(&inputs, &case["kwargs"])
+                .map_err(|e| e.to_string())
         }) {
             failures.push(format!("{} {}: {message}", case["inputs"], case["kwargs"]));
         }
@@ -389,7 +388,12 @@ fn asr_long_form_audio_matches_transformers() {
     for case in cases {
         let clip = samples(case["clip"].as_str().unwrap());
         let repeat = case["repeat"].as_u64().unwrap() as usize;
-        let long: Vec<f32> = clip.iter().copied().cycle().take(clip.len() * repeat).collect();
+        let long: Vec<f32> = clip
+            .iter()
+            .copied()
+            .cycle()
+            .take(clip.len() * repeat)
+            .collect();
         assert!(long.len() > 16_000 * 30);
         let inputs = serde_json::json!({"raw": long, "sampling_rate": 16000});
         let out = pipe.call(&inputs, &case["kwargs"]).unwrap();

@@ -252,13 +252,12 @@ fn bench_torch(
     runs: usize,
     threads: usize,
 ) -> Result<Option<Timing>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        if workload.config["model_type"] == "whisper" {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(if workload.config["model_type"] == "whisper" {
             "bench/bench_torch_whisper.py"
         } else {
             "bench/bench_torch.py"
-        },
-    );
+        });
     let output = Command::new("python3")
         .arg(&script)
         .args(["--model", &dir.to_string_lossy()])

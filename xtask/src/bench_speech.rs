@@ -10,8 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn_models::config::read_config;
 use burn_models::hub::Weights;
 use burn_models::whisper::{
-    WhisperConfig, WhisperForConditionalGeneration, WhisperGenerateOptions,
-    WhisperGenerationConfig,
+    WhisperConfig, WhisperForConditionalGeneration, WhisperGenerateOptions, WhisperGenerationConfig,
 };
 use burn_tasks::processors::WhisperFeatureExtractor;
 use burn_tasks::processors::audio_features::WhisperFeatureConfig;
@@ -86,8 +85,10 @@ pub fn transcriber(dir: &Path, device: &Device) -> Result<Box<dyn Fn() -> Result
     }))
 }
 
+type Shapes = Vec<(String, Vec<usize>)>;
+
 /// HF names and shapes of `WhisperForConditionalGeneration` (output projection tied).
-pub fn whisper_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
+pub fn whisper_shapes(config: &Value) -> Result<Shapes> {
     let get = |k: &str| {
         config[k]
             .as_u64()
@@ -95,19 +96,24 @@ pub fn whisper_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
             .with_context(|| format!("config.{k}"))
     };
     let d = get("d_model")?;
-    let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut linear = |shapes: &mut Vec<(String, Vec<usize>)>, name: String, i: usize, o: usize, bias: bool| {
+    let mut shapes: Shapes = Vec::new();
+    let linear = |shapes: &mut Shapes, name: String, i: usize, o: usize, bias: bool| {
         shapes.push((format!("{name}.weight"), vec![o, i]));
         if bias {
             shapes.push((format!("{name}.bias"), vec![o]));
         }
     };
-    let norm = |shapes: &mut Vec<(String, Vec<usize>)>, name: String| {
+    let norm = |shapes: &mut Shapes, name: String| {
         shapes.push((format!("{name}.weight"), vec![d]));
         shapes.push((format!("{name}.bias"), vec![d]));
     };
-    let attention = |shapes: &mut Vec<(String, Vec<usize>)>, linear: &mut dyn FnMut(&mut Vec<(String, Vec<usize>)>, String, usize, usize, bool), p: String| {
-        for (n, bias) in [("q_proj", true), ("k_proj", false), ("v_proj", true), ("out_proj", true)] {
+    let attention = |shapes: &mut Shapes, p: String| {
+        for (n, bias) in [
+            ("q_proj", true),
+            ("k_proj", false),
+            ("v_proj", true),
+            ("out_proj", true),
+        ] {
             linear(shapes, format!("{p}.{n}"), d, d, bias);
         }
     };
@@ -126,10 +132,10 @@ pub fn whisper_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
     ] {
         for i in 0..layers {
             let p = format!("model.{side}.layers.{i}");
-            attention(&mut shapes, &mut linear, format!("{p}.self_attn"));
+            attention(&mut shapes, format!("{p}.self_attn"));
             norm(&mut shapes, format!("{p}.self_attn_layer_norm"));
             if side == "decoder" {
-                attention(&mut shapes, &mut linear, format!("{p}.encoder_attn"));
+                attention(&mut shapes, format!("{p}.encoder_attn"));
                 norm(&mut shapes, format!("{p}.encoder_attn_layer_norm"));
             }
             linear(&mut shapes, format!("{p}.fc1"), d, ffn, true);

@@ -7,7 +7,10 @@ use super::GenerationConfig;
 
 /// A model-specific processor: `(tokens so far, prompt included; one row of scores)`.
 #[derive(Clone)]
-pub struct CustomProcessor(pub std::sync::Arc<dyn Fn(&[u32], &mut [f32]) + Send + Sync>);
+pub struct CustomProcessor(pub std::sync::Arc<ProcessorFn>);
+
+/// The function of a [`CustomProcessor`].
+pub type ProcessorFn = dyn Fn(&[u32], &mut [f32]) + Send + Sync;
 
 impl std::fmt::Debug for CustomProcessor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

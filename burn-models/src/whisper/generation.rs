@@ -91,7 +91,10 @@ impl WhisperGenerationConfig {
     }
 
     pub fn eos_token_ids(&self) -> Vec<usize> {
-        self.eos_token_id.as_ref().map(TokenIds::to_vec).unwrap_or_default()
+        self.eos_token_id
+            .as_ref()
+            .map(TokenIds::to_vec)
+            .unwrap_or_default()
     }
 
     /// The first id past `<|notimestamps|>`: every id from here on is a timestamp.
@@ -166,10 +169,9 @@ impl WhisperForConditionalGeneration {
         encoder_states: &Tensor<3>,
         generation: &WhisperGenerationConfig,
     ) -> Result<usize> {
-        let lang_to_id = generation
-            .lang_to_id
-            .as_ref()
-            .ok_or_else(|| invalid("the generation config has no lang_to_id: cannot detect the language"))?;
+        let lang_to_id = generation.lang_to_id.as_ref().ok_or_else(|| {
+            invalid("the generation config has no lang_to_id: cannot detect the language")
+        })?;
         let start = generation
             .decoder_start_token_id
             .unwrap_or(self.config.decoder_start_token_id);
@@ -208,15 +210,13 @@ impl WhisperForConditionalGeneration {
         if task.is_none() && language.is_none() {
             // The deprecated `forced_decoder_ids` (positions 1, 2, ...) when neither is set.
             if let Some(forced) = &generation.forced_decoder_ids {
-                let mut expected = 1;
-                for &(position, id) in forced {
+                for (expected, &(position, id)) in (1..).zip(forced) {
                     if position != expected {
                         return Err(invalid(format!(
                             "forced_decoder_ids {forced:?} do not follow Whisper's prompt pattern"
                         )));
                     }
                     init.push(id);
-                    expected += 1;
                 }
             }
         }
@@ -260,17 +260,23 @@ impl WhisperForConditionalGeneration {
                 })?;
             // HF appends the task, then replaces any task id already there by it.
             init.push(Some(id));
-            if init.iter().any(|t| t.is_some_and(|t| task_ids.contains(&t))) {
+            if init
+                .iter()
+                .any(|t| t.is_some_and(|t| task_ids.contains(&t)))
+            {
                 for t in init.iter_mut() {
                     if t.is_some_and(|t| task_ids.contains(&t)) {
                         *t = Some(id);
                     }
                 }
             }
-        } else if language.is_some() && generation.task_to_id.is_some() {
-            if !init.iter().any(|t| t.is_some_and(|t| task_ids.contains(&t))) {
-                init.push(Some(generation.task_to_id.as_ref().unwrap()["transcribe"]));
-            }
+        } else if let (Some(_), Some(task_to_id)) = (&language, &generation.task_to_id)
+            && !init
+                .iter()
+                .any(|t| t.is_some_and(|t| task_ids.contains(&t)))
+            && let Some(&transcribe) = task_to_id.get("transcribe")
+        {
+            init.push(Some(transcribe));
         }
         if let Some(no_timestamps) = generation.no_timestamps_token_id {
             let last = init.last().copied().flatten();
@@ -383,7 +389,10 @@ impl WhisperForConditionalGeneration {
         }
         let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
         let rows = generate(self, encoder_states, None, &[prompt32], &config)?;
-        let tokens = rows[0][prompt.len()..].iter().map(|&t| t as usize).collect();
+        let tokens = rows[0][prompt.len()..]
+            .iter()
+            .map(|&t| t as usize)
+            .collect();
         Ok(WhisperGeneration {
             tokens: strip_end(tokens, generation),
             prompt,
@@ -416,7 +425,10 @@ impl WhisperForConditionalGeneration {
                 Some(states) => states,
                 None => {
                     // The rest of the features, zero-padded to a full window (F.pad).
-                    let mut segment = input_features.clone().slice([0..1, 0..mels, seek..seek + frames]);
+                    let mut segment =
+                        input_features
+                            .clone()
+                            .slice([0..1, 0..mels, seek..seek + frames]);
                     if frames < window {
                         let pad = Tensor::zeros([1, mels, window - frames], &segment.device());
                         segment = Tensor::cat(vec![segment, pad], 2);
@@ -448,14 +460,14 @@ impl WhisperForConditionalGeneration {
     ) -> Result<Vec<usize>> {
         let rules = TimestampRules::new(generation, prompt.len(), self.config.vocab_size)
             .ok_or_else(|| {
-                invalid(
-                    "return_timestamps needs `no_timestamps_token_id` in the generation config",
-                )
+                invalid("return_timestamps needs `no_timestamps_token_id` in the generation config")
             })?;
-        let processor = CustomProcessor(std::sync::Arc::new(move |ids: &[u32], scores: &mut [f32]| {
-            let sequence: Vec<usize> = ids.iter().map(|&t| t as usize).collect();
-            rules.apply(&sequence, scores);
-        }));
+        let processor = CustomProcessor(std::sync::Arc::new(
+            move |ids: &[u32], scores: &mut [f32]| {
+                let sequence: Vec<usize> = ids.iter().map(|&t| t as usize).collect();
+                rules.apply(&sequence, scores);
+            },
+        ));
         let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
         let rows = generate_with_processors(
             self,
@@ -465,7 +477,10 @@ impl WhisperForConditionalGeneration {
             config,
             vec![processor],
         )?;
-        Ok(rows[0][prompt.len()..].iter().map(|&t| t as usize).collect())
+        Ok(rows[0][prompt.len()..]
+            .iter()
+            .map(|&t| t as usize)
+            .collect())
     }
 }
 
@@ -644,4 +659,117 @@ impl TimestampRules {
 }
 
 /// transformers' `TO_LANGUAGE_CODE`: language names (and aliases) to Whisper codes.
-pub const TO_LANGUAGE_CODE: &[(&str, &str)] = &[("english", "en"), ("chinese", "zh"), ("german", "de"), ("spanish", "es"), ("russian", "ru"), ("korean", "ko"), ("french", "fr"), ("japanese", "ja"), ("portuguese", "pt"), ("turkish", "tr"), ("polish", "pl"), ("catalan", "ca"), ("dutch", "nl"), ("arabic", "ar"), ("swedish", "sv"), ("italian", "it"), ("indonesian", "id"), ("hindi", "hi"), ("finnish", "fi"), ("vietnamese", "vi"), ("hebrew", "he"), ("ukrainian", "uk"), ("greek", "el"), ("malay", "ms"), ("czech", "cs"), ("romanian", "ro"), ("danish", "da"), ("hungarian", "hu"), ("tamil", "ta"), ("norwegian", "no"), ("thai", "th"), ("urdu", "ur"), ("croatian", "hr"), ("bulgarian", "bg"), ("lithuanian", "lt"), ("latin", "la"), ("maori", "mi"), ("malayalam", "ml"), ("welsh", "cy"), ("slovak", "sk"), ("telugu", "te"), ("persian", "fa"), ("latvian", "lv"), ("bengali", "bn"), ("serbian", "sr"), ("azerbaijani", "az"), ("slovenian", "sl"), ("kannada", "kn"), ("estonian", "et"), ("macedonian", "mk"), ("breton", "br"), ("basque", "eu"), ("icelandic", "is"), ("armenian", "hy"), ("nepali", "ne"), ("mongolian", "mn"), ("bosnian", "bs"), ("kazakh", "kk"), ("albanian", "sq"), ("swahili", "sw"), ("galician", "gl"), ("marathi", "mr"), ("punjabi", "pa"), ("sinhala", "si"), ("khmer", "km"), ("shona", "sn"), ("yoruba", "yo"), ("somali", "so"), ("afrikaans", "af"), ("occitan", "oc"), ("georgian", "ka"), ("belarusian", "be"), ("tajik", "tg"), ("sindhi", "sd"), ("gujarati", "gu"), ("amharic", "am"), ("yiddish", "yi"), ("lao", "lo"), ("uzbek", "uz"), ("faroese", "fo"), ("haitian creole", "ht"), ("pashto", "ps"), ("turkmen", "tk"), ("nynorsk", "nn"), ("maltese", "mt"), ("sanskrit", "sa"), ("luxembourgish", "lb"), ("myanmar", "my"), ("tibetan", "bo"), ("tagalog", "tl"), ("malagasy", "mg"), ("assamese", "as"), ("tatar", "tt"), ("hawaiian", "haw"), ("lingala", "ln"), ("hausa", "ha"), ("bashkir", "ba"), ("javanese", "jw"), ("sundanese", "su"), ("cantonese", "yue"), ("burmese", "my"), ("valencian", "ca"), ("flemish", "nl"), ("haitian", "ht"), ("letzeburgesch", "lb"), ("pushto", "ps"), ("panjabi", "pa"), ("moldavian", "ro"), ("moldovan", "ro"), ("sinhalese", "si"), ("castilian", "es"), ("mandarin", "zh")];
+pub const TO_LANGUAGE_CODE: &[(&str, &str)] = &[
+    ("english", "en"),
+    ("chinese", "zh"),
+    ("german", "de"),
+    ("spanish", "es"),
+    ("russian", "ru"),
+    ("korean", "ko"),
+    ("french", "fr"),
+    ("japanese", "ja"),
+    ("portuguese", "pt"),
+    ("turkish", "tr"),
+    ("polish", "pl"),
+    ("catalan", "ca"),
+    ("dutch", "nl"),
+    ("arabic", "ar"),
+    ("swedish", "sv"),
+    ("italian", "it"),
+    ("indonesian", "id"),
+    ("hindi", "hi"),
+    ("finnish", "fi"),
+    ("vietnamese", "vi"),
+    ("hebrew", "he"),
+    ("ukrainian", "uk"),
+    ("greek", "el"),
+    ("malay", "ms"),
+    ("czech", "cs"),
+    ("romanian", "ro"),
+    ("danish", "da"),
+    ("hungarian", "hu"),
+    ("tamil", "ta"),
+    ("norwegian", "no"),
+    ("thai", "th"),
+    ("urdu", "ur"),
+    ("croatian", "hr"),
+    ("bulgarian", "bg"),
+    ("lithuanian", "lt"),
+    ("latin", "la"),
+    ("maori", "mi"),
+    ("malayalam", "ml"),
+    ("welsh", "cy"),
+    ("slovak", "sk"),
+    ("telugu", "te"),
+    ("persian", "fa"),
+    ("latvian", "lv"),
+    ("bengali", "bn"),
+    ("serbian", "sr"),
+    ("azerbaijani", "az"),
+    ("slovenian", "sl"),
+    ("kannada", "kn"),
+    ("estonian", "et"),
+    ("macedonian", "mk"),
+    ("breton", "br"),
+    ("basque", "eu"),
+    ("icelandic", "is"),
+    ("armenian", "hy"),
+    ("nepali", "ne"),
+    ("mongolian", "mn"),
+    ("bosnian", "bs"),
+    ("kazakh", "kk"),
+    ("albanian", "sq"),
+    ("swahili", "sw"),
+    ("galician", "gl"),
+    ("marathi", "mr"),
+    ("punjabi", "pa"),
+    ("sinhala", "si"),
+    ("khmer", "km"),
+    ("shona", "sn"),
+    ("yoruba", "yo"),
+    ("somali", "so"),
+    ("afrikaans", "af"),
+    ("occitan", "oc"),
+    ("georgian", "ka"),
+    ("belarusian", "be"),
+    ("tajik", "tg"),
+    ("sindhi", "sd"),
+    ("gujarati", "gu"),
+    ("amharic", "am"),
+    ("yiddish", "yi"),
+    ("lao", "lo"),
+    ("uzbek", "uz"),
+    ("faroese", "fo"),
+    ("haitian creole", "ht"),
+    ("pashto", "ps"),
+    ("turkmen", "tk"),
+    ("nynorsk", "nn"),
+    ("maltese", "mt"),
+    ("sanskrit", "sa"),
+    ("luxembourgish", "lb"),
+    ("myanmar", "my"),
+    ("tibetan", "bo"),
+    ("tagalog", "tl"),
+    ("malagasy", "mg"),
+    ("assamese", "as"),
+    ("tatar", "tt"),
+    ("hawaiian", "haw"),
+    ("lingala", "ln"),
+    ("hausa", "ha"),
+    ("bashkir", "ba"),
+    ("javanese", "jw"),
+    ("sundanese", "su"),
+    ("cantonese", "yue"),
+    ("burmese", "my"),
+    ("valencian", "ca"),
+    ("flemish", "nl"),
+    ("haitian", "ht"),
+    ("letzeburgesch", "lb"),
+    ("pushto", "ps"),
+    ("panjabi", "pa"),
+    ("moldavian", "ro"),
+    ("moldovan", "ro"),
+    ("sinhalese", "si"),
+    ("castilian", "es"),
+    ("mandarin", "zh"),
+];

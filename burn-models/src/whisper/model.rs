@@ -25,10 +25,7 @@ impl WhisperEncoderLayer {
             + self
                 .self_attn
                 .forward(self.self_attn_layer_norm.forward(x), None);
-        h.clone()
-            + self
-                .feed_forward
-                .forward(self.final_layer_norm.forward(h))
+        h.clone() + self.feed_forward.forward(self.final_layer_norm.forward(h))
     }
 }
 
@@ -111,7 +108,11 @@ pub struct WhisperDecoder {
 impl WhisperDecoder {
     /// Hidden states `[batch, new, d_model]` of `input_ids` `[batch, new]` placed after the
     /// cache's positions; the cache holds the encoder output and grows by `new`.
-    pub fn forward(&self, input_ids: Tensor<2, Int>, cache: &mut DecoderCache) -> Result<Tensor<3>> {
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        cache: &mut DecoderCache,
+    ) -> Result<Tensor<3>> {
         let [_, new] = input_ids.dims();
         let past = cache.past_len();
         let [max_positions, _] = self.embed_positions.dims();
@@ -133,9 +134,14 @@ impl WhisperDecoder {
             let h = layer.self_attn_layer_norm.forward(x.clone());
             x = x + layer.self_attn.forward_cached_self(h, self_kv, None, None);
             let h = layer.encoder_attn_layer_norm.forward(x.clone());
-            x = x + layer
-                .encoder_attn
-                .forward_cached_cross(h, &encoder_hidden, cross_kv, None, None, None);
+            x = x + layer.encoder_attn.forward_cached_cross(
+                h,
+                &encoder_hidden,
+                cross_kv,
+                None,
+                None,
+                None,
+            );
             let h = layer.final_layer_norm.forward(x.clone());
             x = x + layer.feed_forward.forward(h);
         }
@@ -210,7 +216,11 @@ impl Seq2SeqLm for WhisperForConditionalGeneration {
         self.decoder.layers.len()
     }
 
-    fn decode(&self, decoder_input_ids: Tensor<2, Int>, cache: &mut DecoderCache) -> Result<Tensor<3>> {
+    fn decode(
+        &self,
+        decoder_input_ids: Tensor<2, Int>,
+        cache: &mut DecoderCache,
+    ) -> Result<Tensor<3>> {
         let hidden = self.decoder.forward(decoder_input_ids, cache)?;
         Ok(self.proj_out.forward(hidden))
     }

@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use burn_models::hub::HubOptions;
 use burn_tasks::pipelines::PipelineSource;
+use burn_tasks::pipelines::audio_classification::{
+    self, AudioClassificationOptions, AudioClassificationPipeline,
+};
+use burn_tasks::pipelines::automatic_speech_recognition::{
+    self, AsrOptions, AudioInput, AutomaticSpeechRecognitionPipeline, ReturnTimestamps,
+};
 use burn_tasks::pipelines::question_answering::{
     self, QaInput, QuestionAnsweringOptions, QuestionAnsweringPipeline,
 };
@@ -15,12 +21,6 @@ use burn_tasks::pipelines::text_classification::{
 };
 use burn_tasks::pipelines::token_classification::{
     self, AggregationStrategy, TokenClassificationOptions, TokenClassificationPipeline,
-};
-use burn_tasks::pipelines::audio_classification::{
-    self, AudioClassificationOptions, AudioClassificationPipeline,
-};
-use burn_tasks::pipelines::automatic_speech_recognition::{
-    self, AsrOptions, AudioInput, AutomaticSpeechRecognitionPipeline, ReturnTimestamps,
 };
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;

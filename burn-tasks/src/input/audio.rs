@@ -216,8 +216,8 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     const CHUNK: usize = 1024;
     let failed =
         |e: &dyn std::fmt::Display| invalid(format!("resampling {from} Hz -> {to} Hz: {e}"));
-    let mut resampler = FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1)
-        .map_err(|e| failed(&e))?;
+    let mut resampler =
+        FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1).map_err(|e| failed(&e))?;
     let delay = resampler.output_delay();
     let wanted = (samples.len() as f64 * to as f64 / from as f64).round() as usize;
     let mut out = Vec::with_capacity(wanted + delay + CHUNK);
@@ -305,7 +305,10 @@ mod tests {
         assert!(rms < 0.01, "aliased energy {rms}");
         let kept = resample(&sine(7_000.0, 22_050, 0.5), 22_050, 16_000).unwrap();
         let rms = (kept[400..7600].iter().map(|x| x * x).sum::<f32>() / 7200.0).sqrt();
-        assert!((rms - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.02, "rms {rms}");
+        assert!(
+            (rms - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.02,
+            "rms {rms}"
+        );
     }
 
     #[test]

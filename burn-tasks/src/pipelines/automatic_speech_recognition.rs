@@ -9,8 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 use burn_models::config::read_config;
 use burn_models::hub::{ModelDir, Weights};
 use burn_models::whisper::{
-    WhisperConfig, WhisperForConditionalGeneration, WhisperGenerateOptions,
-    WhisperGenerationConfig,
+    WhisperConfig, WhisperForConditionalGeneration, WhisperGenerateOptions, WhisperGenerationConfig,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -62,6 +61,9 @@ pub struct AsrOptions {
     pub return_language: bool,
     pub generate_kwargs: Map<String, Value>,
 }
+
+/// A chunk's `(chunk_len, stride_left, stride_right)` in seconds.
+type Stride = (f64, f64, f64);
 
 /// One timestamped piece of the transcription.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,7 +126,10 @@ impl AutomaticSpeechRecognitionPipeline {
             .file("tokenizer_config.json")
             .and_then(|path| std::fs::read_to_string(path).ok())
             .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            .and_then(|c| c.get("clean_up_tokenization_spaces").and_then(Value::as_bool))
+            .and_then(|c| {
+                c.get("clean_up_tokenization_spaces")
+                    .and_then(Value::as_bool)
+            })
             .unwrap_or(false);
         Ok(Self {
             model,
@@ -141,8 +146,15 @@ impl AutomaticSpeechRecognitionPipeline {
         self.features.config.sampling_rate
     }
 
-    pub fn transcribe(&self, inputs: &[AudioInput], options: &AsrOptions) -> Result<Vec<AsrOutput>> {
-        inputs.iter().map(|input| self.transcribe_one(input, options)).collect()
+    pub fn transcribe(
+        &self,
+        inputs: &[AudioInput],
+        options: &AsrOptions,
+    ) -> Result<Vec<AsrOutput>> {
+        inputs
+            .iter()
+            .map(|input| self.transcribe_one(input, options))
+            .collect()
     }
 
     fn transcribe_one(&self, input: &AudioInput, options: &AsrOptions) -> Result<AsrOutput> {
@@ -164,7 +176,10 @@ impl AutomaticSpeechRecognitionPipeline {
                 } else {
                     self.features.extract(&audio.samples)
                 };
-                outputs.push((self.generate_tokens(mel, &generation, &generate_options)?, None));
+                outputs.push((
+                    self.generate_tokens(mel, &generation, &generate_options)?,
+                    None,
+                ));
             }
         }
         self.decode_asr(&outputs, options)
@@ -177,7 +192,7 @@ impl AutomaticSpeechRecognitionPipeline {
         len: usize,
         chunk_length_s: f64,
         options: &AsrOptions,
-    ) -> Result<Vec<(std::ops::Range<usize>, (f64, f64, f64))>> {
+    ) -> Result<Vec<(std::ops::Range<usize>, Stride)>> {
         let rate = self.sampling_rate() as f64;
         let (left_s, right_s) = options
             .stride_length_s
@@ -185,7 +200,7 @@ impl AutomaticSpeechRecognitionPipeline {
         let samples = |seconds: f64| (seconds * rate).round() as usize;
         let (chunk_len, stride_left, stride_right) =
             (samples(chunk_length_s), samples(left_s), samples(right_s));
-        if chunk_len < stride_left + stride_right || chunk_len == stride_left + stride_right {
+        if chunk_len <= stride_left + stride_right {
             return Err(TaskError::option(
                 "stride_length_s",
                 "Chunk length must be superior to stride length",
@@ -203,7 +218,11 @@ impl AutomaticSpeechRecognitionPipeline {
             if this_len > left {
                 chunks.push((
                     start..end.min(len),
-                    (this_len as f64 / rate, left as f64 / rate, right as f64 / rate),
+                    (
+                        this_len as f64 / rate,
+                        left as f64 / rate,
+                        right as f64 / rate,
+                    ),
                 ));
             }
             if is_last {
@@ -269,7 +288,7 @@ impl AutomaticSpeechRecognitionPipeline {
     /// `(chunk_len, stride_left, stride_right)` in seconds when the audio was chunked.
     fn decode_asr(
         &self,
-        outputs: &[(Vec<u32>, Option<(f64, f64, f64)>)],
+        outputs: &[(Vec<u32>, Option<Stride>)],
         options: &AsrOptions,
     ) -> Result<AsrOutput> {
         let return_timestamps = options.return_timestamps != ReturnTimestamps::None;
@@ -321,7 +340,11 @@ impl AutomaticSpeechRecognitionPipeline {
             let mut current_tokens: Vec<u32> = Vec::new();
             for (i, &token) in token_ids.iter().enumerate() {
                 if self.special_ids.contains(&token) {
-                    let text = self.tokenizer.inner().id_to_token(token).unwrap_or_default();
+                    let text = self
+                        .tokenizer
+                        .inner()
+                        .id_to_token(token)
+                        .unwrap_or_default();
                     let code = text.trim_start_matches("<|").trim_end_matches("|>");
                     if let Some(language) = language_name(code) {
                         if last_language.as_deref().is_some_and(|l| l != language)
@@ -469,7 +492,9 @@ fn longest_common_sequence(sequences: &[Vec<u32>]) -> Vec<u32> {
         for i in 1..left_length + right_length {
             let eps = i as f64 / 10000.0;
             let left_start = left_length.saturating_sub(i);
-            let left_stop = (left_length + right_length).saturating_sub(i).min(left_length);
+            let left_stop = (left_length + right_length)
+                .saturating_sub(i)
+                .min(left_length);
             let right_start = i.saturating_sub(left_length);
             let right_stop = i.min(right_length);
             let left = &left_sequence[left_start..left_stop];

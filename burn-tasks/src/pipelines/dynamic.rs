@@ -17,10 +17,10 @@ use serde_json::{Map, Value};
 use super::audio_classification;
 use super::automatic_speech_recognition::{self, AudioInput, ReturnTimestamps};
 use super::question_answering::{self, QaInput};
-use crate::input::audio::Audio;
 use super::text_classification::{self, InputShape, TextInput, TopK};
 use super::token_classification;
 use super::*;
+use crate::input::audio::Audio;
 
 /// Starts building the pipeline of `task`; without `.model(...)` it uses HF's default model.
 pub fn pipeline(task: Task) -> PipelineBuilder {
@@ -79,11 +79,11 @@ impl PipelineBuilder {
             Task::QuestionAnswering => {
                 Pipeline::QuestionAnswering(QuestionAnsweringPipeline::new(&source)?)
             }
-            Task::AutomaticSpeechRecognition => Pipeline::AutomaticSpeechRecognition(
+            Task::AutomaticSpeechRecognition => Pipeline::AutomaticSpeechRecognition(Box::new(
                 AutomaticSpeechRecognitionPipeline::new(&source)?,
-            ),
+            )),
             Task::AudioClassification => {
-                Pipeline::AudioClassification(AudioClassificationPipeline::new(&source)?)
+                Pipeline::AudioClassification(Box::new(AudioClassificationPipeline::new(&source)?))
             }
         })
     }
@@ -94,8 +94,8 @@ pub enum Pipeline {
     TextClassification(TextClassificationPipeline),
     TokenClassification(TokenClassificationPipeline),
     QuestionAnswering(QuestionAnsweringPipeline),
-    AutomaticSpeechRecognition(AutomaticSpeechRecognitionPipeline),
-    AudioClassification(AudioClassificationPipeline),
+    AutomaticSpeechRecognition(Box<AutomaticSpeechRecognitionPipeline>),
+    AudioClassification(Box<AudioClassificationPipeline>),
 }
 
 impl Pipeline {
@@ -294,8 +294,13 @@ fn audio_inputs(inputs: &Value) -> Result<(Vec<AudioInput>, bool)> {
                 let rate = map
                     .get("sampling_rate")
                     .and_then(Value::as_u64)
-                    .ok_or_else(|| TaskError::InvalidInput("an audio dict needs a \"sampling_rate\"".into()))?;
-                Ok(AudioInput::Samples(Audio::from_samples(samples, rate as u32)?))
+                    .ok_or_else(|| {
+                        TaskError::InvalidInput("an audio dict needs a \"sampling_rate\"".into())
+                    })?;
+                Ok(AudioInput::Samples(Audio::from_samples(
+                    samples,
+                    rate as u32,
+                )?))
             }
             other => Err(TaskError::InvalidInput(format!(
                 "audio input must be a file path or a {{\"raw\", \"sampling_rate\"}} dict, got {other}"
@@ -323,16 +328,18 @@ fn call_asr(
                     other => {
                         return Err(TaskError::option(
                             "return_timestamps",
-                            format!("{other} (word timestamps are not implemented; use true or false)"),
+                            format!(
+                                "{other} (word timestamps are not implemented; use true or false)"
+                            ),
                         ));
                     }
                 }
             }
             "return_language" => options.return_language = boolean("return_language", value)?,
             "generate_kwargs" => {
-                let map = value.as_object().ok_or_else(|| {
-                    TaskError::option("generate_kwargs", "must be an object")
-                })?;
+                let map = value
+                    .as_object()
+                    .ok_or_else(|| TaskError::option("generate_kwargs", "must be an object"))?;
                 options.generate_kwargs.extend(map.clone());
             }
             "chunk_length_s" => {

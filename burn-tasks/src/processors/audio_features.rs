@@ -100,12 +100,10 @@ impl WhisperFeatureExtractor {
     /// From a model directory's `preprocessor_config.json`.
     pub fn from_model_dir(dir: &Path) -> Result<Self> {
         let path = dir.join("preprocessor_config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            TaskError::InvalidInput(format!("cannot read {}: {e}", path.display()))
-        })?;
-        let config: WhisperFeatureConfig = serde_json::from_str(&text).map_err(|e| {
-            TaskError::InvalidInput(format!("invalid {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TaskError::InvalidInput(format!("cannot read {}: {e}", path.display())))?;
+        let config: WhisperFeatureConfig = serde_json::from_str(&text)
+            .map_err(|e| TaskError::InvalidInput(format!("invalid {}: {e}", path.display())))?;
         Self::new(config)
     }
 
@@ -242,7 +240,9 @@ pub fn mel_filter_bank(
     );
     let points = num_mel_filters + 2;
     let filter_freqs: Vec<f64> = (0..points)
-        .map(|i| mel_to_hertz_slaney(mel_min + (mel_max - mel_min) * i as f64 / (points - 1) as f64))
+        .map(|i| {
+            mel_to_hertz_slaney(mel_min + (mel_max - mel_min) * i as f64 / (points - 1) as f64)
+        })
         .collect();
     let nyquist = (sampling_rate / 2) as f64;
     let fft_freqs: Vec<f64> = (0..num_frequency_bins)
