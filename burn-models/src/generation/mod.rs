@@ -27,7 +27,7 @@ mod processors;
 use burn::tensor::{Int, Tensor, TensorData};
 
 pub use config::{EarlyStopping, GenerationConfig};
-pub use processors::{CustomProcessor, LogitsProcessors};
+pub use processors::LogitsProcessors;
 
 use crate::error::{ModelError, Result};
 use crate::nn::DecoderCache;
@@ -106,27 +106,6 @@ pub fn generate<M: Seq2SeqLm + ?Sized>(
     decoder_prompt: &[Vec<u32>],
     config: &GenerationConfig,
 ) -> Result<Vec<Vec<u32>>> {
-    generate_with_processors(
-        model,
-        encoder_hidden,
-        encoder_attention_mask,
-        decoder_prompt,
-        config,
-        Vec::new(),
-    )
-}
-
-/// [`generate`] with model-specific logits processors (HF's `generate(logits_processor=...)`,
-/// e.g. Whisper's timestamp rules), applied after the config's processors and before the
-/// sampling warpers, as transformers merges them.
-pub fn generate_with_processors<M: Seq2SeqLm + ?Sized>(
-    model: &M,
-    encoder_hidden: Tensor<3>,
-    encoder_attention_mask: Option<Tensor<2, Int>>,
-    decoder_prompt: &[Vec<u32>],
-    config: &GenerationConfig,
-    custom: Vec<CustomProcessor>,
-) -> Result<Vec<Vec<u32>>> {
     config.validate()?;
     let batch = encoder_hidden.dims()[0];
     if decoder_prompt.len() != batch {
@@ -146,8 +125,7 @@ pub fn generate_with_processors<M: Seq2SeqLm + ?Sized>(
     let mut resolved = config.clone();
     resolved.min_length = min_length;
     resolved.min_new_tokens = None;
-    let mut processors = LogitsProcessors::new(&resolved, prompt_len, max_length);
-    processors.custom = custom;
+    let processors = LogitsProcessors::new(&resolved, prompt_len, max_length);
     let mut pad = config.pad_token_id;
     if pad.is_none() {
         // HF: "Setting `pad_token_id` to `eos_token_id`".

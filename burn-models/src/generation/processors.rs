@@ -5,19 +5,6 @@ use std::collections::HashMap;
 
 use super::GenerationConfig;
 
-/// A model-specific processor: `(tokens so far, prompt included; one row of scores)`.
-#[derive(Clone)]
-pub struct CustomProcessor(pub std::sync::Arc<ProcessorFn>);
-
-/// The function of a [`CustomProcessor`].
-pub type ProcessorFn = dyn Fn(&[u32], &mut [f32]) + Send + Sync;
-
-impl std::fmt::Debug for CustomProcessor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CustomProcessor")
-    }
-}
-
 /// Options of the processors, resolved for one `generate` call.
 #[derive(Debug, Clone)]
 pub struct LogitsProcessors {
@@ -40,8 +27,6 @@ pub struct LogitsProcessors {
     pub temperature: Option<f32>,
     pub top_k: Option<usize>,
     pub top_p: Option<f32>,
-    /// Model-specific processors, after the ones above and before the warpers.
-    pub custom: Vec<CustomProcessor>,
 }
 
 impl LogitsProcessors {
@@ -88,7 +73,6 @@ impl LogitsProcessors {
             temperature: (sampling && config.temperature != 1.0).then_some(config.temperature),
             top_k: (sampling && config.top_k != 0).then_some(config.top_k),
             top_p: (sampling && config.top_p < 1.0).then_some(config.top_p),
-            custom: Vec::new(),
         }
     }
 
@@ -150,9 +134,6 @@ impl LogitsProcessors {
             && cur_len == *begin
         {
             tokens.iter().for_each(|&id| ban(scores, id));
-        }
-        for processor in &self.custom {
-            (processor.0)(input_ids, scores);
         }
         if let Some(t) = self.temperature {
             scores.iter_mut().for_each(|s| *s /= t);

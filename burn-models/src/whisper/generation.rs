@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{WhisperConfig, WhisperForConditionalGeneration};
 use crate::error::{ModelError, Result};
-use crate::generation::{CustomProcessor, GenerationConfig, generate, generate_with_processors};
+use crate::generation::{GenerationConfig, LogitsProcessor, generate, generate_with};
 use crate::nn::DecoderCache;
 
 /// `eos_token_id`: one id or several.
@@ -561,6 +561,13 @@ pub struct TimestampRules {
     eos_token_id: usize,
     max_initial_timestamp_index: Option<usize>,
     begin_index: usize,
+}
+
+impl LogitsProcessor for TimestampRules {
+    fn process(&self, input_ids: &[u32], scores: &mut [f32]) {
+        let sequence: Vec<usize> = input_ids.iter().map(|&t| t as usize).collect();
+        self.apply(&sequence, scores);
+    }
 }
 
 impl TimestampRules {
