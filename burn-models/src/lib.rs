@@ -13,7 +13,10 @@ pub mod error;
 pub mod generation;
 pub mod heads;
 pub mod hub;
+pub mod marian;
 pub mod nn;
+pub mod seq2seq;
+pub mod t5;
 pub mod whisper;
 
 pub use error::{ModelError, Result};

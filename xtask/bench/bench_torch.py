@@ -12,7 +12,7 @@ import time
 
 import torch
 import transformers
-from transformers import AutoModel
+from transformers import AutoModel, AutoModelForSeq2SeqLM
 
 
 def main():
@@ -22,23 +22,46 @@ def main():
     parser.add_argument("--seq", type=int, required=True)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    # Seq2seq workloads: time `generate()` of exactly this many new tokens with beam search.
+    parser.add_argument("--generate-new-tokens", type=int)
+    parser.add_argument("--num-beams", type=int, default=1)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    model = AutoModel.from_pretrained(args.model, dtype=torch.float32).eval()
+    auto = AutoModelForSeq2SeqLM if args.generate_new_tokens else AutoModel
+    model = auto.from_pretrained(args.model, dtype=torch.float32).eval()
     load_ms = (time.perf_counter() - start) * 1e3
 
     ids = torch.tensor(
         [[(b * 131 + s * 7) % 30000 + 1000 for s in range(args.seq)] for b in range(args.batch)]
     )
     mask = torch.ones_like(ids)
+    if args.generate_new_tokens:
+        n = args.generate_new_tokens
+
+        def run():
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                num_beams=args.num_beams,
+                max_new_tokens=n,
+                min_new_tokens=n,
+                no_repeat_ngram_size=0,
+            )
+            assert out.shape[1] == n + 1, out.shape
+
+    else:
+
+        def run():
+            model(input_ids=ids, attention_mask=mask)
+
     with torch.inference_mode():
-        model(input_ids=ids, attention_mask=mask)  # warm-up
+        run()  # warm-up
         samples = []
         for _ in range(args.runs):
             t = time.perf_counter()
-            model(input_ids=ids, attention_mask=mask)
+            run()
             samples.append((time.perf_counter() - t) * 1e3)
     print(
         json.dumps(

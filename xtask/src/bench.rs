@@ -48,6 +48,11 @@ struct Workload {
     seq: usize,
 }
 
+/// Beam search of a distilbart-sized model: `GENERATE_NEW_TOKENS` new tokens, 4 beams.
+const GENERATE_WORKLOAD: &str = "distilbart-generate-beam4-64new-1x256";
+const GENERATE_NEW_TOKENS: usize = 64;
+const GENERATE_BEAMS: usize = 4;
+
 fn workloads() -> Vec<Workload> {
     let bert_base = json!({
         "model_type": "bert", "architectures": ["BertModel"], "vocab_size": 30522,
@@ -60,7 +65,23 @@ fn workloads() -> Vec<Workload> {
         "dim": 768, "n_layers": 6, "n_heads": 12, "hidden_dim": 3072, "activation": "gelu",
         "max_position_embeddings": 512
     });
+    // sshleifer/distilbart-cnn-12-6's shape; random weights, so `generate` runs to its length.
+    let distilbart = json!({
+        "model_type": "bart", "architectures": ["BartForConditionalGeneration"],
+        "vocab_size": 50264, "d_model": 1024, "encoder_layers": 12, "decoder_layers": 6,
+        "encoder_attention_heads": 16, "decoder_attention_heads": 16, "encoder_ffn_dim": 4096,
+        "decoder_ffn_dim": 4096, "activation_function": "gelu", "max_position_embeddings": 1024,
+        "scale_embedding": false, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
+        "decoder_start_token_id": 2, "forced_bos_token_id": 0, "forced_eos_token_id": 2,
+        "is_encoder_decoder": true
+    });
     let mut all = vec![
+        Workload {
+            name: GENERATE_WORKLOAD,
+            config: distilbart,
+            batch: 1,
+            seq: 256,
+        },
         Workload {
             name: "bert-base-forward-8x128",
             config: bert_base,
@@ -129,6 +150,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
         rows.push((workload.name, ours, torch));
     }
     print_table(&rows);
+    for (name, ours, torch) in &rows {
+        if *name == GENERATE_WORKLOAD {
+            let rate = |ms: f64| GENERATE_NEW_TOKENS as f64 / (ms / 1e3);
+            println!(
+                "{name}: {:.1} tokens/s ours, {} tokens/s transformers generate()",
+                rate(ours.median_ms),
+                torch
+                    .as_ref()
+                    .map_or("-".into(), |t| format!("{:.1}", rate(t.median_ms)))
+            );
+        }
+    }
     let json: Vec<Value> = rows
         .iter()
         .map(|(name, ours, torch)| {
@@ -229,6 +262,38 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
             })
         }
         Some("whisper") => crate::bench_speech::transcriber(dir, device)?,
+        Some("bart") => {
+            use burn_models::generation::{GenerationConfig, decoder_start_prompt, generate};
+            let model = burn_models::seq2seq::load_seq2seq_lm(&model_dir, device)?;
+            let mut config = GenerationConfig::from_model_dir(dir)?;
+            // Exactly N new tokens on both sides: the end-of-sequence token is held back.
+            config.update(
+                json!({
+                    "num_beams": GENERATE_BEAMS, "max_new_tokens": GENERATE_NEW_TOKENS,
+                    "min_new_tokens": GENERATE_NEW_TOKENS, "no_repeat_ngram_size": 0,
+                })
+                .as_object()
+                .expect("object"),
+            )?;
+            let batch = workload.batch;
+            Box::new(move || {
+                let hidden = model.encode(input.input_ids.clone(), Some(&input.attention_mask))?;
+                let prompt = decoder_start_prompt(&config, batch)?;
+                let out = generate(
+                    &*model,
+                    hidden,
+                    Some(input.attention_mask.clone()),
+                    &prompt,
+                    &config,
+                )?;
+                anyhow::ensure!(
+                    out[0].len() == GENERATE_NEW_TOKENS + 1,
+                    "generated {} tokens",
+                    out[0].len()
+                );
+                Ok(())
+            })
+        }
         other => bail!("no benchmark for {other:?}"),
     };
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -267,6 +332,16 @@ fn bench_torch(
             "--seq",
             &workload.seq.to_string(),
         ])
+        .args(if workload.config["model_type"] == "bart" {
+            vec![
+                "--generate-new-tokens".to_string(),
+                GENERATE_NEW_TOKENS.to_string(),
+                "--num-beams".to_string(),
+                GENERATE_BEAMS.to_string(),
+            ]
+        } else {
+            Vec::new()
+        })
         .args([
             "--runs",
             &runs.to_string(),
@@ -327,8 +402,9 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let is_norm_weight =
-                name.contains("LayerNorm.weight") || name.contains("layer_norm.weight");
+            let is_norm_weight = name.contains("LayerNorm.weight")
+                || name.contains("layer_norm.weight")
+                || name.contains("layernorm_embedding.weight");
             let bytes = (0..n)
                 .flat_map(|_| {
                     // xorshift: reproducible N(0, 0.02)-ish values without a rand dependency.
@@ -418,6 +494,7 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
             }
             h
         }
+        Some("bart") => return bart_shapes(&get),
         other => bail!("no random checkpoint for model_type {other:?}"),
     };
     // Embeddings and LayerNorms are named alike in both families.
@@ -435,4 +512,56 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
         shapes.push((format!("{n}.bias"), vec![hidden]));
     }
     Ok(shapes)
+}
+
+/// HF weight names and shapes of `BartForConditionalGeneration` (the LM head is tied).
+fn bart_shapes(get: &dyn Fn(&str) -> Result<usize>) -> Result<Vec<(String, Vec<usize>)>> {
+    let d = get("d_model")?;
+    let mut shapes = vec![
+        (
+            "model.shared.weight".to_string(),
+            vec![get("vocab_size")?, d],
+        ),
+        ("final_logits_bias".to_string(), vec![1, get("vocab_size")?]),
+    ];
+    let linear = |shapes: &mut Vec<_>, name: String, i: usize, o: usize| {
+        shapes.push((format!("{name}.weight"), vec![o, i]));
+        shapes.push((format!("{name}.bias"), vec![o]));
+    };
+    for side in ["encoder", "decoder"] {
+        let p = format!("model.{side}");
+        shapes.push((
+            format!("{p}.embed_positions.weight"),
+            vec![get("max_position_embeddings")? + 2, d],
+        ));
+        linear(&mut shapes, format!("{p}.layernorm_embedding"), 0, d);
+        let ffn = get(&format!("{side}_ffn_dim"))?;
+        for i in 0..get(&format!("{side}_layers"))? {
+            let l = format!("{p}.layers.{i}");
+            let mut attentions = vec!["self_attn"];
+            if side == "decoder" {
+                attentions.push("encoder_attn");
+            }
+            for a in attentions {
+                for n in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                    linear(&mut shapes, format!("{l}.{a}.{n}"), d, d);
+                }
+                linear(&mut shapes, format!("{l}.{a}_layer_norm"), 0, d);
+            }
+            linear(&mut shapes, format!("{l}.fc1"), d, ffn);
+            linear(&mut shapes, format!("{l}.fc2"), ffn, d);
+            linear(&mut shapes, format!("{l}.final_layer_norm"), 0, d);
+        }
+    }
+    // LayerNorms came out as `[d, 0]` "linears": make them `[d]` weights and biases.
+    Ok(shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            if shape.len() == 2 && shape[1] == 0 {
+                (name, vec![shape[0]])
+            } else {
+                (name, shape)
+            }
+        })
+        .collect())
 }

@@ -4,7 +4,7 @@
 
 mod config;
 mod model;
-mod weights;
+pub(crate) mod weights;
 
 pub use config::BartConfig;
 pub use model::{BartDecoderLayer, BartForConditionalGeneration, Positions};

@@ -5,7 +5,9 @@ use burn::tensor::{Int, Tensor};
 use super::BartConfig;
 use crate::error::{ModelError, Result};
 use crate::generation::Seq2SeqLm;
-use crate::nn::{AttentionMask, DecoderCache, FeedForward, KeyValue, MultiHeadAttention, PostNormEncoder};
+use crate::nn::{
+    AttentionMask, DecoderCache, FeedForward, KeyValue, MultiHeadAttention, PostNormEncoder,
+};
 
 /// Absolute position embeddings read from a table: BART's learned ones start at row 2
 /// (`offset`, a fairseq legacy), Marian's sinusoidal ones at row 0.
@@ -54,7 +56,9 @@ impl BartDecoderLayer {
         encoder_hidden: &Tensor<3>,
         encoder_mask: Option<&AttentionMask>,
     ) -> Tensor<3> {
-        let h = self.self_attn.forward_cached_self(x.clone(), self_kv, None, None);
+        let h = self
+            .self_attn
+            .forward_cached_self(x.clone(), self_kv, None, None);
         let x = self.self_attn_layer_norm.forward(x + h);
         let h = self.encoder_attn.forward_cached_cross(
             x.clone(),
@@ -123,8 +127,11 @@ impl BartForConditionalGeneration {
         decoder_input_ids: Tensor<2, Int>,
     ) -> Result<Tensor<3>> {
         let encoder_hidden = self.encode(input_ids, attention_mask.as_ref())?;
-        let mut cache =
-            DecoderCache::new(self.decoder_layers.len(), encoder_hidden, attention_mask.as_ref());
+        let mut cache = DecoderCache::new(
+            self.decoder_layers.len(),
+            encoder_hidden,
+            attention_mask.as_ref(),
+        );
         self.decode(decoder_input_ids, &mut cache)
     }
 

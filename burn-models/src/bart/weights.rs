@@ -17,7 +17,9 @@ use burn::tensor::Tensor;
 use super::*;
 use crate::error::{ModelError, Result};
 use crate::hub::WeightScope;
-use crate::nn::{Activation, FeedForward, MultiHeadAttention, PostNormEncoder, PostNormEncoderLayer};
+use crate::nn::{
+    Activation, FeedForward, MultiHeadAttention, PostNormEncoder, PostNormEncoderLayer,
+};
 
 const LAYER_NORM_EPS: f64 = 1e-5;
 

@@ -130,9 +130,7 @@ mod defaults {
     }
 }
 
-fn one_or_many<'de, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Vec<u32>>, D::Error> {
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<u32>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -190,9 +188,8 @@ impl GenerationConfig {
         }
         let explicit = self.explicit_max_length;
         let seed = self.seed;
-        *self = serde_json::from_value(merged).map_err(|e| {
-            ModelError::InvalidInput(format!("task_specific_params.{task}: {e}"))
-        })?;
+        *self = serde_json::from_value(merged)
+            .map_err(|e| ModelError::InvalidInput(format!("task_specific_params.{task}: {e}")))?;
         self.explicit_max_length = explicit;
         self.seed = seed;
         Ok(prefix)
@@ -270,7 +267,9 @@ impl GenerationConfig {
         if self.num_beams == 0 {
             return bad("num_beams must be at least 1".into());
         }
-        if self.num_return_sequences == 0 || self.num_return_sequences > self.num_beams.max(1) && !self.do_sample {
+        if self.num_return_sequences == 0
+            || self.num_return_sequences > self.num_beams.max(1) && !self.do_sample
+        {
             return bad(format!(
                 "num_return_sequences ({}) must be between 1 and num_beams ({})",
                 self.num_return_sequences, self.num_beams

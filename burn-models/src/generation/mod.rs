@@ -27,7 +27,7 @@ mod processors;
 use burn::tensor::{Int, Tensor, TensorData};
 
 pub use config::{EarlyStopping, GenerationConfig};
-pub use processors::LogitsProcessors;
+pub use processors::{LogitsProcessor, LogitsProcessors};
 
 use crate::error::{ModelError, Result};
 use crate::nn::DecoderCache;
@@ -106,6 +106,26 @@ pub fn generate<M: Seq2SeqLm + ?Sized>(
     decoder_prompt: &[Vec<u32>],
     config: &GenerationConfig,
 ) -> Result<Vec<Vec<u32>>> {
+    generate_with(
+        model,
+        encoder_hidden,
+        encoder_attention_mask,
+        decoder_prompt,
+        config,
+        &[],
+    )
+}
+
+/// [`generate`] with a model's own logits processors, applied after the built-in ones and
+/// before the sampling warpers (HF's `generate(logits_processor=...)`).
+pub fn generate_with<M: Seq2SeqLm + ?Sized>(
+    model: &M,
+    encoder_hidden: Tensor<3>,
+    encoder_attention_mask: Option<Tensor<2, Int>>,
+    decoder_prompt: &[Vec<u32>],
+    config: &GenerationConfig,
+    extra: &[&dyn LogitsProcessor],
+) -> Result<Vec<Vec<u32>>> {
     config.validate()?;
     let batch = encoder_hidden.dims()[0];
     if decoder_prompt.len() != batch {
@@ -125,11 +145,17 @@ pub fn generate<M: Seq2SeqLm + ?Sized>(
     let mut resolved = config.clone();
     resolved.min_length = min_length;
     resolved.min_new_tokens = None;
-    let processors = LogitsProcessors::new(&resolved, prompt_len, max_length);
+    let processors = Processing {
+        builtin: LogitsProcessors::new(&resolved, prompt_len, max_length),
+        extra,
+    };
     let mut pad = config.pad_token_id;
     if pad.is_none() {
         // HF: "Setting `pad_token_id` to `eos_token_id`".
-        pad = config.eos_token_id.as_ref().and_then(|e| e.first().copied());
+        pad = config
+            .eos_token_id
+            .as_ref()
+            .and_then(|e| e.first().copied());
     }
     let copies = if config.num_beams > 1 {
         config.num_beams
@@ -158,6 +184,18 @@ pub fn generate<M: Seq2SeqLm + ?Sized>(
             .flat_map(|p| std::iter::repeat_n(p.clone(), copies))
             .collect();
         sample(&mut decoder, rows, config, &processors, max_length, pad)
+    }
+}
+
+/// The built-in processors and the caller's.
+struct Processing<'a> {
+    builtin: LogitsProcessors,
+    extra: &'a [&'a dyn LogitsProcessor],
+}
+
+impl Processing<'_> {
+    fn process(&self, input_ids: &[u32], scores: &mut [f32]) {
+        self.builtin.process(input_ids, scores, self.extra);
     }
 }
 
@@ -242,7 +280,7 @@ fn sample<M: Seq2SeqLm + ?Sized>(
     decoder: &mut Decoder<'_, M>,
     mut rows: Vec<Vec<u32>>,
     config: &GenerationConfig,
-    processors: &LogitsProcessors,
+    processors: &Processing<'_>,
     max_length: usize,
     pad: Option<u32>,
 ) -> Result<Vec<Vec<u32>>> {
@@ -319,7 +357,7 @@ fn beam_search<M: Seq2SeqLm + ?Sized>(
     decoder: &mut Decoder<'_, M>,
     prompts: &[Vec<u32>],
     config: &GenerationConfig,
-    processors: &LogitsProcessors,
+    processors: &Processing<'_>,
     max_length: usize,
     pad: Option<u32>,
 ) -> Result<Vec<Vec<u32>>> {

@@ -5,6 +5,12 @@ use std::collections::HashMap;
 
 use super::GenerationConfig;
 
+/// A logits processor of a model's own (HF's `LogitsProcessor`): edits one row of scores
+/// given the row's tokens so far. Passed to [`generate_with`](super::generate_with).
+pub trait LogitsProcessor {
+    fn process(&self, input_ids: &[u32], scores: &mut [f32]);
+}
+
 /// Options of the processors, resolved for one `generate` call.
 #[derive(Debug, Clone)]
 pub struct LogitsProcessors {
@@ -77,10 +83,19 @@ impl LogitsProcessors {
     }
 
     /// Applies every processor to `scores` (one row, `vocab` wide) given the row's tokens so
-    /// far `input_ids` (decoder prompt included).
-    pub fn process(&self, input_ids: &[u32], scores: &mut [f32]) {
+    /// far `input_ids` (decoder prompt included): the constraints, `extra` (a model's own
+    /// processors, e.g. Whisper's timestamp rules, run after the built-in ones as HF appends
+    /// custom processors), then the sampling warpers.
+    pub fn process(&self, input_ids: &[u32], scores: &mut [f32], extra: &[&dyn LogitsProcessor]) {
+        self.process_constraints(input_ids, scores);
+        for processor in extra {
+            processor.process(input_ids, scores);
+        }
+        self.process_warpers(scores);
+    }
+
+    fn process_constraints(&self, input_ids: &[u32], scores: &mut [f32]) {
         let cur_len = input_ids.len();
-        let vocab = scores.len();
         let ban = |scores: &mut [f32], id: u32| {
             if let Some(s) = scores.get_mut(id as usize) {
                 *s = f32::NEG_INFINITY;
@@ -135,6 +150,10 @@ impl LogitsProcessors {
         {
             tokens.iter().for_each(|&id| ban(scores, id));
         }
+    }
+
+    fn process_warpers(&self, scores: &mut [f32]) {
+        let vocab = scores.len();
         if let Some(t) = self.temperature {
             scores.iter_mut().for_each(|s| *s /= t);
         }

@@ -74,8 +74,11 @@ impl MultiHeadAttention {
 
     fn merge_heads(&self, context: Tensor<4>) -> Tensor<3> {
         let [batch, heads, seq, head_dim] = context.dims();
-        self.output
-            .forward(context.swap_dims(1, 2).reshape([batch, seq, heads * head_dim]))
+        self.output.forward(
+            context
+                .swap_dims(1, 2)
+                .reshape([batch, seq, heads * head_dim]),
+        )
     }
 
     /// Decoder self-attention over the new positions `hidden` `[batch, new, dim]`: their keys
@@ -122,6 +125,20 @@ impl MultiHeadAttention {
             ..Default::default()
         };
         self.merge_heads(attention(q, k, v, mask, bias, options))
+    }
+
+    /// Bidirectional self-attention with an additive `bias` and a custom `scale` (T5's
+    /// encoder: relative position bias, unscaled scores); projections may be narrower or
+    /// wider than `hidden` (`heads * d_kv`).
+    pub fn forward_biased(
+        &self,
+        hidden: Tensor<3>,
+        mask: Option<&AttentionMask>,
+        bias: Option<Tensor<4>>,
+        scale: Option<f64>,
+    ) -> Tensor<3> {
+        // Cross-attention of a sequence to itself is self-attention; nothing is cached.
+        self.forward_cached_cross(hidden.clone(), &hidden, &mut None, mask, bias, scale)
     }
 
     /// Decoder cross-attention from `hidden` `[batch, new, dim]` to the encoder output. The

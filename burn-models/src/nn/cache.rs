@@ -68,10 +68,7 @@ impl DecoderCache {
     }
 
     /// The slots of layer `layer`: (self-attention, cross-attention).
-    pub fn layer_mut(
-        &mut self,
-        layer: usize,
-    ) -> (&mut Option<KeyValue>, &mut Option<KeyValue>) {
+    pub fn layer_mut(&mut self, layer: usize) -> (&mut Option<KeyValue>, &mut Option<KeyValue>) {
         if layer >= self.self_attention.len() {
             self.self_attention.resize(layer + 1, None);
             self.cross_attention.resize(layer + 1, None);

@@ -12,4 +12,4 @@ pub use attention::{AttentionMask, MultiHeadAttention};
 pub use cache::{DecoderCache, KeyValue};
 pub use embeddings::TextEmbeddings;
 pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
-pub use feed_forward::FeedForward;
+pub use feed_forward::{FeedForward, GatedFeedForward};

@@ -462,20 +462,14 @@ impl WhisperForConditionalGeneration {
             .ok_or_else(|| {
                 invalid("return_timestamps needs `no_timestamps_token_id` in the generation config")
             })?;
-        let processor = CustomProcessor(std::sync::Arc::new(
-            move |ids: &[u32], scores: &mut [f32]| {
-                let sequence: Vec<usize> = ids.iter().map(|&t| t as usize).collect();
-                rules.apply(&sequence, scores);
-            },
-        ));
         let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
-        let rows = generate_with_processors(
+        let rows = generate_with(
             self,
             encoder_states.clone(),
             None,
             &[prompt32],
             config,
-            vec![processor],
+            &[&rules],
         )?;
         Ok(rows[0][prompt.len()..]
             .iter()

@@ -19,6 +19,9 @@ use burn_tasks::pipelines::text_classification::{
     self, FunctionToApply, InputShape, TextClassificationOptions, TextClassificationPipeline,
     TextInput, TopK,
 };
+use burn_tasks::pipelines::text2text_generation::{
+    self, Text2TextGenerationPipeline, Text2TextOptions,
+};
 use burn_tasks::pipelines::token_classification::{
     self, AggregationStrategy, TokenClassificationOptions, TokenClassificationPipeline,
 };
@@ -79,8 +82,143 @@ impl ModelArgs {
     }
 }
 
+/// Generation options of the seq2seq tasks, by HF's `generate()` names.
+#[derive(Args)]
+struct GenerateArgs {
+    /// New tokens to generate at most (HF pipelines default to 256 unless the model sets max_length).
+    #[arg(long)]
+    max_new_tokens: Option<usize>,
+    /// Total output length at most, decoder start token included.
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Shortest output, decoder start token included.
+    #[arg(long)]
+    min_length: Option<usize>,
+    /// Beams of beam search (1 = greedy).
+    #[arg(long)]
+    num_beams: Option<usize>,
+    /// Outputs per input (at most num_beams).
+    #[arg(long)]
+    num_return_sequences: Option<usize>,
+    #[arg(long)]
+    length_penalty: Option<f32>,
+    /// true, false or never.
+    #[arg(long)]
+    early_stopping: Option<String>,
+    #[arg(long)]
+    no_repeat_ngram_size: Option<usize>,
+    #[arg(long)]
+    repetition_penalty: Option<f32>,
+    /// Sample instead of searching (with --temperature, --top-k, --top-p, --seed).
+    #[arg(long)]
+    do_sample: bool,
+    #[arg(long)]
+    temperature: Option<f32>,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    top_p: Option<f32>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Truncate overlong inputs silently (by default they are truncated with a warning).
+    #[arg(long)]
+    truncation: bool,
+    /// Remove spaces before punctuation in the output.
+    #[arg(long)]
+    clean_up_tokenization_spaces: bool,
+}
+
+impl GenerateArgs {
+    fn options(&self, batch_size: usize) -> Result<Text2TextOptions> {
+        let mut kwargs = serde_json::Map::new();
+        let mut put = |key: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                kwargs.insert(key.to_string(), value);
+            }
+        };
+        put("max_new_tokens", self.max_new_tokens.map(Value::from));
+        put("max_length", self.max_length.map(Value::from));
+        put("min_length", self.min_length.map(Value::from));
+        put("num_beams", self.num_beams.map(Value::from));
+        put(
+            "num_return_sequences",
+            self.num_return_sequences.map(Value::from),
+        );
+        put("length_penalty", self.length_penalty.map(Value::from));
+        put(
+            "no_repeat_ngram_size",
+            self.no_repeat_ngram_size.map(Value::from),
+        );
+        put(
+            "repetition_penalty",
+            self.repetition_penalty.map(Value::from),
+        );
+        put("temperature", self.temperature.map(Value::from));
+        put("top_k", self.top_k.map(Value::from));
+        put("top_p", self.top_p.map(Value::from));
+        if self.do_sample {
+            put("do_sample", Some(Value::Bool(true)));
+        }
+        let early = match self.early_stopping.as_deref() {
+            None => None,
+            Some("true") => Some(Value::Bool(true)),
+            Some("false") => Some(Value::Bool(false)),
+            Some("never") => Some(Value::from("never")),
+            Some(other) => bail!("--early-stopping takes true, false or never, not `{other}`"),
+        };
+        put("early_stopping", early);
+        Ok(Text2TextOptions {
+            generate_kwargs: kwargs,
+            truncation: self.truncation.then_some(true),
+            clean_up_tokenization_spaces: self.clean_up_tokenization_spaces,
+            batch_size,
+            seed: self.seed,
+            ..Text2TextOptions::default()
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum TaskCommand {
+    /// Summarize texts (BART, T5). Prints [{"summary_text": ...}].
+    #[command(name = "summarization")]
+    Summarization {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        generate: GenerateArgs,
+        /// Texts to summarize.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+    },
+    /// Translate texts (Marian, T5). `translation_xx_to_yy` sets --src-lang/--tgt-lang.
+    /// Prints [{"translation_text": ...}].
+    #[command(name = "translation")]
+    Translation {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        generate: GenerateArgs,
+        /// Source language (selects T5's task prefix `translation_{src}_to_{tgt}`).
+        #[arg(long)]
+        src_lang: Option<String>,
+        /// Target language.
+        #[arg(long)]
+        tgt_lang: Option<String>,
+        /// Texts to translate.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+    },
+    /// Generate text from text with an encoder-decoder. Prints [{"generated_text": ...}].
+    #[command(name = "text2text-generation")]
+    Text2TextGeneration {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        generate: GenerateArgs,
+        #[arg(required = true)]
+        inputs: Vec<String>,
+    },
     /// Classify texts or text pairs.
     #[command(name = "text-classification", alias = "sentiment-analysis")]
     TextClassification {
@@ -202,7 +340,24 @@ enum TaskCommand {
 fn main() -> ExitCode {
     log::set_logger(&StderrLogger).ok();
     log::set_max_level(log::LevelFilter::Warn);
-    match run(Cli::parse()) {
+    // `translation_en_to_de ...` as HF names the task: `translation --src-lang en --tgt-lang de`.
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(task) = args.get(1).cloned()
+        && let Some(pair) = task.strip_prefix("translation_")
+        && let Some((src, tgt)) = pair.split_once("_to_")
+    {
+        args.splice(
+            1..2,
+            [
+                "translation".to_string(),
+                "--src-lang".into(),
+                src.into(),
+                "--tgt-lang".into(),
+                tgt.into(),
+            ],
+        );
+    }
+    match run(Cli::parse_from(args)) {
         Ok(json) => {
             println!(
                 "{}",
@@ -219,6 +374,29 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Value> {
     match cli.task {
+        TaskCommand::Summarization {
+            model,
+            generate,
+            inputs,
+        } => run_text2text("summarization", &model, &generate, None, inputs),
+        TaskCommand::Text2TextGeneration {
+            model,
+            generate,
+            inputs,
+        } => run_text2text("text2text-generation", &model, &generate, None, inputs),
+        TaskCommand::Translation {
+            model,
+            generate,
+            src_lang,
+            tgt_lang,
+            inputs,
+        } => run_text2text(
+            "translation",
+            &model,
+            &generate,
+            Some((src_lang, tgt_lang)),
+            inputs,
+        ),
         TaskCommand::TextClassification {
             model,
             top_k,
@@ -385,6 +563,35 @@ fn run(cli: Cli) -> Result<Value> {
 fn audio_files(inputs: Vec<std::path::PathBuf>) -> (Vec<AudioInput>, bool) {
     let single = inputs.len() == 1;
     (inputs.into_iter().map(AudioInput::File).collect(), single)
+}
+
+fn run_text2text(
+    task: &str,
+    model: &ModelArgs,
+    generate: &GenerateArgs,
+    langs: Option<(Option<String>, Option<String>)>,
+    inputs: Vec<String>,
+) -> Result<Value> {
+    let mut options = generate.options(1)?;
+    let mut task_name = task.to_string();
+    if let Some((src, tgt)) = langs {
+        if let (Some(s), Some(t)) = (&src, &tgt) {
+            task_name = format!("translation_{s}_to_{t}");
+        }
+        options.src_lang = src;
+        options.tgt_lang = tgt;
+    }
+    if model.batch_size != 8 {
+        options.batch_size = model.batch_size;
+    }
+    let pipeline = Text2TextGenerationPipeline::new(&model.source()?, &task_name)?;
+    let single = inputs.len() == 1;
+    let results = pipeline.generate(&inputs, &options)?;
+    Ok(text2text_generation::to_hf_json(
+        pipeline.task(),
+        results,
+        single,
+    ))
 }
 
 /// Library warnings (unused checkpoint tensors, truncation) go to stderr.

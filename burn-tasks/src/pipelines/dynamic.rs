@@ -18,6 +18,7 @@ use super::audio_classification;
 use super::automatic_speech_recognition::{self, AudioInput, ReturnTimestamps};
 use super::question_answering::{self, QaInput};
 use super::text_classification::{self, InputShape, TextInput, TopK};
+use super::text2text_generation;
 use super::token_classification;
 use super::*;
 use crate::input::audio::Audio;
@@ -26,14 +27,24 @@ use crate::input::audio::Audio;
 pub fn pipeline(task: Task) -> PipelineBuilder {
     PipelineBuilder {
         task,
+        task_name: None,
         model: None,
         device: None,
         hub: HubOptions::from_env(),
     }
 }
 
+/// [`pipeline`] by an HF task name, keeping names that carry parameters
+/// (`translation_en_to_fr` selects the checkpoint's `task_specific_params` entry).
+pub fn pipeline_named(task: &str) -> Result<PipelineBuilder> {
+    let mut builder = pipeline(task.parse()?);
+    builder.task_name = Some(task.to_string());
+    Ok(builder)
+}
+
 pub struct PipelineBuilder {
     task: Task,
+    task_name: Option<String>,
     model: Option<String>,
     device: Option<Device>,
     hub: HubOptions,
@@ -85,6 +96,12 @@ impl PipelineBuilder {
             Task::AudioClassification => {
                 Pipeline::AudioClassification(Box::new(AudioClassificationPipeline::new(&source)?))
             }
+            Task::Text2TextGeneration | Task::Summarization | Task::Translation => {
+                Pipeline::Text2TextGeneration(Box::new(Text2TextGenerationPipeline::new(
+                    &source,
+                    self.task_name.as_deref().unwrap_or(self.task.name()),
+                )?))
+            }
         })
     }
 }
@@ -96,6 +113,8 @@ pub enum Pipeline {
     QuestionAnswering(QuestionAnsweringPipeline),
     AutomaticSpeechRecognition(Box<AutomaticSpeechRecognitionPipeline>),
     AudioClassification(Box<AudioClassificationPipeline>),
+    /// text2text-generation, summarization and translation.
+    Text2TextGeneration(Box<Text2TextGenerationPipeline>),
 }
 
 impl Pipeline {
@@ -106,6 +125,7 @@ impl Pipeline {
             Self::QuestionAnswering(_) => Task::QuestionAnswering,
             Self::AutomaticSpeechRecognition(_) => Task::AutomaticSpeechRecognition,
             Self::AudioClassification(_) => Task::AudioClassification,
+            Self::Text2TextGeneration(p) => p.task(),
         }
     }
 
@@ -128,6 +148,7 @@ impl Pipeline {
             Self::QuestionAnswering(p) => call_question_answering(p, inputs, kwargs),
             Self::AutomaticSpeechRecognition(p) => call_asr(p, inputs, kwargs),
             Self::AudioClassification(p) => call_audio_classification(p, inputs, kwargs),
+            Self::Text2TextGeneration(p) => call_text2text(p, inputs, kwargs),
         }
     }
 }
@@ -406,6 +427,82 @@ fn call_audio_classification(
     let (inputs, single) = audio_inputs(inputs)?;
     let results = pipeline.classify(&inputs, &options)?;
     Ok(audio_classification::to_hf_json(results, single))
+}
+
+/// `generate()` keyword arguments the text2text pipelines pass through.
+const GENERATE_KWARGS: &[&str] = &[
+    "max_length",
+    "max_new_tokens",
+    "min_length",
+    "min_new_tokens",
+    "early_stopping",
+    "num_beams",
+    "do_sample",
+    "temperature",
+    "top_k",
+    "top_p",
+    "repetition_penalty",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "bad_words_ids",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "num_return_sequences",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "decoder_start_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "use_cache",
+];
+
+fn call_text2text(
+    pipeline: &Text2TextGenerationPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = Text2TextOptions::default();
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "truncation" => {
+                options.truncation = Some(match value {
+                    Value::String(s) => s != "do_not_truncate",
+                    v => boolean("truncation", v)?,
+                })
+            }
+            "clean_up_tokenization_spaces" => {
+                options.clean_up_tokenization_spaces =
+                    boolean("clean_up_tokenization_spaces", value)?
+            }
+            "return_tensors" => options.return_tensors = boolean("return_tensors", value)?,
+            "return_text" => options.return_tensors = !boolean("return_text", value)?,
+            "src_lang" => options.src_lang = Some(string("src_lang", value)?.to_string()),
+            "tgt_lang" => options.tgt_lang = Some(string("tgt_lang", value)?.to_string()),
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            "seed" => options.seed = Some(count("seed", value)? as u64),
+            k if GENERATE_KWARGS.contains(&k) => {
+                options.generate_kwargs.insert(key.clone(), value.clone());
+            }
+            other => return Err(unknown(other, pipeline.task())),
+        }
+    }
+    let (texts, single) = match inputs {
+        Value::Array(items) => (
+            items
+                .iter()
+                .map(|t| string("inputs", t).map(str::to_string))
+                .collect::<Result<Vec<_>>>()?,
+            false,
+        ),
+        single => (vec![string("inputs", single)?.to_string()], true),
+    };
+    let results = pipeline.generate(&texts, &options)?;
+    Ok(text2text_generation::to_hf_json(
+        pipeline.task(),
+        results,
+        single,
+    ))
 }
 
 fn unknown(name: &str, task: Task) -> TaskError {

@@ -5,6 +5,7 @@ pub mod audio_classification;
 pub mod automatic_speech_recognition;
 mod dynamic;
 pub mod question_answering;
+pub mod text2text_generation;
 pub mod text_classification;
 pub mod token_classification;
 
@@ -16,9 +17,10 @@ use burn_models::hub::{HubOptions, ModelDir};
 
 pub use audio_classification::{AudioClassificationOptions, AudioClassificationPipeline};
 pub use automatic_speech_recognition::{AsrOptions, AutomaticSpeechRecognitionPipeline};
-pub use dynamic::{Pipeline, PipelineBuilder, pipeline};
+pub use dynamic::{Pipeline, PipelineBuilder, pipeline, pipeline_named};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
+pub use text2text_generation::{Text2TextGenerationPipeline, Text2TextOptions};
 pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
 
 use crate::error::{Result, TaskError};
@@ -31,6 +33,10 @@ pub enum Task {
     QuestionAnswering,
     AutomaticSpeechRecognition,
     AudioClassification,
+    Text2TextGeneration,
+    Summarization,
+    /// `translation` and `translation_xx_to_yy`.
+    Translation,
 }
 
 impl Task {
@@ -40,6 +46,9 @@ impl Task {
         Task::QuestionAnswering,
         Task::AutomaticSpeechRecognition,
         Task::AudioClassification,
+        Task::Text2TextGeneration,
+        Task::Summarization,
+        Task::Translation,
     ];
 
     /// The canonical HF task name.
@@ -50,6 +59,9 @@ impl Task {
             Task::QuestionAnswering => "question-answering",
             Task::AutomaticSpeechRecognition => "automatic-speech-recognition",
             Task::AudioClassification => "audio-classification",
+            Task::Text2TextGeneration => "text2text-generation",
+            Task::Summarization => "summarization",
+            Task::Translation => "translation",
         }
     }
 
@@ -64,6 +76,8 @@ impl Task {
             // HF's defaults are wav2vec2 models, which are not implemented here yet.
             Task::AutomaticSpeechRecognition => "facebook/wav2vec2-base-960h",
             Task::AudioClassification => "superb/wav2vec2-base-superb-ks",
+            Task::Text2TextGeneration | Task::Translation => "google-t5/t5-base",
+            Task::Summarization => "sshleifer/distilbart-cnn-12-6",
         }
     }
 }
@@ -85,6 +99,9 @@ impl FromStr for Task {
             "question-answering" => Task::QuestionAnswering,
             "automatic-speech-recognition" => Task::AutomaticSpeechRecognition,
             "audio-classification" => Task::AudioClassification,
+            "text2text-generation" => Task::Text2TextGeneration,
+            "summarization" => Task::Summarization,
+            t if t == "translation" || t.starts_with("translation_") => Task::Translation,
             other => return Err(TaskError::UnknownTask(other.to_string())),
         })
     }
