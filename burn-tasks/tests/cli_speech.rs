@@ -137,3 +137,29 @@ fn speech_errors_are_messages_not_panics() {
         "{stderr}"
     );
 }
+
+#[test]
+fn asr_chunked_with_timestamps() {
+    let out = json(&run(&[
+        "asr",
+        "--model",
+        &fixture("whisper-tiny"),
+        "--language",
+        "en",
+        "--num-beams",
+        "1",
+        "--max-new-tokens",
+        "10",
+        "--chunk-length-s",
+        "0.8",
+        "--stride-length-s",
+        "0.2,0.1",
+        &fixture("audio/stereo-1.5s.wav"),
+    ]));
+    let expected = golden_output(
+        "whisper-tiny",
+        "audio/stereo-1.5s.wav",
+        serde_json::json!({"chunk_length_s": 0.8, "stride_length_s": [0.2, 0.1], "generate_kwargs": {"num_beams": 1, "language": "en", "max_new_tokens": 10}}),
+    );
+    assert_eq!(out, expected);
+}

@@ -80,6 +80,25 @@ fn wav_files_decode_to_the_samples_transformers_reads() {
 }
 
 #[test]
+fn flac_decodes_to_the_same_samples_as_wav() {
+    let wav = samples("tones-1s.wav");
+    let flac = Audio::from_file(clip("tones-1s.flac")).expect("FLAC decodes");
+    assert_eq!(flac.sampling_rate, 16_000);
+    assert_eq!(flac.samples.len(), wav.len());
+    let worst = flac
+        .samples
+        .iter()
+        .zip(&wav)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-6, "max difference {worst}");
+    // Truncated in the middle of a frame: the samples before the cut still decode.
+    let bytes = std::fs::read(clip("tones-1s.flac")).unwrap();
+    let cut = Audio::decode(&bytes[..bytes.len() / 2], Some("flac")).unwrap();
+    assert!(cut.samples.len() < wav.len() && cut.samples.len() >= 4096);
+}
+
+#[test]
 fn bad_audio_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 4] = [
@@ -206,9 +225,6 @@ fn whisper_greedy_generation_matches_transformers() {
     let mut checked = 0;
     for case in golden["generate"].as_array().unwrap() {
         let options = options(&case["kwargs"]);
-        if options.return_timestamps {
-            continue; // sequential timestamp decoding: see the pipeline goldens
-        }
         let name = case["clip"].as_str().unwrap();
         let out = model
             .generate(features_tensor(&extractor, name), &generation, &options)
@@ -220,7 +236,7 @@ fn whisper_greedy_generation_matches_transformers() {
         assert_eq!(out.tokens, expected, "{name} {}", case["kwargs"]);
         checked += 1;
     }
-    assert!(checked >= 4);
+    assert_eq!(checked, 5);
 }
 
 #[test]
@@ -328,13 +344,10 @@ fn check_speech_pipeline(name: &str, task: &str, skip: Option<&str>) -> usize {
 
 #[test]
 fn asr_pipeline_matches_transformers() {
-    // Greedy and beam search (the pipeline's default num_beams=5, and 3).
-    let checked = check_speech_pipeline(
-        "whisper-tiny",
-        "automatic-speech-recognition",
-        Some("return_timestamps"),
-    );
-    assert!(checked >= 6);
+    // Greedy and beam search (the pipeline's default num_beams=5, and 3), segment timestamps,
+    // chunked audio with strides.
+    let checked = check_speech_pipeline("whisper-tiny", "automatic-speech-recognition", None);
+    assert_eq!(checked, 13);
 }
 
 #[test]
@@ -360,4 +373,37 @@ fn speech_pipelines_reject_bad_inputs() {
     let clip = Value::from(fixture("audio/tones-1s.wav").to_str().unwrap());
     let err = pipe.call(&clip, &kwargs).unwrap_err().to_string();
     assert!(err.contains("Unsupported language"), "{err}");
+}
+
+#[test]
+fn asr_long_form_audio_matches_transformers() {
+    let pipe = burn_tasks::pipeline("automatic-speech-recognition".parse().unwrap())
+        .model(fixture("whisper-tiny").to_str().unwrap())
+        .device(device())
+        .build()
+        .unwrap();
+    let golden = golden("whisper-tiny");
+    let cases = golden["long_form"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for case in cases {
+        let clip = samples(case["clip"].as_str().unwrap());
+        let repeat = case["repeat"].as_u64().unwrap() as usize;
+        let long: Vec<f32> = clip
+            .iter()
+            .copied()
+            .cycle()
+            .take(clip.len() * repeat)
+            .collect();
+        assert!(long.len() > 16_000 * 30);
+        let inputs = serde_json::json!({"raw": long, "sampling_rate": 16000});
+        let out = pipe.call(&inputs, &case["kwargs"]).unwrap();
+        assert_json_close("long-form", &out, &case["output"]);
+    }
+    // Without timestamps transformers refuses long-form audio for this generation config.
+    let clip = samples("tones-2.5s.wav");
+    let long: Vec<f32> = clip.iter().copied().cycle().take(16_000 * 31).collect();
+    let inputs = serde_json::json!({"raw": long, "sampling_rate": 16000});
+    let kwargs = serde_json::json!({"generate_kwargs": {"num_beams": 1}});
+    let err = pipe.call(&inputs, &kwargs).unwrap_err().to_string();
+    assert!(err.contains("return_timestamps=True"), "{err}");
 }

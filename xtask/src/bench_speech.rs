@@ -85,8 +85,10 @@ pub fn transcriber(dir: &Path, device: &Device) -> Result<Box<dyn Fn() -> Result
     }))
 }
 
+type Shapes = Vec<(String, Vec<usize>)>;
+
 /// HF names and shapes of `WhisperForConditionalGeneration` (output projection tied).
-pub fn whisper_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
+pub fn whisper_shapes(config: &Value) -> Result<Shapes> {
     let get = |k: &str| {
         config[k]
             .as_u64()
@@ -94,31 +96,27 @@ pub fn whisper_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
             .with_context(|| format!("config.{k}"))
     };
     let d = get("d_model")?;
-    let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut linear =
-        |shapes: &mut Vec<(String, Vec<usize>)>, name: String, i: usize, o: usize, bias: bool| {
-            shapes.push((format!("{name}.weight"), vec![o, i]));
-            if bias {
-                shapes.push((format!("{name}.bias"), vec![o]));
-            }
-        };
-    let norm = |shapes: &mut Vec<(String, Vec<usize>)>, name: String| {
+    let mut shapes: Shapes = Vec::new();
+    let linear = |shapes: &mut Shapes, name: String, i: usize, o: usize, bias: bool| {
+        shapes.push((format!("{name}.weight"), vec![o, i]));
+        if bias {
+            shapes.push((format!("{name}.bias"), vec![o]));
+        }
+    };
+    let norm = |shapes: &mut Shapes, name: String| {
         shapes.push((format!("{name}.weight"), vec![d]));
         shapes.push((format!("{name}.bias"), vec![d]));
     };
-    let attention =
-        |shapes: &mut Vec<(String, Vec<usize>)>,
-         linear: &mut dyn FnMut(&mut Vec<(String, Vec<usize>)>, String, usize, usize, bool),
-         p: String| {
-            for (n, bias) in [
-                ("q_proj", true),
-                ("k_proj", false),
-                ("v_proj", true),
-                ("out_proj", true),
-            ] {
-                linear(shapes, format!("{p}.{n}"), d, d, bias);
-            }
-        };
+    let attention = |shapes: &mut Shapes, p: String| {
+        for (n, bias) in [
+            ("q_proj", true),
+            ("k_proj", false),
+            ("v_proj", true),
+            ("out_proj", true),
+        ] {
+            linear(shapes, format!("{p}.{n}"), d, d, bias);
+        }
+    };
     let mels = get("num_mel_bins")?;
     shapes.push(("model.encoder.conv1.weight".into(), vec![d, mels, 3]));
     shapes.push(("model.encoder.conv1.bias".into(), vec![d]));
@@ -134,10 +132,10 @@ pub fn whisper_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
     ] {
         for i in 0..layers {
             let p = format!("model.{side}.layers.{i}");
-            attention(&mut shapes, &mut linear, format!("{p}.self_attn"));
+            attention(&mut shapes, format!("{p}.self_attn"));
             norm(&mut shapes, format!("{p}.self_attn_layer_norm"));
             if side == "decoder" {
-                attention(&mut shapes, &mut linear, format!("{p}.encoder_attn"));
+                attention(&mut shapes, format!("{p}.encoder_attn"));
                 norm(&mut shapes, format!("{p}.encoder_attn_layer_norm"));
             }
             linear(&mut shapes, format!("{p}.fc1"), d, ffn, true);

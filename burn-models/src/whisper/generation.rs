@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{WhisperConfig, WhisperForConditionalGeneration};
 use crate::error::{ModelError, Result};
-use crate::generation::{GenerationConfig, LogitsProcessors, generate};
+use crate::generation::{GenerationConfig, LogitsProcessor, generate, generate_with};
 use crate::nn::DecoderCache;
 
 /// `eos_token_id`: one id or several.
@@ -210,15 +210,13 @@ impl WhisperForConditionalGeneration {
         if task.is_none() && language.is_none() {
             // The deprecated `forced_decoder_ids` (positions 1, 2, ...) when neither is set.
             if let Some(forced) = &generation.forced_decoder_ids {
-                let mut expected = 1;
-                for &(position, id) in forced {
+                for (expected, &(position, id)) in (1..).zip(forced) {
                     if position != expected {
                         return Err(invalid(format!(
                             "forced_decoder_ids {forced:?} do not follow Whisper's prompt pattern"
                         )));
                     }
                     init.push(id);
-                    expected += 1;
                 }
             }
         }
@@ -272,13 +270,13 @@ impl WhisperForConditionalGeneration {
                     }
                 }
             }
-        } else if language.is_some() && generation.task_to_id.is_some() {
-            if !init
+        } else if let (Some(_), Some(task_to_id)) = (&language, &generation.task_to_id)
+            && !init
                 .iter()
                 .any(|t| t.is_some_and(|t| task_ids.contains(&t)))
-            {
-                init.push(Some(generation.task_to_id.as_ref().unwrap()["transcribe"]));
-            }
+            && let Some(&transcribe) = task_to_id.get("transcribe")
+        {
+            init.push(Some(transcribe));
         }
         if let Some(no_timestamps) = generation.no_timestamps_token_id {
             let last = init.last().copied().flatten();
@@ -348,7 +346,29 @@ impl WhisperForConditionalGeneration {
         if input_features.dims()[0] != 1 {
             return Err(invalid("Whisper generation decodes one window at a time"));
         }
-        let encoder_states = self.encode(input_features)?;
+        // More than one window (long-form audio) is decoded window after window, with
+        // timestamps, as transformers does.
+        let [_, mels, frames] = input_features.dims();
+        let window = 2 * self.config.max_source_positions;
+        let long_form = frames > window;
+        let first = if long_form {
+            input_features.clone().slice([0..1, 0..mels, 0..window])
+        } else {
+            input_features.clone()
+        };
+        let encoder_states = self.encode(first)?;
+        if long_form && !options.return_timestamps && generation.return_timestamps == Some(false) {
+            return Err(invalid(
+                "You have passed more than 3000 mel input features (> 30 seconds) which \
+                 automatically enables long-form generation which requires the model to predict \
+                 timestamp tokens. Please either pass `return_timestamps=True` or make sure to \
+                 pass no more than 3000 mel input features.",
+            ));
+        }
+        let options = &WhisperGenerateOptions {
+            return_timestamps: options.return_timestamps || long_form,
+            ..options.clone()
+        };
         let prompt = self.init_tokens(&encoder_states, generation, options)?;
         let mut config = generation.base.clone();
         if let Some(beams) = options.num_beams {
@@ -356,73 +376,162 @@ impl WhisperForConditionalGeneration {
         }
         config.max_new_tokens = Some(self.max_new_tokens(prompt.len(), generation, options)?);
         config.use_cache = !options.no_cache;
-        let eos: Vec<usize> = generation.eos_token_ids();
-        let mut tokens = if options.return_timestamps {
-            if config.num_beams > 1 {
-                return Err(ModelError::Unsupported(
-                    "return_timestamps with num_beams > 1".into(),
-                ));
-            }
-            self.greedy_with_timestamps(&encoder_states, &prompt, generation, &config)?
-        } else {
-            let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
-            let rows = generate(self, encoder_states, None, &[prompt32], &config)?;
-            rows[0][prompt.len()..]
-                .iter()
-                .map(|&t| t as usize)
-                .collect()
-        };
-        // As generate_with_fallback: drop the padding after the end, then the end itself.
-        if let Some(pad) = generation.base.pad_token_id.map(|p| p as usize) {
-            let keep_eos = eos.contains(&pad);
-            while tokens.len() > 1
-                && tokens.last() == Some(&pad)
-                && (!keep_eos || tokens[tokens.len() - 2] == pad)
-            {
-                tokens.pop();
-            }
+        if options.return_timestamps {
+            let tokens = self.sequential_with_timestamps(
+                input_features,
+                encoder_states,
+                &prompt,
+                generation,
+                options,
+                &config,
+            )?;
+            return Ok(WhisperGeneration { prompt, tokens });
         }
-        if tokens.last().is_some_and(|t| eos.contains(t)) {
-            tokens.pop();
-        }
-        Ok(WhisperGeneration { prompt, tokens })
+        let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+        let rows = generate(self, encoder_states, None, &[prompt32], &config)?;
+        let tokens = rows[0][prompt.len()..]
+            .iter()
+            .map(|&t| t as usize)
+            .collect();
+        Ok(WhisperGeneration {
+            tokens: strip_end(tokens, generation),
+            prompt,
+        })
     }
 
-    /// Greedy decoding with `WhisperTimeStampLogitsProcessor` after the shared processors.
-    fn greedy_with_timestamps(
+    /// Timestamped decoding as `generate` runs it (its `while seek < max_frames` loop): decode
+    /// the window from `seek`; a window that ends inside a segment is decoded again from the
+    /// last complete segment's end timestamp, until the frames are used up. Returns every
+    /// segment's tokens, concatenated.
+    fn sequential_with_timestamps(
+        &self,
+        input_features: Tensor<3>,
+        first_window: Tensor<3>,
+        prompt: &[usize],
+        generation: &WhisperGenerationConfig,
+        options: &WhisperGenerateOptions,
+        config: &GenerationConfig,
+    ) -> Result<Vec<usize>> {
+        let [_, mels, total_frames] = input_features.dims();
+        let input_stride = 2;
+        let window = input_stride * self.config.max_source_positions;
+        let timestamp_begin = generation.timestamp_begin(self.config.vocab_size);
+        let mut seek = 0;
+        let mut all = Vec::new();
+        let mut encoder_states = Some(first_window);
+        while seek < total_frames {
+            let frames = (total_frames - seek).min(window);
+            let states = match encoder_states.take() {
+                Some(states) => states,
+                None => {
+                    // The rest of the features, zero-padded to a full window (F.pad).
+                    let mut segment =
+                        input_features
+                            .clone()
+                            .slice([0..1, 0..mels, seek..seek + frames]);
+                    if frames < window {
+                        let pad = Tensor::zeros([1, mels, window - frames], &segment.device());
+                        segment = Tensor::cat(vec![segment, pad], 2);
+                    }
+                    self.encode(segment)?
+                }
+            };
+            let mut config = config.clone();
+            config.max_new_tokens = Some(self.max_new_tokens(prompt.len(), generation, options)?);
+            let tokens = strip_end(
+                self.decode_with_timestamps(&states, prompt, generation, &config)?,
+                generation,
+            );
+            let (segments, offset) = split_segments(&tokens, timestamp_begin, frames, input_stride);
+            all.extend(segments);
+            seek += offset.max(1);
+        }
+        Ok(all)
+    }
+
+    /// One window's decoding (greedy or beam search, through the shared module) with
+    /// `WhisperTimeStampLogitsProcessor` as a custom processor.
+    fn decode_with_timestamps(
         &self,
         encoder_states: &Tensor<3>,
         prompt: &[usize],
         generation: &WhisperGenerationConfig,
         config: &GenerationConfig,
     ) -> Result<Vec<usize>> {
-        let max_new = config.max_new_tokens.unwrap_or(0);
-        let shared = LogitsProcessors::new(config, prompt.len(), prompt.len() + max_new);
-        let timestamps = TimestampRules::new(generation, prompt.len(), self.config.vocab_size);
-        let eos = generation.eos_token_ids();
-        let mut sequence: Vec<usize> = prompt.to_vec();
-        let mut cache = self.new_cache(encoder_states);
-        let mut pending = sequence.clone();
-        for _ in 0..max_new {
-            let mut logits = if config.use_cache {
-                self.step_logits(&pending, &mut cache)?
-            } else {
-                self.step_logits(&sequence, &mut self.new_cache(encoder_states))?
-            };
-            let ids: Vec<u32> = sequence.iter().map(|&t| t as u32).collect();
-            shared.process(&ids, &mut logits, &[]);
-            if let Some(rules) = &timestamps {
-                rules.apply(&sequence, &mut logits);
-            }
-            let next = argmax(&logits);
-            sequence.push(next);
-            pending = vec![next];
-            if eos.contains(&next) {
-                break;
-            }
-        }
-        Ok(sequence[prompt.len()..].to_vec())
+        let rules = TimestampRules::new(generation, prompt.len(), self.config.vocab_size)
+            .ok_or_else(|| {
+                invalid("return_timestamps needs `no_timestamps_token_id` in the generation config")
+            })?;
+        let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+        let rows = generate_with(
+            self,
+            encoder_states.clone(),
+            None,
+            &[prompt32],
+            config,
+            &[&rules],
+        )?;
+        Ok(rows[0][prompt.len()..]
+            .iter()
+            .map(|&t| t as usize)
+            .collect())
     }
+}
+
+/// As `generate_with_fallback`: drop the padding after the end (all of it when the pad is
+/// not the end token, all but one when it is), then the end token itself.
+fn strip_end(mut tokens: Vec<usize>, generation: &WhisperGenerationConfig) -> Vec<usize> {
+    let eos = generation.eos_token_ids();
+    if let Some(pad) = generation.base.pad_token_id.map(|p| p as usize)
+        && tokens.last() == Some(&pad)
+    {
+        let mut pads = tokens.iter().filter(|&&t| t == pad).count();
+        if eos.contains(&pad) {
+            pads -= 1;
+        }
+        tokens.truncate(tokens.len() - pads);
+    }
+    if tokens.last().is_some_and(|t| eos.contains(t)) {
+        tokens.pop();
+    }
+    tokens
+}
+
+/// `_retrieve_segment`: the tokens of the window's complete segments (consecutive timestamp
+/// pairs end a segment) and how many feature frames to advance.
+fn split_segments(
+    tokens: &[usize],
+    timestamp_begin: usize,
+    frames: usize,
+    input_stride: usize,
+) -> (Vec<usize>, usize) {
+    let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= timestamp_begin).collect();
+    let n = tokens.len();
+    let single_ending = n >= 2 && !is_ts[n - 2] && is_ts[n - 1];
+    let mut slices: Vec<usize> = (0..n.saturating_sub(1))
+        .filter(|&i| is_ts[i] && is_ts[i + 1])
+        .map(|i| i + 1)
+        .collect();
+    if slices.is_empty() {
+        return (tokens.to_vec(), frames);
+    }
+    if single_ending {
+        slices.push(n);
+    } else {
+        *slices.last_mut().expect("non-empty") += 1;
+    }
+    let mut out = Vec::new();
+    let mut last_slice = 0;
+    for &current in &slices {
+        out.extend_from_slice(&tokens[last_slice.min(n)..current.min(n)]);
+        last_slice = current;
+    }
+    let offset = if single_ending {
+        frames
+    } else {
+        (tokens[last_slice - 2] - timestamp_begin) * input_stride
+    };
+    (out, offset)
 }
 
 /// Index of the largest value; the first one on ties (`torch.argmax`).
@@ -446,6 +555,13 @@ pub struct TimestampRules {
     eos_token_id: usize,
     max_initial_timestamp_index: Option<usize>,
     begin_index: usize,
+}
+
+impl LogitsProcessor for TimestampRules {
+    fn process(&self, input_ids: &[u32], scores: &mut [f32]) {
+        let sequence: Vec<usize> = input_ids.iter().map(|&t| t as usize).collect();
+        self.apply(&sequence, scores);
+    }
 }
 
 impl TimestampRules {

@@ -54,15 +54,23 @@ pub enum ReturnTimestamps {
 #[derive(Debug, Clone, Default)]
 pub struct AsrOptions {
     pub return_timestamps: ReturnTimestamps,
+    /// Split the audio into chunks of this many seconds, transcribed one by one and merged.
+    pub chunk_length_s: Option<f64>,
+    /// Overlap (left, right) of the chunks in seconds; default `chunk_length_s / 6` each side.
+    pub stride_length_s: Option<(f64, f64)>,
     pub return_language: bool,
     pub generate_kwargs: Map<String, Value>,
 }
 
+/// A chunk's `(chunk_len, stride_left, stride_right)` in seconds.
+type Stride = (f64, f64, f64);
+
 /// One timestamped piece of the transcription.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AsrChunk {
+    /// Present (possibly `null`) only with `return_language`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
+    pub language: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<(Option<f64>, Option<f64>)>,
     pub text: String,
@@ -152,18 +160,93 @@ impl AutomaticSpeechRecognitionPipeline {
     fn transcribe_one(&self, input: &AudioInput, options: &AsrOptions) -> Result<AsrOutput> {
         let audio = input.load(self.sampling_rate())?;
         let (generate_options, generation) = self.generate_options(options)?;
-        let mel = self.features.extract(&audio.samples);
+        let mut outputs = Vec::new();
+        match options.chunk_length_s.filter(|&c| c > 0.0) {
+            Some(chunk_length_s) => {
+                for (range, stride) in self.chunks(audio.samples.len(), chunk_length_s, options)? {
+                    let mel = self.features.extract(&audio.samples[range]);
+                    let tokens = self.generate_tokens(mel, &generation, &generate_options)?;
+                    outputs.push((tokens, Some(stride)));
+                }
+            }
+            None => {
+                // Longer than a window: all of it, decoded window after window (long-form).
+                let mel = if audio.samples.len() > self.features.n_samples() {
+                    self.features.extract_long(&audio.samples)
+                } else {
+                    self.features.extract(&audio.samples)
+                };
+                outputs.push((
+                    self.generate_tokens(mel, &generation, &generate_options)?,
+                    None,
+                ));
+            }
+        }
+        self.decode_asr(&outputs, options)
+    }
+
+    /// `chunk_iter`: sample ranges of `chunk_length_s` overlapping by the strides, each with its
+    /// `(chunk_len, stride_left, stride_right)` in seconds.
+    fn chunks(
+        &self,
+        len: usize,
+        chunk_length_s: f64,
+        options: &AsrOptions,
+    ) -> Result<Vec<(std::ops::Range<usize>, Stride)>> {
+        let rate = self.sampling_rate() as f64;
+        let (left_s, right_s) = options
+            .stride_length_s
+            .unwrap_or((chunk_length_s / 6.0, chunk_length_s / 6.0));
+        let samples = |seconds: f64| (seconds * rate).round() as usize;
+        let (chunk_len, stride_left, stride_right) =
+            (samples(chunk_length_s), samples(left_s), samples(right_s));
+        if chunk_len <= stride_left + stride_right {
+            return Err(TaskError::option(
+                "stride_length_s",
+                "Chunk length must be superior to stride length",
+            ));
+        }
+        let step = chunk_len - stride_left - stride_right;
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < len {
+            let end = start + chunk_len;
+            let is_last = end >= len;
+            let this_len = end.min(len) - start;
+            let left = if start == 0 { 0 } else { stride_left };
+            let right = if is_last { 0 } else { stride_right };
+            if this_len > left {
+                chunks.push((
+                    start..end.min(len),
+                    (
+                        this_len as f64 / rate,
+                        left as f64 / rate,
+                        right as f64 / rate,
+                    ),
+                ));
+            }
+            if is_last {
+                break;
+            }
+            start += step;
+        }
+        Ok(chunks)
+    }
+
+    fn generate_tokens(
+        &self,
+        mel: crate::processors::audio_features::LogMel,
+        generation: &WhisperGenerationConfig,
+        options: &WhisperGenerateOptions,
+    ) -> Result<Vec<u32>> {
         let features = Tensor::from_data(
             TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
             &self.device,
         );
-        let out = self
-            .model
-            .generate(features, &generation, &generate_options)?;
-        // Like HF's short-form generate: the tokens after the prompt (so no language token for
+        let out = self.model.generate(features, generation, options)?;
+        // Like HF's generate: the tokens after the prompt (so no language token for
         // `return_language` to read, as in transformers).
-        let tokens: Vec<u32> = out.tokens.iter().map(|&t| t as u32).collect();
-        self.decode_asr(&[tokens], options)
+        Ok(out.tokens.iter().map(|&t| t as u32).collect())
     }
 
     /// The per-call generation config: the pipeline's, updated by `generate_kwargs`.
@@ -201,8 +284,13 @@ impl AutomaticSpeechRecognitionPipeline {
         Ok((call, generation))
     }
 
-    /// `WhisperTokenizer._decode_asr` for one unchunked input.
-    fn decode_asr(&self, sequences: &[Vec<u32>], options: &AsrOptions) -> Result<AsrOutput> {
+    /// `WhisperTokenizer._decode_asr`: each output's tokens with its chunk's
+    /// `(chunk_len, stride_left, stride_right)` in seconds when the audio was chunked.
+    fn decode_asr(
+        &self,
+        outputs: &[(Vec<u32>, Option<Stride>)],
+        options: &AsrOptions,
+    ) -> Result<AsrOutput> {
         let return_timestamps = options.return_timestamps != ReturnTimestamps::None;
         let time_precision = self.features.config.chunk_length as f64
             / self.model.config().max_source_positions as f64;
@@ -215,14 +303,37 @@ impl AutomaticSpeechRecognitionPipeline {
         let mut chunks: Vec<AsrChunk> = Vec::new();
         let mut last_language: Option<String> = None;
         let new_chunk = |language: &Option<String>| AsrChunk {
-            language: language.clone(),
+            language: Some(language.clone()),
             timestamp: Some((None, None)),
             text: String::new(),
         };
         let mut chunk = new_chunk(&last_language);
         let mut previous_tokens: Vec<Vec<u32>> = Vec::new();
-        let time_offset = 0.0;
-        for token_ids in sequences {
+        let mut time_offset = 0.0;
+        let mut skip = false;
+        for (token_ids, stride) in outputs {
+            let mut last_timestamp: Option<u32> = None;
+            let mut first_timestamp = timestamp_begin as f64;
+            if let Some((chunk_len, stride_left, stride_right)) = *stride {
+                time_offset -= stride_left;
+                let right_stride_start = chunk_len - stride_right;
+                if stride_left != 0.0 {
+                    first_timestamp = stride_left / time_precision + timestamp_begin as f64;
+                }
+                if stride_right != 0.0 {
+                    for &token in token_ids.iter().rev() {
+                        if token >= timestamp_begin {
+                            if last_timestamp.is_some()
+                                && ((token - timestamp_begin) as f64 * time_precision)
+                                    < right_stride_start
+                            {
+                                break;
+                            }
+                            last_timestamp = Some(token);
+                        }
+                    }
+                }
+            }
             let mut cur_max_timestamp = 0.0;
             let mut prev_segments_len = 0.0;
             let mut penultimate_timestamp = 0.0;
@@ -245,7 +356,7 @@ impl AutomaticSpeechRecognitionPipeline {
                             previous_tokens.clear();
                             chunk = new_chunk(&last_language);
                         }
-                        chunk.language = Some(language.to_string());
+                        chunk.language = Some(Some(language.to_string()));
                         last_language = Some(language.to_string());
                     }
                 } else if token >= timestamp_begin {
@@ -269,7 +380,13 @@ impl AutomaticSpeechRecognitionPipeline {
                             + prev_segments_len,
                     );
                     let stamp = chunk.timestamp.get_or_insert((None, None));
-                    if stamp.0.is_none() {
+                    if last_timestamp.is_some_and(|last| last != 0 && token >= last) {
+                        skip = true;
+                    } else if skip
+                        || (!previous_tokens.is_empty() && (token as f64) < first_timestamp)
+                    {
+                        skip = false;
+                    } else if stamp.0.is_none() {
                         stamp.0 = Some(time);
                     } else if stamp.0 != Some(time) {
                         stamp.1 = Some(time);
@@ -282,6 +399,9 @@ impl AutomaticSpeechRecognitionPipeline {
                 } else {
                     current_tokens.push(token);
                 }
+            }
+            if let Some((chunk_len, _, stride_right)) = *stride {
+                time_offset += chunk_len - stride_right;
             }
             if !current_tokens.is_empty() {
                 previous_tokens.push(current_tokens);

@@ -119,11 +119,11 @@ impl PipelineBuilder {
                     self.task_name.as_deref().unwrap_or(self.task.name()),
                 )?))
             }
-            Task::AutomaticSpeechRecognition => Pipeline::AutomaticSpeechRecognition(
+            Task::AutomaticSpeechRecognition => Pipeline::AutomaticSpeechRecognition(Box::new(
                 AutomaticSpeechRecognitionPipeline::new(&source)?,
-            ),
+            )),
             Task::AudioClassification => {
-                Pipeline::AudioClassification(AudioClassificationPipeline::new(&source)?)
+                Pipeline::AudioClassification(Box::new(AudioClassificationPipeline::new(&source)?))
             }
         })
     }
@@ -140,8 +140,8 @@ pub enum Pipeline {
     ObjectDetection(ObjectDetectionPipeline),
     /// text2text-generation, summarization and translation.
     Text2TextGeneration(Box<Text2TextGenerationPipeline>),
-    AutomaticSpeechRecognition(AutomaticSpeechRecognitionPipeline),
-    AudioClassification(AudioClassificationPipeline),
+    AutomaticSpeechRecognition(Box<AutomaticSpeechRecognitionPipeline>),
+    AudioClassification(Box<AudioClassificationPipeline>),
 }
 
 impl Pipeline {

@@ -124,7 +124,18 @@ impl WhisperFeatureExtractor {
         for (w, s) in wave.iter_mut().zip(samples) {
             *w = *s as f64;
         }
-        let power = self.power_spectrogram(&wave);
+        self.log_mel(&wave)
+    }
+
+    /// Features of audio longer than one window, unpadded (`truncation=False,
+    /// padding="longest"`, as the ASR pipeline asks for long-form decoding): `len / hop` frames.
+    pub fn extract_long(&self, samples: &[f32]) -> LogMel {
+        let wave: Vec<f64> = samples.iter().map(|&s| s as f64).collect();
+        self.log_mel(&wave)
+    }
+
+    fn log_mel(&self, wave: &[f64]) -> LogMel {
+        let power = self.power_spectrogram(wave);
         let bins = self.config.n_fft / 2 + 1;
         let mels = self.config.feature_size;
         // torch.stft yields len / hop + 1 frames; Whisper drops the last one.
