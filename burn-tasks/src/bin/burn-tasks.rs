@@ -404,6 +404,13 @@ enum TaskCommand {
         /// `true` for segment timestamps ({text, chunks}).
         #[arg(long, default_value = "false")]
         return_timestamps: String,
+        /// Transcribe long audio in chunks of this many seconds, merged.
+        #[arg(long)]
+        chunk_length_s: Option<f64>,
+        /// Chunk overlap in seconds: one value for both sides or `LEFT,RIGHT`
+        /// (default chunk_length_s / 6).
+        #[arg(long, value_delimiter = ',')]
+        stride_length_s: Option<Vec<f64>>,
         /// Audio files (WAV, MP3, FLAC, OGG/Vorbis); several give a list.
         #[arg(required = true)]
         inputs: Vec<std::path::PathBuf>,
@@ -641,9 +648,19 @@ fn run(cli: Cli) -> Result<Value> {
             max_new_tokens,
             num_beams,
             return_timestamps,
+            chunk_length_s,
+            stride_length_s,
             inputs,
         } => {
+            let stride_length_s = match stride_length_s.as_deref() {
+                None => None,
+                Some([both]) => Some((*both, *both)),
+                Some([left, right]) => Some((*left, *right)),
+                Some(_) => bail!("--stride-length-s takes one value or LEFT,RIGHT"),
+            };
             let mut options = AsrOptions {
+                chunk_length_s,
+                stride_length_s,
                 return_timestamps: match return_timestamps.as_str() {
                     "true" | "True" => ReturnTimestamps::Segments,
                     "false" | "False" => ReturnTimestamps::None,

@@ -635,15 +635,30 @@ fn call_asr(
                     .ok_or_else(|| TaskError::option("generate_kwargs", "must be an object"))?;
                 options.generate_kwargs.extend(map.clone());
             }
-            "chunk_length_s" | "stride_length_s" => {
-                return Err(TaskError::option(
-                    if key == "chunk_length_s" {
-                        "chunk_length_s"
-                    } else {
-                        "stride_length_s"
-                    },
-                    "chunked long-form audio is not implemented yet",
-                ));
+            "chunk_length_s" => {
+                options.chunk_length_s = match value {
+                    Value::Null => None,
+                    v => Some(v.as_f64().ok_or_else(|| {
+                        TaskError::option("chunk_length_s", format!("expected seconds, got {v}"))
+                    })?),
+                }
+            }
+            "stride_length_s" => {
+                let seconds = |v: &Value| {
+                    v.as_f64().ok_or_else(|| {
+                        TaskError::option("stride_length_s", format!("expected seconds, got {v}"))
+                    })
+                };
+                options.stride_length_s = match value {
+                    Value::Null => None,
+                    Value::Array(pair) if pair.len() == 2 => {
+                        Some((seconds(&pair[0])?, seconds(&pair[1])?))
+                    }
+                    v => {
+                        let s = seconds(v)?;
+                        Some((s, s))
+                    }
+                }
             }
             "batch_size" => {
                 count("batch_size", value)?;
