@@ -472,7 +472,8 @@ pub struct WhisperSpeechTask {
 }
 
 impl WhisperSpeechTask {
-    fn batch(&self, examples: &[&SpeechExample], device: &Device) -> Result<SpeechBatch> {
+    /// Decodes, featurizes, tokenizes and collates `examples`.
+    pub fn batch(&self, examples: &[&SpeechExample], device: &Device) -> Result<SpeechBatch> {
         let rate = self.features.config.sampling_rate;
         let mut features = Vec::with_capacity(examples.len());
         let mut labels = Vec::with_capacity(examples.len());
@@ -591,6 +592,8 @@ pub struct WhisperLoraOutput {
     pub adapter_dir: PathBuf,
     pub train_examples: usize,
     pub eval_examples: usize,
+    /// The trained model (adapters attached and active).
+    pub model: WhisperForConditionalGeneration,
 }
 
 /// The base model, its generation config, tokenizer and features.
@@ -710,10 +713,14 @@ pub fn run_whisper_lora(recipe: &WhisperLoraRecipe, device: &Device) -> Result<W
     println!("{trainable_line}");
     let out = train(&task, model, &recipe.args, device)?;
     let adapter_dir = recipe.args.output_dir.clone();
-    if let Some(mut peft) = peft {
-        peft.base_model = out.model;
-        peft.save_pretrained(&adapter_dir)?;
-    }
+    let model = match peft {
+        Some(mut peft) => {
+            peft.base_model = out.model;
+            peft.save_pretrained(&adapter_dir)?;
+            peft.base_model
+        }
+        None => out.model,
+    };
     let logged_losses = out
         .state
         .log_history
@@ -729,6 +736,7 @@ pub fn run_whisper_lora(recipe: &WhisperLoraRecipe, device: &Device) -> Result<W
         adapter_dir,
         train_examples: task.train.len(),
         eval_examples: task.eval.len(),
+        model,
     })
 }
 
