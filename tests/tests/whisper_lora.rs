@@ -193,3 +193,33 @@ fn whisper_lora_trains_saves_reloads_transcribes_and_resumes() {
     let resumed_logits = eval_logits(&task, &resumed.model).2;
     assert!(max_diff(&trained, &resumed_logits) < 1e-5);
 }
+
+#[test]
+fn parquet_rows_with_audio_bytes_match_the_release_layout() {
+    use burn_tasks::train::speech::load_speech_split;
+    let tsv = load_speech_split(
+        &fixture("common_voice_tiny").display().to_string(),
+        None,
+        "test",
+        None,
+        42,
+    )
+    .unwrap();
+    let parquet = load_speech_split(
+        &fixture("common_voice_tiny/parquet").display().to_string(),
+        None,
+        "test",
+        None,
+        42,
+    )
+    .unwrap();
+    assert_eq!(tsv.len(), 2);
+    assert_eq!(parquet.len(), 2);
+    for (a, b) in tsv.iter().zip(&parquet) {
+        assert_eq!(a.sentence, b.sentence);
+        let (a, b) = (a.load_audio(16_000).unwrap(), b.load_audio(16_000).unwrap());
+        assert_eq!(a.samples, b.samples);
+        // 0.4 s at 48 kHz resampled to 16 kHz.
+        assert!((a.samples.len() as i64 - 6_400).abs() <= 16, "{}", a.samples.len());
+    }
+}

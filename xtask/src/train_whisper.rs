@@ -82,6 +82,9 @@ pub struct WhisperLoraArgs {
     /// Stop after this many epochs (continue with --resume).
     #[arg(long)]
     stop_after_epochs: Option<usize>,
+    /// `no`: write no checkpoints (`save_strategy="no"`); `epoch` (default) after each epoch.
+    #[arg(long, default_value = "epoch")]
+    save_strategy: String,
     /// Print PEFT's trainable-parameters line from the model's config alone and exit.
     #[arg(long)]
     dry_run: bool,
@@ -151,6 +154,7 @@ pub fn run(args: WhisperLoraArgs) -> Result<()> {
             resume: args.resume,
             stop_after_epochs: args.stop_after_epochs,
             progress: !args.quiet,
+            save_each_epoch: args.save_strategy != "no",
             ..defaults.args
         },
     };

@@ -22,7 +22,7 @@ use burn_models::whisper::{
 use burn_peft::{LoraConfig, PeftModel, Quantization, WhisperDims, get_peft_model, whisper_shape};
 use serde_json::Value;
 
-use super::data::{Record, load_split, shuffle_select};
+use super::data::{Record, shuffle_select, split_files};
 use super::trainer::{TrainTask, TrainingArguments, train};
 use crate::error::{Result, TaskError};
 use crate::input::audio::Audio;
@@ -241,7 +241,8 @@ impl SpeechExample {
 }
 
 /// Rows of a split: a Common Voice directory (`{split}.tsv`, clips under `clips/`), local
-/// files, or a hub dataset (under `{config}/` when one is given).
+/// files, or a hub dataset (under `{config}/` when one is given). Parquet rows are read here
+/// so that the `audio` bytes stay bytes (compressed clips; decoding happens batch by batch).
 pub fn load_speech_split(
     data: &str,
     config: Option<&str>,
@@ -251,25 +252,72 @@ pub fn load_speech_split(
 ) -> Result<Vec<SpeechExample>> {
     let dir = Path::new(data);
     let tsv = dir.join(format!("{split}.tsv"));
-    let (records, clips) = if dir.is_dir() && tsv.is_file() {
-        (
-            super::data::read_records(&tsv)?,
-            Some(dir.join("clips")),
-        )
+    let examples = if dir.is_dir() && tsv.is_file() {
+        let clips = dir.join("clips");
+        super::data::read_records(&tsv)?
+            .iter()
+            .map(|r| SpeechExample::from_record(r, Some(&clips)))
+            .collect::<Result<Vec<_>>>()?
     } else {
-        let base = dir.is_dir().then(|| dir.to_path_buf());
         let split_name = match config {
             Some(c) if !dir.exists() => format!("{c}/{split}"),
             _ => split.to_string(),
         };
-        (load_split(data, &split_name)?, base)
+        let base = dir.is_dir().then(|| dir.to_path_buf());
+        let mut examples = Vec::new();
+        for file in split_files(data, &split_name)? {
+            if file.extension().is_some_and(|e| e == "parquet") {
+                examples.extend(read_speech_parquet(&file)?);
+            } else {
+                for record in super::data::read_records(&file)? {
+                    examples.push(SpeechExample::from_record(&record, base.as_deref())?);
+                }
+            }
+        }
+        examples
     };
-    // Drop the columns the recipe removes before any audio is touched.
-    let records = shuffle_select(records, samples, seed);
-    records
-        .iter()
-        .map(|r| SpeechExample::from_record(r, clips.as_deref()))
-        .collect()
+    Ok(shuffle_select(examples, samples, seed))
+}
+
+/// `sentence` and `audio{bytes, path}` of every row of a parquet file (other columns are
+/// skipped).
+pub fn read_speech_parquet(path: &Path) -> Result<Vec<SpeechExample>> {
+    use parquet::file::reader::SerializedFileReader;
+    use parquet::record::Field;
+    let error = |m: String| TaskError::InvalidInput(format!("dataset {}: {m}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| error(e.to_string()))?;
+    let mut examples = Vec::new();
+    for row in reader {
+        let row = row.map_err(|e| error(e.to_string()))?;
+        let (mut sentence, mut audio) = (None, None);
+        for (name, field) in row.get_column_iter() {
+            match (name.as_str(), field) {
+                ("sentence", Field::Str(s)) => sentence = Some(s.clone()),
+                ("audio", Field::Group(group)) => {
+                    let (mut bytes, mut name) = (None, None);
+                    for (key, value) in group.get_column_iter() {
+                        match (key.as_str(), value) {
+                            ("bytes", Field::Bytes(b)) => bytes = Some(b.data().to_vec()),
+                            ("path", Field::Str(p)) => name = Some(p.clone()),
+                            _ => {}
+                        }
+                    }
+                    audio = match (bytes, name) {
+                        (Some(b), name) if !b.is_empty() => Some(ClipSource::Bytes(b, name)),
+                        (_, Some(name)) => Some(ClipSource::File(PathBuf::from(name))),
+                        _ => None,
+                    };
+                }
+                _ => {}
+            }
+        }
+        match (sentence, audio) {
+            (Some(sentence), Some(audio)) => examples.push(SpeechExample { audio, sentence }),
+            _ => return Err(error("a row lacks `sentence` or `audio` (bytes or path)".into())),
+        }
+    }
+    Ok(examples)
 }
 
 /// The tokens every label starts with: `<|startoftranscript|><|lang|><|task|><|notimestamps|>`
