@@ -69,7 +69,10 @@ fn eval_logits(
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -167,7 +170,11 @@ fn whisper_lora_trains_saves_reloads_transcribes_and_resumes() {
     pipeline.model().visit_linears(&mut |l| {
         adapted += usize::from(!l.adapters.is_empty() && l.active_adapter.is_some())
     });
-    assert_eq!(adapted, 2 * (2 + 2 * 2), "q_proj and v_proj of every attention");
+    assert_eq!(
+        adapted,
+        2 * (2 + 2 * 2),
+        "q_proj and v_proj of every attention"
+    );
     let clip = fixture("common_voice_tiny/clips/common_voice_zh-CN_0006.wav");
     let mut options = AsrOptions::default();
     options
@@ -220,6 +227,10 @@ fn parquet_rows_with_audio_bytes_match_the_release_layout() {
         let (a, b) = (a.load_audio(16_000).unwrap(), b.load_audio(16_000).unwrap());
         assert_eq!(a.samples, b.samples);
         // 0.4 s at 48 kHz resampled to 16 kHz.
-        assert!((a.samples.len() as i64 - 6_400).abs() <= 16, "{}", a.samples.len());
+        assert!(
+            (a.samples.len() as i64 - 6_400).abs() <= 16,
+            "{}",
+            a.samples.len()
+        );
     }
 }

@@ -207,7 +207,9 @@ impl SpeechExample {
                         ClipSource::Bytes(bytes, name.map(str::to_string))
                     }
                     _ => ClipSource::File(file(name.ok_or_else(|| {
-                        TaskError::InvalidInput("an `audio` value has neither bytes nor path".into())
+                        TaskError::InvalidInput(
+                            "an `audio` value has neither bytes nor path".into(),
+                        )
                     })?)),
                 }
             }
@@ -314,7 +316,11 @@ pub fn read_speech_parquet(path: &Path) -> Result<Vec<SpeechExample>> {
         }
         match (sentence, audio) {
             (Some(sentence), Some(audio)) => examples.push(SpeechExample { audio, sentence }),
-            _ => return Err(error("a row lacks `sentence` or `audio` (bytes or path)".into())),
+            _ => {
+                return Err(error(
+                    "a row lacks `sentence` or `audio` (bytes or path)".into(),
+                ));
+            }
         }
     }
     Ok(examples)
@@ -338,7 +344,10 @@ pub fn label_prefix(
     }
     if let Some(task_to_id) = &generation.task_to_id {
         prefix.push(*task_to_id.get(task).ok_or_else(|| {
-            TaskError::option("task", format!("`{task}`: expected transcribe or translate"))
+            TaskError::option(
+                "task",
+                format!("`{task}`: expected transcribe or translate"),
+            )
         })?);
     }
     if let Some(id) = generation.no_timestamps_token_id {
@@ -412,9 +421,7 @@ pub fn collate(
     let batch = features.len();
     let data: Vec<f32> = features.into_iter().flatten().collect();
     let input_features = Tensor::from_data(TensorData::new(data, [batch, mels, frames]), device);
-    let drop_first = labels
-        .iter()
-        .all(|l| l.first() == Some(&decoder_start));
+    let drop_first = labels.iter().all(|l| l.first() == Some(&decoder_start));
     let labels: Vec<Vec<i64>> = labels
         .into_iter()
         .map(|l| {
@@ -829,7 +836,14 @@ mod tests {
             vec![vec![9, 1, 2], vec![9, 4, 0]]
         );
         // Kept when a label lacks it.
-        let batch = collate(vec![vec![0.0; 6]; 2], 2, 3, vec![vec![9, 1], vec![1]], 9, &device);
+        let batch = collate(
+            vec![vec![0.0; 6]; 2],
+            2,
+            3,
+            vec![vec![9, 1], vec![1]],
+            9,
+            &device,
+        );
         assert_eq!(batch.labels, vec![vec![9, 1], vec![1, -100]]);
     }
 }
