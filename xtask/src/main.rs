@@ -4,10 +4,12 @@
 //!   on the same machine, in one run, as a ratio.
 //! * `train-yelp` / `train-squad [--v2]`: the HF course's fine-tuning recipes (BERT on
 //!   Yelp reviews, DistilBERT on SQuAD), printing the final metrics.
+//! * `train-whisper-lora [--dry-run]`: LoRA on an int8 Whisper base, saving a PEFT adapter.
 
 mod bench;
 mod bench_speech;
 mod train;
+mod train_whisper;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -27,6 +29,8 @@ enum Command {
     TrainYelp(train::YelpArgs),
     /// Fine-tune extractive QA: distilbert/distilbert-base-uncased on rajpurkar/squad (--v2: squad_v2).
     TrainSquad(train::SquadArgs),
+    /// LoRA fine-tuning of Whisper on an int8 base: openai/whisper-large-v2 on Common Voice zh-CN.
+    TrainWhisperLora(train_whisper::WhisperLoraArgs),
 }
 
 fn main() -> Result<()> {
@@ -34,5 +38,6 @@ fn main() -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::TrainYelp(args) => train::yelp(args),
         Command::TrainSquad(args) => train::squad(args),
+        Command::TrainWhisperLora(args) => train_whisper::run(args),
     }
 }

@@ -282,3 +282,26 @@ impl WhisperForAudioClassification {
         &self.config.common
     }
 }
+
+// Every linear layer with its HF module path, for LoRA adapters and quantization (burn-peft).
+crate::impl_linears!(WhisperEncoderLayer {
+    self_attn,
+    feed_forward
+});
+crate::impl_linears!(WhisperEncoder { layers });
+crate::impl_linears!(WhisperDecoderLayer {
+    self_attn,
+    encoder_attn,
+    feed_forward
+});
+crate::impl_linears!(WhisperDecoder { layers });
+crate::impl_linears!(WhisperForConditionalGeneration {
+    encoder,
+    decoder,
+    proj_out
+});
+crate::impl_linears!(WhisperForAudioClassification {
+    encoder,
+    projector,
+    classifier
+});

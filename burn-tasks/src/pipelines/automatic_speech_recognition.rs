@@ -97,7 +97,14 @@ pub struct AutomaticSpeechRecognitionPipeline {
 impl AutomaticSpeechRecognitionPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::AutomaticSpeechRecognition)?;
-        Self::from_dir(&dir, source.device.clone())
+        let mut pipeline = Self::from_dir(&dir, source.device.clone())?;
+        pipeline.model = source.apply_adapter(pipeline.model)?;
+        Ok(pipeline)
+    }
+
+    /// The Whisper model the pipeline generates with (with any adapter loaded).
+    pub fn model(&self) -> &WhisperForConditionalGeneration {
+        &self.model
     }
 
     pub fn from_dir(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {

@@ -18,10 +18,12 @@ pub mod features;
 pub mod metrics;
 pub mod models;
 pub mod recipes;
+pub mod speech;
 pub mod trainer;
 
 pub use recipes::{
     QuestionAnsweringRecipe, RecipeOutput, TextClassificationRecipe, run_question_answering,
     run_text_classification,
 };
+pub use speech::{WhisperLoraOutput, WhisperLoraRecipe, run_whisper_lora};
 pub use trainer::{TrainTask, TrainerState, TrainingArguments, train};
