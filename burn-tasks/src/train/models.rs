@@ -49,6 +49,8 @@ impl ClassifierModel {
 
 /// An extractive question answering model of any supported architecture.
 #[derive(Module, Debug)]
+// One model lives per training run: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum QaModel {
     Bert(BertForQuestionAnswering),
     DistilBert(DistilBertForQuestionAnswering),

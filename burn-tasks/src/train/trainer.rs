@@ -499,7 +499,8 @@ pub fn train<T: TrainTask>(
                 "loss {:.4} lr {lr:.2e} {rate:.1} samples/s",
                 window_loss / window_batches as f64
             ));
-            if state.global_step % args.logging_steps.max(1) == 0 || state.global_step == max_steps
+            if state.global_step.is_multiple_of(args.logging_steps.max(1))
+                || state.global_step == max_steps
             {
                 let entry = json!({
                     "epoch": epoch as f64 + (group_index + 1) as f64 / steps_per_epoch as f64,
