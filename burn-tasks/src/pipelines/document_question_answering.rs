@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokenizers::Encoding;
 
-use super::question_answering::select_starts_ends;
+use super::question_answering::{select_starts_ends, unpadded_span_logits};
 use super::token_classification::special_token_id;
 use super::{PipelineSource, Task};
 use crate::error::{Result, TaskError};
@@ -176,17 +176,7 @@ impl DocumentQuestionAnsweringPipeline {
                 .batch(&encodings, true, &self.device)?
                 .with_bbox(&boxes, &self.device)?;
             let (start, end) = self.model.span_logits(&batch)?;
-            let [rows, seq] = start.dims();
-            let read = |t: burn::tensor::Tensor<2>| {
-                t.into_data()
-                    .try_into_vec::<f32>()
-                    .map_err(|e| TaskError::InvalidInput(format!("reading span logits: {e:?}")))
-            };
-            let (start, end) = (read(start)?, read(end)?);
-            for (row, encoding) in encodings.iter().enumerate().take(rows) {
-                let range = row * seq..row * seq + encoding.len();
-                logits.push((start[range.clone()].to_vec(), end[range].to_vec()));
-            }
+            logits.extend(unpadded_span_logits(start, end, &encodings)?);
         }
         let mut results = Vec::with_capacity(inputs.len());
         let mut next = 0;

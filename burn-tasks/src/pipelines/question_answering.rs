@@ -150,17 +150,7 @@ impl QuestionAnsweringPipeline {
                 .tokenizer
                 .batch(&encodings, self.with_token_types, &self.device)?;
             let (start, end) = self.model.span_logits(&batch)?;
-            let [rows, seq] = start.dims();
-            let read = |t: burn::tensor::Tensor<2>| {
-                t.into_data()
-                    .try_into_vec::<f32>()
-                    .map_err(|e| TaskError::InvalidInput(format!("reading span logits: {e:?}")))
-            };
-            let (start, end) = (read(start)?, read(end)?);
-            for (row, encoding) in encodings.iter().enumerate().take(rows) {
-                let range = row * seq..row * seq + encoding.len();
-                logits.push((start[range.clone()].to_vec(), end[range].to_vec()));
-            }
+            logits.extend(unpadded_span_logits(start, end, &encodings)?);
         }
         let mut results = Vec::with_capacity(inputs.len());
         let mut next = 0;
@@ -353,6 +343,29 @@ impl QuestionAnsweringPipeline {
             })
             .collect()
     }
+}
+
+/// Start and end logits of each row of a padded window batch, cut to the row's own length.
+pub(crate) fn unpadded_span_logits(
+    start: burn::tensor::Tensor<2>,
+    end: burn::tensor::Tensor<2>,
+    encodings: &[&Encoding],
+) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+    let [_, seq] = start.dims();
+    let read = |t: burn::tensor::Tensor<2>| {
+        t.into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| TaskError::InvalidInput(format!("reading span logits: {e:?}")))
+    };
+    let (start, end) = (read(start)?, read(end)?);
+    Ok(encodings
+        .iter()
+        .enumerate()
+        .map(|(row, encoding)| {
+            let range = row * seq..row * seq + encoding.len();
+            (start[range.clone()].to_vec(), end[range].to_vec())
+        })
+        .collect())
 }
 
 /// `select_starts_ends` then `decode_spans` for one window: `(start, end, score)` of the best
