@@ -5,12 +5,20 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use serde_json::Value;
 
+/// The package's directory, read at run time: cargo sets it for `cargo test`, and a test
+/// binary reused from a checkout elsewhere must not read that checkout's fixtures.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// f32 outputs must match transformers within this absolute tolerance.
 pub const TOLERANCE: f32 = 1e-4;
 
 /// `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
         .join("fixtures")
         .join(name)
 }

@@ -85,3 +85,15 @@ pub fn parse_device(name: Option<&str>) -> Result<Device> {
         ))),
     }
 }
+
+/// Parses a comma-separated list of device names (`cuda:0,cuda:1`), each as [`parse_device`],
+/// for data-parallel training.
+pub fn parse_devices(list: &str) -> Result<Vec<Device>> {
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    if names.iter().any(|n| n.is_empty()) {
+        return Err(ModelError::InvalidInput(format!(
+            "bad device list `{list}`: expected names separated by commas, e.g. cuda:0,cuda:1"
+        )));
+    }
+    names.into_iter().map(|n| parse_device(Some(n))).collect()
+}

@@ -5,8 +5,16 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The package's directory, read at run time: cargo sets it for `cargo test`, and a test
+/// binary reused from a checkout elsewhere must not read that checkout's fixtures.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
         .join("../tests/fixtures")
         .join(name)
         .to_string_lossy()

@@ -62,6 +62,16 @@ pub struct CommonArgs {
     /// auto, cpu, ndarray, wgpu, cuda, cuda:N.
     #[arg(long)]
     device: Option<String>,
+    /// Data parallelism: split each batch over these devices (`cuda:0,cuda:1`); the batch
+    /// size is per device. The first device holds the model unless --device says otherwise.
+    #[arg(long)]
+    devices: Option<String>,
+    /// Mixed precision: f16 products with dynamic loss scaling (where the device supports f16).
+    #[arg(long)]
+    fp16: bool,
+    /// Mixed precision: bf16 products (where the device supports bf16).
+    #[arg(long)]
+    bf16: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -138,8 +148,23 @@ impl CommonArgs {
             stop_after_epochs: self.stop_after_epochs,
             logging_steps: self.logging_steps,
             progress: !self.quiet,
+            fp16: self.fp16,
+            bf16: self.bf16,
             ..defaults
         }
+    }
+
+    /// The main device and the data-parallel devices (empty: the main device alone).
+    fn devices(&self) -> Result<(burn::tensor::Device, Vec<burn::tensor::Device>)> {
+        let devices = match &self.devices {
+            Some(list) => burn_models::device::parse_devices(list)?,
+            None => Vec::new(),
+        };
+        let main = match (&self.device, devices.first()) {
+            (None, Some(first)) => first.clone(),
+            _ => burn_models::device::parse_device(self.device.as_deref())?,
+        };
+        Ok((main, devices))
     }
 }
 
@@ -169,7 +194,7 @@ fn report(name: &str, out: &RecipeOutput) -> Result<()> {
 }
 
 pub fn yelp(args: YelpArgs) -> Result<()> {
-    let device = burn_models::device::parse_device(args.common.device.as_deref())?;
+    let (device, devices) = args.common.devices()?;
     let defaults = TextClassificationRecipe::default();
     let recipe = TextClassificationRecipe {
         model: args.common.model.clone().unwrap_or(defaults.model.clone()),
@@ -180,7 +205,10 @@ pub fn yelp(args: YelpArgs) -> Result<()> {
         eval_samples: samples(&args.common.eval_samples, defaults.eval_samples)?,
         num_labels: args.num_labels,
         max_length: args.max_length,
-        args: args.common.apply(defaults.args.clone()),
+        args: TrainingArguments {
+            devices,
+            ..args.common.apply(defaults.args.clone())
+        },
         ..defaults
     };
     let out = run_text_classification(&recipe, &device)?;
@@ -188,7 +216,7 @@ pub fn yelp(args: YelpArgs) -> Result<()> {
 }
 
 pub fn squad(args: SquadArgs) -> Result<()> {
-    let device = burn_models::device::parse_device(args.common.device.as_deref())?;
+    let (device, devices) = args.common.devices()?;
     let defaults = QuestionAnsweringRecipe::default();
     let default_data = if args.v2 {
         "rajpurkar/squad_v2".to_string()
@@ -210,7 +238,10 @@ pub fn squad(args: SquadArgs) -> Result<()> {
         n_best_size: args.n_best_size,
         max_answer_length: args.max_answer_length,
         null_score_diff_threshold: args.null_score_diff_threshold,
-        args: args.common.apply(defaults.args.clone()),
+        args: TrainingArguments {
+            devices,
+            ..args.common.apply(defaults.args.clone())
+        },
         ..defaults
     };
     let out = run_question_answering(&recipe, &device)?;

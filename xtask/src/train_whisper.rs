@@ -91,6 +91,16 @@ pub struct WhisperLoraArgs {
     /// auto, cpu, ndarray, wgpu, cuda, cuda:N.
     #[arg(long)]
     device: Option<String>,
+    /// Data parallelism: split each batch over these devices (`cuda:0,cuda:1`); the batch
+    /// size is per device. The first device holds the model unless --device says otherwise.
+    #[arg(long)]
+    devices: Option<String>,
+    /// Mixed precision: f16 products with dynamic loss scaling (where the device supports f16).
+    #[arg(long)]
+    fp16: bool,
+    /// Mixed precision: bf16 products (where the device supports bf16).
+    #[arg(long)]
+    bf16: bool,
     #[arg(long)]
     quiet: bool,
 }
@@ -125,7 +135,14 @@ pub fn run(args: WhisperLoraArgs) -> Result<()> {
         "f32" | "none" => None,
         other => anyhow::bail!("--quantization {other}: expected int8, nf4 or f32"),
     };
-    let device = burn_models::device::parse_device(args.device.as_deref())?;
+    let devices = match &args.devices {
+        Some(list) => burn_models::device::parse_devices(list)?,
+        None => Vec::new(),
+    };
+    let device = match (&args.device, devices.first()) {
+        (None, Some(first)) => first.clone(),
+        _ => burn_models::device::parse_device(args.device.as_deref())?,
+    };
     let defaults = WhisperLoraRecipe::default();
     let recipe = WhisperLoraRecipe {
         model: args.model.clone(),
@@ -155,6 +172,9 @@ pub fn run(args: WhisperLoraArgs) -> Result<()> {
             stop_after_epochs: args.stop_after_epochs,
             progress: !args.quiet,
             save_each_epoch: args.save_strategy != "no",
+            devices,
+            fp16: args.fp16,
+            bf16: args.bf16,
             ..defaults.args
         },
     };

@@ -6,7 +6,7 @@
 use burn::module::{Module, Param};
 use burn::nn::Dropout;
 use burn::tensor::module::linear;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 
 /// A linear layer `y = x W + b` with, optionally, LoRA adapters added as a side path:
 /// `y += B(A(dropout(x))) * scaling` for the active adapter (PEFT's `lora.Linear`).
@@ -27,6 +27,11 @@ pub struct Linear {
     /// The adapter the forward pass adds, by name; `None` = adapters disabled.
     #[module(skip)]
     pub active_adapter: Option<String>,
+    /// Mixed precision (torch's autocast): the product runs in this type (f16/bf16) on
+    /// half-precision copies of input and weight, and the result comes back in the input's
+    /// type, so the parameters (and their gradients) stay f32. `None`: the input's type.
+    #[module(skip)]
+    pub compute_dtype: Option<FloatDType>,
 }
 
 /// The base weight: dense and trainable, or quantized and frozen.
@@ -320,6 +325,7 @@ impl Linear {
             saved: Vec::new(),
             path: path.into(),
             active_adapter: None,
+            compute_dtype: None,
         }
     }
 
@@ -333,6 +339,9 @@ impl Linear {
             return linear(x, copy.weight.val(), copy.bias.as_ref().map(Param::val));
         }
         let bias = self.bias.as_ref().map(Param::val);
+        if let Some(dtype) = self.compute_dtype {
+            return self.forward_autocast(x, bias, dtype);
+        }
         let mut y = match &self.weight {
             LinearWeight::Dense(w) => linear(x.clone(), w.val(), bias),
             LinearWeight::Int8(w) => add_bias(w.forward(x.clone()), bias),
@@ -342,6 +351,32 @@ impl Linear {
             y = y + adapter.forward(x);
         }
         y
+    }
+
+    /// The forward pass under autocast: base product in `dtype`, adapters in full precision
+    /// (PEFT keeps adapter weights f32 for stable updates).
+    fn forward_autocast<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        bias: Option<Tensor<1>>,
+        dtype: FloatDType,
+    ) -> Tensor<D> {
+        let input_dtype = x.dtype();
+        let weight = match &self.weight {
+            LinearWeight::Dense(w) => w.val(),
+            LinearWeight::Int8(w) => w.dequantize(),
+            LinearWeight::Nf4(w) => w.dequantize(),
+        };
+        let y = linear(
+            x.clone().cast(dtype),
+            weight.cast(dtype),
+            bias.map(|b| b.cast(dtype)),
+        )
+        .cast(input_dtype);
+        match self.active() {
+            Some(adapter) => y + adapter.forward(x),
+            None => y,
+        }
     }
 
     /// The active adapter's copy of this layer, if it saved one.
@@ -426,6 +461,12 @@ impl<T: Linears + ?Sized> Linears for Box<T> {
     fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear)) {
         (**self).visit_linears_mut(f)
     }
+}
+
+/// Mixed precision for every linear layer of `model` (see [`Linear::compute_dtype`]);
+/// `None` turns it off.
+pub fn set_compute_dtype<M: Linears + ?Sized>(model: &mut M, dtype: Option<FloatDType>) {
+    model.visit_linears_mut(&mut |linear| linear.compute_dtype = dtype);
 }
 
 /// `impl Linears` for a struct by listing its fields that hold linear layers.

@@ -20,6 +20,6 @@ pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
 pub use feed_forward::{FeedForward, GatedFeedForward};
 pub use linear::{
     Int8Weight, Linear, LinearWeight, Linears, LoraAdapter, NF4_CODE, Nf4Weight, SavedLinear,
-    dynamic_map,
+    dynamic_map, set_compute_dtype,
 };
 pub use pre_norm::{PreNormEncoder, PreNormEncoderLayer};

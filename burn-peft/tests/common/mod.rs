@@ -11,8 +11,16 @@ use burn_models::heads::EncoderInput;
 use burn_models::hub::Weights;
 use serde_json::Value;
 
+/// The package's directory, read at run time: cargo sets it for `cargo test`, and a test
+/// binary reused from a checkout elsewhere must not read that checkout's fixtures.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
         .join("../tests/fixtures")
         .join(name)
 }

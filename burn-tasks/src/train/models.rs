@@ -19,7 +19,7 @@ use burn_models::distilbert::{
 };
 use burn_models::heads::{EncoderInput, QuestionAnswerer, SequenceClassifier};
 use burn_models::hub::{ModelDir, WeightScope, Weights};
-use burn_models::nn::Linear;
+use burn_models::nn::{Linear, Linears};
 use burn_models::nn::{PostNormEncoder, TextEmbeddings};
 use serde_json::{Value, json};
 
@@ -69,6 +69,25 @@ impl QaModel {
         matches!(self, Self::Bert(_))
     }
 }
+
+macro_rules! linears_of_variants {
+    ($ty:ident: $($variant:ident),+) => {
+        impl Linears for $ty {
+            fn visit_linears(&self, f: &mut dyn FnMut(&burn_models::nn::Linear)) {
+                match self {
+                    $(Self::$variant(m) => m.visit_linears(f),)+
+                }
+            }
+            fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut burn_models::nn::Linear)) {
+                match self {
+                    $(Self::$variant(m) => m.visit_linears_mut(f),)+
+                }
+            }
+        }
+    };
+}
+linears_of_variants!(ClassifierModel: Bert, DistilBert);
+linears_of_variants!(QaModel: Bert, DistilBert);
 
 /// What a model was loaded from: its (possibly edited) config, kept to be saved beside the
 /// trained weights.

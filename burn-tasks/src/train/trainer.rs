@@ -7,6 +7,13 @@
 //! It runs on whatever device it is given (CPU, wgpu, CUDA): the model is moved to that
 //! device's autodiff twin for training and evaluated on the plain device.
 //!
+//! Data parallelism (`TrainingArguments::devices`), as HF's Trainer uses every visible GPU:
+//! each step takes `per_device_train_batch_size` examples per device, every device runs the
+//! forward and backward pass of its shard on its own replica of the model (one thread per
+//! device), and the gradients are summed on the main device, each shard weighted by its share
+//! of the batch, so the step is that of the whole batch's mean loss. The optimizer state
+//! lives on the main device alone; replicas are refreshed from it every step.
+//!
 //! Randomness is a pure function of the seed and the position in the run: the data order of
 //! epoch `e` comes from `seed + e`, and dropout masks of micro-batch `b` of epoch `e` from the
 //! device RNG reseeded with `(seed, e, b)`. A run resumed from a checkpoint therefore replays
@@ -19,7 +26,8 @@ use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, FloatDType, Tensor};
+use burn_models::nn::{Linears, set_compute_dtype};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -62,6 +70,14 @@ pub struct TrainingArguments {
     pub stop_after_epochs: Option<usize>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Mixed precision with f16 products and dynamic loss scaling (HF's `fp16`).
+    pub fp16: bool,
+    /// Mixed precision with bf16 products (HF's `bf16`; no loss scaling needed).
+    pub bf16: bool,
+    /// Split each batch over these devices (data parallelism); empty: the device given to
+    /// [`train`] alone. The first one should be that device: it holds the model and the
+    /// optimizer state.
+    pub devices: Vec<Device>,
 }
 
 impl Default for TrainingArguments {
@@ -86,6 +102,9 @@ impl Default for TrainingArguments {
             resume: false,
             stop_after_epochs: None,
             progress: true,
+            fp16: false,
+            bf16: false,
+            devices: Vec::new(),
         }
     }
 }
@@ -124,13 +143,81 @@ impl TrainingArguments {
         if !(0.0..1.0).contains(&self.warmup_ratio) {
             return Err(TaskError::option("warmup_ratio", "must be in [0, 1)"));
         }
+        if self.fp16 && self.bf16 {
+            return Err(TaskError::option("fp16", "fp16 and bf16 exclude each other"));
+        }
         Ok(())
+    }
+
+    /// The product type of mixed precision, if any, after checking every training device
+    /// supports it.
+    fn compute_dtype(&self, devices: &[Device]) -> Result<Option<FloatDType>> {
+        let (dtype, name) = match (self.fp16, self.bf16) {
+            (true, _) => (FloatDType::F16, "fp16"),
+            (_, true) => (FloatDType::BF16, "bf16"),
+            _ => return Ok(None),
+        };
+        for device in devices {
+            if !device.supports_dtype(dtype) {
+                return Err(TaskError::option(
+                    name,
+                    format!("{device:?} has no {dtype:?} support: train in f32 (drop --{name})"),
+                ));
+            }
+        }
+        Ok(Some(dtype))
+    }
+}
+
+/// `torch.amp.GradScaler`'s dynamic loss scaling for fp16: the loss is multiplied by
+/// `scale` before the backward pass so small gradients survive f16; a step whose gradients
+/// overflow is skipped and halves the scale, `growth_interval` clean steps double it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GradScaler {
+    pub scale: f64,
+    /// Clean steps since the last change of scale.
+    pub growth_tracker: usize,
+    /// Optimizer steps skipped because of non-finite gradients.
+    pub skipped_steps: usize,
+}
+
+impl GradScaler {
+    pub const GROWTH_INTERVAL: usize = 2000;
+
+    pub fn new() -> Self {
+        Self {
+            scale: 65536.0,
+            growth_tracker: 0,
+            skipped_steps: 0,
+        }
+    }
+
+    /// Records a step's outcome; returns whether the optimizer should take it.
+    pub fn update(&mut self, finite: bool) -> bool {
+        if finite {
+            self.growth_tracker += 1;
+            if self.growth_tracker == Self::GROWTH_INTERVAL {
+                self.scale *= 2.0;
+                self.growth_tracker = 0;
+            }
+        } else {
+            self.scale *= 0.5;
+            self.growth_tracker = 0;
+            self.skipped_steps += 1;
+        }
+        finite
+    }
+}
+
+impl Default for GradScaler {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 /// What a task tells the loop: the loss of a batch and the metrics of an evaluation.
-pub trait TrainTask {
-    type Model: Module + Clone;
+pub trait TrainTask: Sync {
+    type Model: Module + Clone + Linears;
     /// The number of training examples (features) batches are drawn from.
     fn train_len(&self) -> usize;
     /// The mean loss of the training features `batch`, a scalar tensor on `device`.
@@ -164,6 +251,9 @@ pub struct TrainerState {
     /// dropout masks are functions of it and of the position.
     pub seed: u64,
     pub log_history: Vec<Value>,
+    /// fp16's loss scaler, so a resumed run scales as the uninterrupted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_scaler: Option<GradScaler>,
 }
 
 /// The outcome of [`train`].
@@ -386,7 +476,14 @@ pub fn train<T: TrainTask>(
     }
     let ad_device = device.clone().autodiff();
     let plain = device.clone().inner();
-    let batch = args.per_device_train_batch_size;
+    let replicas = if args.devices.is_empty() {
+        vec![plain.clone()]
+    } else {
+        args.devices.iter().map(|d| d.clone().inner()).collect()
+    };
+    // As HF's Trainer: the batch of a step is the per-device batch times the devices.
+    let batch = args.per_device_train_batch_size * replicas.len();
+    let compute_dtype = args.compute_dtype(&replicas)?;
     let accum = args.gradient_accumulation_steps;
     let batches_per_epoch = n.div_ceil(batch);
     let steps_per_epoch = batches_per_epoch.div_ceil(accum);
@@ -408,6 +505,7 @@ pub fn train<T: TrainTask>(
         max_steps,
         seed: args.seed,
         log_history: Vec::new(),
+        grad_scaler: None,
     };
     let mut resumed_from = None;
     if args.resume {
@@ -434,6 +532,10 @@ pub fn train<T: TrainTask>(
                 args.output_dir.display()
             ),
         }
+    }
+    set_compute_dtype(&mut model, compute_dtype);
+    if args.fp16 && state.grad_scaler.is_none() {
+        state.grad_scaler = Some(GradScaler::new());
     }
     let mut logger = Logger::open(&args.output_dir, resumed_from.is_some())?;
     if let Some(path) = &resumed_from {
@@ -468,11 +570,20 @@ pub fn train<T: TrainTask>(
         let (mut epoch_loss, mut epoch_batches) = (0.0, 0usize);
         let (mut window_loss, mut window_batches, mut samples) = (0.0, 0usize, 0usize);
         for (group_index, group) in chunks.chunks(accum).enumerate() {
+            let loss_scale = state.grad_scaler.as_ref().map_or(1.0, |g| g.scale);
             for (i, micro) in group.iter().enumerate() {
                 let b = group_index * accum + i;
-                ad_device.seed(mix_seed(args.seed, 2 + epoch as u64, b as u64));
-                let loss = task.loss(&model, micro, &ad_device)?;
-                let value = f64::from(loss.clone().into_scalar::<f32>());
+                let seed = mix_seed(args.seed, 2 + epoch as u64, b as u64);
+                let scale = loss_scale / group.len() as f64;
+                let (value, grads) = if replicas.len() == 1 {
+                    ad_device.seed(seed);
+                    let loss = task.loss(&model, micro, &ad_device)?;
+                    let value = f64::from(loss.clone().into_scalar::<f32>());
+                    let grads = loss.mul_scalar(scale).backward();
+                    (value, GradientsParams::from_grads(grads, &model))
+                } else {
+                    sharded_backward(task, &model, micro, &replicas, &ad_device, seed, scale)?
+                };
                 if !value.is_finite() {
                     return Err(TaskError::InvalidInput(format!(
                         "the loss became {value} at epoch {} step {}: lower the learning rate",
@@ -480,8 +591,7 @@ pub fn train<T: TrainTask>(
                         state.global_step
                     )));
                 }
-                let grads = loss.div_scalar(group.len() as f64).backward();
-                accumulator.accumulate(&model, GradientsParams::from_grads(grads, &model));
+                accumulator.accumulate(&model, grads);
                 epoch_loss += value;
                 epoch_batches += 1;
                 window_loss += value;
@@ -489,9 +599,23 @@ pub fn train<T: TrainTask>(
                 samples += micro.len();
             }
             let mut grads = accumulator.grads();
+            if loss_scale != 1.0 {
+                model.visit(&mut ScaleGrads {
+                    grads: &mut grads,
+                    factor: 1.0 / loss_scale,
+                });
+            }
             let grad_norm = clip_grad_norm(&model, &mut grads, args.max_grad_norm);
             let lr = linear_schedule(args.learning_rate, state.global_step, warmup, max_steps);
-            model = optim.step(lr, model, grads);
+            let take_step = match &mut state.grad_scaler {
+                Some(scaler) => scaler.update(grad_norm.is_finite()),
+                None => true,
+            };
+            if take_step {
+                model = optim.step(lr, model, grads);
+            } else {
+                logger.line(&json!({"step": state.global_step + 1, "skipped": "non-finite fp16 gradients", "loss_scale": loss_scale}));
+            }
             state.global_step += 1;
             bar.inc(1);
             let rate = samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -558,12 +682,93 @@ pub fn train<T: TrainTask>(
             args.per_device_eval_batch_size,
         )?;
     }
+    let mut model = model.valid().to_device(&plain);
+    set_compute_dtype(&mut model, None);
     Ok(TrainOutput {
-        model: model.valid().to_device(&plain),
+        model,
         state,
         metrics,
         epoch_losses,
     })
+}
+
+/// Splits `batch` into `parts` contiguous shards whose sizes differ by at most one
+/// (empty shards when the batch is smaller than `parts`).
+pub fn split_batch(batch: &[usize], parts: usize) -> Vec<&[usize]> {
+    let parts = parts.max(1);
+    let (base, extra) = (batch.len() / parts, batch.len() % parts);
+    let mut shards = Vec::with_capacity(parts);
+    let mut start = 0;
+    for i in 0..parts {
+        let len = base + usize::from(i < extra);
+        shards.push(&batch[start..start + len]);
+        start += len;
+    }
+    shards
+}
+
+/// The loss of `micro` (its mean over the examples) and the gradients of `loss * scale`,
+/// computed shard by shard on `devices` and summed on `main` (an autodiff device).
+///
+/// Shards on distinct devices run in parallel threads; shards that share a device run one
+/// after the other on it, so the device's RNG (dropout) is reseeded and drawn in a fixed
+/// order and the result does not depend on thread timing.
+fn sharded_backward<T: TrainTask>(
+    task: &T,
+    model: &T::Model,
+    micro: &[usize],
+    devices: &[Device],
+    main: &Device,
+    seed: u64,
+    scale: f64,
+) -> Result<(f64, GradientsParams)> {
+    let shards = split_batch(micro, devices.len());
+    let mut groups: Vec<(Device, Vec<(usize, &[usize])>)> = Vec::new();
+    for (i, (shard, device)) in shards.iter().zip(devices).enumerate() {
+        if shard.is_empty() {
+            continue;
+        }
+        match groups.iter_mut().find(|(d, _)| d == device) {
+            Some((_, list)) => list.push((i, shard)),
+            None => groups.push((device.clone(), vec![(i, shard)])),
+        }
+    }
+    let total = micro.len() as f64;
+    let results: Vec<Result<Vec<(f64, GradientsParams)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|(device, list)| {
+                let replica = model.clone();
+                scope.spawn(move || {
+                    let ad = device.autodiff();
+                    let replica = replica.fork(&ad);
+                    let mut out = Vec::with_capacity(list.len());
+                    for (i, shard) in list {
+                        ad.seed(mix_seed(seed, 0xDA7A, i as u64));
+                        let loss = task.loss(&replica, shard, &ad)?;
+                        let share = shard.len() as f64 / total;
+                        let value = f64::from(loss.clone().into_scalar::<f32>()) * share;
+                        let grads = loss.mul_scalar(share * scale).backward();
+                        out.push((value, GradientsParams::from_grads(grads, &replica)));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a data-parallel worker panicked"))
+            .collect()
+    });
+    let mut value = 0.0;
+    let mut sum = GradientsAccumulator::new();
+    for result in results {
+        for (v, grads) in result? {
+            value += v;
+            sum.accumulate(model, grads.to_device(main, model));
+        }
+    }
+    Ok((value, sum.grads()))
 }
 
 fn samples_rate(n: usize, started: Instant) -> f64 {
@@ -584,6 +789,14 @@ mod tests {
         }
         assert_eq!(linear_schedule(1.0, 0, 0, 4), 1.0);
         assert_eq!(linear_schedule(1.0, 3, 0, 4), 0.25);
+    }
+
+    #[test]
+    fn batches_split_evenly() {
+        let batch: Vec<usize> = (0..7).collect();
+        let shards = split_batch(&batch, 3);
+        assert_eq!(shards, vec![&[0, 1, 2][..], &[3, 4], &[5, 6]]);
+        assert_eq!(split_batch(&batch[..1], 2), vec![&[0][..], &[]]);
     }
 
     #[test]
