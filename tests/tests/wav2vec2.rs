@@ -80,17 +80,14 @@ fn feature_extractor_matches_transformers() {
         let padded = &golden["features"]["padded"];
         let batch = golden_batch(name);
         let shape: Vec<usize> = vec![batch.batch, batch.len];
-        assert_eq!(
-            json!(shape),
-            padded["shape"],
-            "{name}: padded batch shape"
-        );
+        assert_eq!(json!(shape), padded["shape"], "{name}: padded batch shape");
         let rows: Vec<&[f32]> = (0..batch.batch).map(|i| batch.row(i)).collect();
         check_rows(&format!("{name} padded"), &rows, &padded["rows"]);
-        let lengths = batch
-            .attention_mask
-            .as_ref()
-            .map(|m| m.chunks(batch.len).map(|r| r.iter().sum::<i64>()).collect::<Vec<_>>());
+        let lengths = batch.attention_mask.as_ref().map(|m| {
+            m.chunks(batch.len)
+                .map(|r| r.iter().sum::<i64>())
+                .collect::<Vec<_>>()
+        });
         assert_eq!(
             json!(lengths),
             padded["attention_mask_lengths"],
@@ -258,7 +255,10 @@ fn every_linear_layer_is_visible_for_lora_and_quantization() {
         "wav2vec2.encoder.layers.0.feed_forward.output_dense",
         "lm_head",
     ] {
-        assert!(paths.iter().any(|p| p == expected), "{expected} in {paths:?}");
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{expected} in {paths:?}"
+        );
     }
 }
 
@@ -296,7 +296,10 @@ fn bad_inputs_are_clear_errors() {
         .to_string();
     assert!(error.contains("num_beams"), "{error}");
     let error = asr
-        .call(&json!(clip), &json!({"chunk_length_s": 0.5, "stride_length_s": 0.25}))
+        .call(
+            &json!(clip),
+            &json!({"chunk_length_s": 0.5, "stride_length_s": 0.25}),
+        )
         .unwrap_err()
         .to_string();
     assert!(error.contains("superior to stride"), "{error}");
@@ -310,7 +313,10 @@ fn missing_tensors_are_named() {
             "w2v-ctc-group",
             "wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original1",
         ),
-        ("w2v-ctc-layer", "wav2vec2.encoder.pos_conv_embed.conv.weight_v"),
+        (
+            "w2v-ctc-layer",
+            "wav2vec2.encoder.pos_conv_embed.conv.weight_v",
+        ),
         (
             "w2v-audiocls",
             "wav2vec2.feature_extractor.conv_layers.2.layer_norm.bias",
@@ -343,7 +349,10 @@ fn missing_tensors_are_named() {
             Ok(_) => panic!("{name} without {drop} loaded"),
             Err(e) => e.to_string(),
         };
-        assert!(error.contains(drop), "{name}: `{error}` does not name {drop}");
+        assert!(
+            error.contains(drop),
+            "{name}: `{error}` does not name {drop}"
+        );
     }
 }
 

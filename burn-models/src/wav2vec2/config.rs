@@ -101,7 +101,9 @@ impl Wav2Vec2Config {
             .iter()
             .zip(&self.conv_stride)
             .rev()
-            .fold(1, |frames, (&kernel, &stride)| (frames - 1) * stride + kernel)
+            .fold(1, |frames, (&kernel, &stride)| {
+                (frames - 1) * stride + kernel
+            })
     }
 }
 

@@ -231,10 +231,7 @@ impl Wav2Vec2Model {
         let frame_mask = attention_mask
             .map(|mask| self.frame_mask(mask, batch, samples, frames))
             .transpose()?;
-        let features = self
-            .feature_extractor
-            .forward(input_values)
-            .swap_dims(1, 2);
+        let features = self.feature_extractor.forward(input_values).swap_dims(1, 2);
         let hidden = self.feature_projection.forward(features);
         let mut hidden_states = self
             .encoder

@@ -54,7 +54,9 @@ fn check(config: &Wav2Vec2Config) -> Result<()> {
         ));
     }
     if config.add_adapter {
-        return unsupported("wav2vec2 with add_adapter=true (the output adapter) is not implemented".into());
+        return unsupported(
+            "wav2vec2 with add_adapter=true (the output adapter) is not implemented".into(),
+        );
     }
     if config.adapter_attn_dim.is_some() {
         return unsupported(

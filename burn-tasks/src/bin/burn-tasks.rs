@@ -659,7 +659,9 @@ fn run(cli: Cli) -> Result<Value> {
             let source = model.source()?;
             if ctc_speech_recognition::uses_ctc(&source) {
                 if language.is_some() || task.is_some() || max_new_tokens.is_some() {
-                    bail!("--language, --task and --max-new-tokens apply to Whisper, not CTC models");
+                    bail!(
+                        "--language, --task and --max-new-tokens apply to Whisper, not CTC models"
+                    );
                 }
                 if num_beams.is_some() {
                     bail!("--num-beams: CTC models decode greedily");

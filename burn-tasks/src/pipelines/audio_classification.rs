@@ -64,7 +64,7 @@ impl Default for AudioClassificationOptions {
 /// A classifier with the front end its checkpoint was trained with.
 enum AudioClassifier {
     Whisper {
-        model: WhisperForAudioClassification,
+        model: Box<WhisperForAudioClassification>,
         features: WhisperFeatureExtractor,
     },
     Wav2Vec2 {
@@ -101,7 +101,10 @@ impl AudioClassificationPipeline {
                 labels(&config.common)?;
                 let weights = Weights::from_model_dir(dir.path())?;
                 AudioClassifier::Whisper {
-                    model: WhisperForAudioClassification::load(&weights.root(&device), &config)?,
+                    model: Box::new(WhisperForAudioClassification::load(
+                        &weights.root(&device),
+                        &config,
+                    )?),
                     features: WhisperFeatureExtractor::from_model_dir(dir.path())?,
                 }
             }

@@ -58,7 +58,10 @@ fn read_json(path: &Path) -> Result<Value> {
 fn token_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
-        Value::Object(map) => map.get("content").and_then(Value::as_str).map(str::to_string),
+        Value::Object(map) => map
+            .get("content")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         _ => None,
     }
 }
@@ -85,20 +88,21 @@ fn clean_up_tokenization(text: &str) -> String {
 impl Wav2Vec2CtcTokenizer {
     pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
         let vocab_path = dir.file("vocab.json").ok_or_else(|| {
-            tokenizer_error(dir.path(), "no vocab.json (Wav2Vec2CTCTokenizer's vocabulary)")
+            tokenizer_error(
+                dir.path(),
+                "no vocab.json (Wav2Vec2CTCTokenizer's vocabulary)",
+            )
         })?;
         let vocab = read_json(&vocab_path)?;
         let mut config = match dir.file("tokenizer_config.json") {
             Some(path) => read_json(&path)?,
             None => Value::Object(Default::default()),
         };
-        if let (Some(path), Value::Object(map)) =
-            (dir.file("special_tokens_map.json"), &mut config)
+        if let (Some(path), Value::Object(map)) = (dir.file("special_tokens_map.json"), &mut config)
+            && let Value::Object(special) = read_json(&path)?
         {
-            if let Value::Object(special) = read_json(&path)? {
-                for (key, value) in special {
-                    map.entry(key).or_insert(value);
-                }
+            for (key, value) in special {
+                map.entry(key).or_insert(value);
             }
         }
         Self::new(&vocab, &config, &vocab_path)
@@ -116,13 +120,16 @@ impl Wav2Vec2CtcTokenizer {
         };
         let vocab = match config.get("target_lang").and_then(Value::as_str) {
             Some(lang) => vocab.get(lang).ok_or_else(|| {
-                tokenizer_error(vocab_path, format!("no vocabulary for target_lang `{lang}`"))
+                tokenizer_error(
+                    vocab_path,
+                    format!("no vocabulary for target_lang `{lang}`"),
+                )
             })?,
             None => vocab,
         };
-        let entries = vocab.as_object().ok_or_else(|| {
-            tokenizer_error(vocab_path, "expected an object of token -> id")
-        })?;
+        let entries = vocab
+            .as_object()
+            .ok_or_else(|| tokenizer_error(vocab_path, "expected an object of token -> id"))?;
         let mut encoder = HashMap::new();
         for (token, id) in entries {
             let id = id.as_u64().ok_or_else(|| {
@@ -130,8 +137,7 @@ impl Wav2Vec2CtcTokenizer {
             })?;
             encoder.insert(token.clone(), id as u32);
         }
-        let decoder: HashMap<u32, String> =
-            encoder.iter().map(|(t, &i)| (i, t.clone())).collect();
+        let decoder: HashMap<u32, String> = encoder.iter().map(|(t, &i)| (i, t.clone())).collect();
         let added: HashMap<u32, String> = config
             .get("added_tokens_decoder")
             .and_then(Value::as_object)
