@@ -379,3 +379,47 @@ fn short_and_long_clips_batch_with_an_attention_mask() {
         .fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "padded vs alone: {worst}");
 }
+
+/// Where the time goes for a wav2vec2-base-sized model: `W2V_BENCH=DIR` (a `Wav2Vec2ForCTC`
+/// checkpoint) `cargo test -p integration-tests --test wav2vec2 -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn time_a_base_sized_model() {
+    let Ok(dir) = std::env::var("W2V_BENCH") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let config: Wav2Vec2Config = burn_models::config::read_config(&dir.join("config.json")).unwrap();
+    let weights = Weights::from_model_dir(&dir).unwrap();
+    let model = Wav2Vec2ForCTC::load(&weights.root(&device()), &config).unwrap();
+    let seconds = 10;
+    let samples: Vec<f32> = (0..16_000 * seconds)
+        .map(|i| (i as f32 * 0.173).sin() * 0.3)
+        .collect();
+    let values = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(samples, [1, 16_000 * seconds]),
+        &device(),
+    );
+    let sync = |t: Tensor<3>| t.into_data();
+    for _ in 0..2 {
+        let start = std::time::Instant::now();
+        let features = model
+            .wav2vec2
+            .feature_extractor
+            .forward(values.clone())
+            .swap_dims(1, 2);
+        let features = Tensor::<3>::from_data(sync(features), &device());
+        let conv = start.elapsed();
+        let hidden = model.wav2vec2.feature_projection.forward(features);
+        let pos = std::time::Instant::now();
+        let p = model.wav2vec2.encoder.pos_conv_embed.forward(hidden.clone());
+        let _ = sync(p);
+        let pos = pos.elapsed();
+        let start2 = std::time::Instant::now();
+        let _ = sync(model.wav2vec2.encoder.run(hidden, None, false).pop().unwrap());
+        eprintln!(
+            "{seconds} s audio: conv feature encoder {conv:?}, positional conv {pos:?}, encoder (with it) {:?}",
+            start2.elapsed()
+        );
+    }
+}

@@ -746,9 +746,11 @@ fn call_audio_classification(
     let mut options = AudioClassificationOptions::default();
     for (key, value) in kwargs {
         match key.as_str() {
+            // `top_k=None` at call time is every label, as in transformers.
             "top_k" => {
-                if !value.is_null() {
-                    options.top_k = count("top_k", value)?
+                options.top_k = match value {
+                    Value::Null => usize::MAX,
+                    v => count("top_k", v)?,
                 }
             }
             "function_to_apply" => {
