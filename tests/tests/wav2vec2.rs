@@ -282,6 +282,13 @@ fn bad_inputs_are_clear_errors() {
         }
         other => panic!("short audio: {other:?}"),
     }
+    // The Whisper pipeline points to the CTC one.
+    let whisper = burn_tasks::pipelines::AutomaticSpeechRecognitionPipeline::new(&source);
+    assert_invalid_input(
+        whisper.map(|_| ()),
+        "Whisper pipeline",
+        "CtcSpeechRecognitionPipeline",
+    );
     // Whisper's timestamps are not CTC's.
     let asr = load_pipeline(Task::AutomaticSpeechRecognition, "w2v-ctc-layer");
     let clip = fixture("audio/tones-1s.wav").display().to_string();
@@ -389,7 +396,8 @@ fn time_a_base_sized_model() {
         return;
     };
     let dir = std::path::PathBuf::from(dir);
-    let config: Wav2Vec2Config = burn_models::config::read_config(&dir.join("config.json")).unwrap();
+    let config: Wav2Vec2Config =
+        burn_models::config::read_config(&dir.join("config.json")).unwrap();
     let weights = Weights::from_model_dir(&dir).unwrap();
     let model = Wav2Vec2ForCTC::load(&weights.root(&device()), &config).unwrap();
     let seconds = 10;
@@ -401,6 +409,36 @@ fn time_a_base_sized_model() {
         &device(),
     );
     let sync = |t: Tensor<3>| t.into_data();
+    if std::env::var("W2V_BENCH_LAYERS").is_ok() {
+        let mut x: Tensor<3> = values.clone().unsqueeze_dim(1);
+        for (i, layer) in model
+            .wav2vec2
+            .feature_extractor
+            .conv_layers
+            .iter()
+            .enumerate()
+        {
+            let t = std::time::Instant::now();
+            let y = layer.conv.forward(x.clone());
+            let y = Tensor::<3>::from_data(sync(y), &device());
+            let conv = t.elapsed();
+            let t = std::time::Instant::now();
+            let mut z = y.clone();
+            if let Some(norm) = &layer.group_norm {
+                z = norm.forward(z);
+            }
+            let z = Tensor::<3>::from_data(sync(z), &device());
+            let norm = t.elapsed();
+            let t = std::time::Instant::now();
+            let z = Tensor::<3>::from_data(sync(layer.activation.forward(z)), &device());
+            eprintln!(
+                "conv layer {i} {:?}: conv {conv:?}, norm {norm:?}, activation {:?}",
+                z.dims(),
+                t.elapsed()
+            );
+            x = z;
+        }
+    }
     for _ in 0..2 {
         let start = std::time::Instant::now();
         let features = model
@@ -412,11 +450,22 @@ fn time_a_base_sized_model() {
         let conv = start.elapsed();
         let hidden = model.wav2vec2.feature_projection.forward(features);
         let pos = std::time::Instant::now();
-        let p = model.wav2vec2.encoder.pos_conv_embed.forward(hidden.clone());
+        let p = model
+            .wav2vec2
+            .encoder
+            .pos_conv_embed
+            .forward(hidden.clone());
         let _ = sync(p);
         let pos = pos.elapsed();
         let start2 = std::time::Instant::now();
-        let _ = sync(model.wav2vec2.encoder.run(hidden, None, false).pop().unwrap());
+        let _ = sync(
+            model
+                .wav2vec2
+                .encoder
+                .run(hidden, None, false)
+                .pop()
+                .unwrap(),
+        );
         eprintln!(
             "{seconds} s audio: conv feature encoder {conv:?}, positional conv {pos:?}, encoder (with it) {:?}",
             start2.elapsed()
