@@ -23,6 +23,7 @@ pub mod t5;
 pub mod vilt;
 pub mod vision;
 pub mod vit;
+pub mod wav2vec2;
 pub mod whisper;
 
 pub use error::{ModelError, Result};

@@ -45,3 +45,9 @@ impl PreNormEncoder {
         x
     }
 }
+
+crate::impl_linears!(PreNormEncoderLayer {
+    attention,
+    feed_forward
+});
+crate::impl_linears!(PreNormEncoder { layers });

@@ -12,6 +12,9 @@ use burn_tasks::pipelines::audio_classification::{
 use burn_tasks::pipelines::automatic_speech_recognition::{
     self, AsrOptions, AudioInput, AutomaticSpeechRecognitionPipeline, ReturnTimestamps,
 };
+use burn_tasks::pipelines::ctc_speech_recognition::{
+    self, CtcAsrOptions, CtcSpeechRecognitionPipeline,
+};
 use burn_tasks::pipelines::document_question_answering::{
     self, DocumentQaInput, DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
 };
@@ -384,7 +387,8 @@ enum TaskCommand {
         #[arg(required = true)]
         images: Vec<std::path::PathBuf>,
     },
-    /// Transcribe (or translate) speech with Whisper.
+    /// Transcribe (or translate) speech with Whisper, or transcribe it with a CTC model
+    /// (wav2vec2: greedy decoding, no generation options).
     #[command(name = "automatic-speech-recognition", alias = "asr")]
     AutomaticSpeechRecognition {
         #[command(flatten)]
@@ -401,7 +405,7 @@ enum TaskCommand {
         /// Beam search width (the pipeline's default is 5 unless the model sets its own).
         #[arg(long)]
         num_beams: Option<usize>,
-        /// `true` for segment timestamps ({text, chunks}).
+        /// `true` for segment timestamps ({text, chunks}); `char` or `word` for CTC models.
         #[arg(long, default_value = "false")]
         return_timestamps: String,
         /// Transcribe long audio in chunks of this many seconds, merged.
@@ -652,6 +656,32 @@ fn run(cli: Cli) -> Result<Value> {
             stride_length_s,
             inputs,
         } => {
+            let source = model.source()?;
+            if ctc_speech_recognition::uses_ctc(&source) {
+                if language.is_some() || task.is_some() || max_new_tokens.is_some() {
+                    bail!(
+                        "--language, --task and --max-new-tokens apply to Whisper, not CTC models"
+                    );
+                }
+                if num_beams.is_some() {
+                    bail!("--num-beams: CTC models decode greedily");
+                }
+                let options = CtcAsrOptions {
+                    chunk_length_s,
+                    stride_length_s: match stride_length_s.as_deref() {
+                        None => None,
+                        Some([both]) => Some((*both, *both)),
+                        Some([left, right]) => Some((*left, *right)),
+                        Some(_) => bail!("--stride-length-s takes one value or LEFT,RIGHT"),
+                    },
+                    batch_size: model.batch_size,
+                    return_timestamps: return_timestamps.parse()?,
+                };
+                let (inputs, single) = audio_files(inputs);
+                let pipeline = CtcSpeechRecognitionPipeline::new(&source)?;
+                let results = pipeline.transcribe(&inputs, &options)?;
+                return Ok(ctc_speech_recognition::to_hf_json(results, single));
+            }
             let stride_length_s = match stride_length_s.as_deref() {
                 None => None,
                 Some([both]) => Some((*both, *both)),

@@ -1,14 +1,16 @@
-//! `audio-classification` with `WhisperForAudioClassification`: `[{score, label}]` best first.
+//! `audio-classification` with `WhisperForAudioClassification` or
+//! `Wav2Vec2ForSequenceClassification`: `[{score, label}]` best first.
 
 use burn::tensor::{Tensor, TensorData};
 use burn_models::config::{CommonConfig, read_config};
 use burn_models::hub::{ModelDir, Weights};
+use burn_models::wav2vec2::{Wav2Vec2Config, Wav2Vec2ForSequenceClassification};
 use burn_models::whisper::{WhisperConfig, WhisperForAudioClassification};
 
 use super::automatic_speech_recognition::AudioInput;
 use super::{PipelineSource, Task, sigmoid, softmax};
 use crate::error::{Result, TaskError};
-use crate::processors::WhisperFeatureExtractor;
+use crate::processors::{Wav2Vec2FeatureExtractor, WhisperFeatureExtractor};
 
 /// `function_to_apply`: `softmax` (HF's default here), `sigmoid` or `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,9 +61,20 @@ impl Default for AudioClassificationOptions {
     }
 }
 
+/// A classifier with the front end its checkpoint was trained with.
+enum AudioClassifier {
+    Whisper {
+        model: Box<WhisperForAudioClassification>,
+        features: WhisperFeatureExtractor,
+    },
+    Wav2Vec2 {
+        model: Box<Wav2Vec2ForSequenceClassification>,
+        features: Wav2Vec2FeatureExtractor,
+    },
+}
+
 pub struct AudioClassificationPipeline {
-    model: WhisperForAudioClassification,
-    features: WhisperFeatureExtractor,
+    model: AudioClassifier,
     device: burn::tensor::Device,
 }
 
@@ -73,31 +86,83 @@ impl AudioClassificationPipeline {
 
     pub fn from_dir(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
         let model_type = burn_models::auto::model_type(dir)?;
-        if model_type != "whisper" {
-            return Err(TaskError::InvalidInput(format!(
-                "{}: audio-classification supports model_type whisper, not `{model_type}`",
-                dir.path().display()
-            )));
-        }
-        let config: WhisperConfig = read_config(&dir.config_path())?;
-        if config.common.num_labels() == 0 {
-            return Err(TaskError::InvalidInput(format!(
-                "{}: the config defines no labels",
-                dir.path().display()
-            )));
-        }
-        let weights = Weights::from_model_dir(dir.path())?;
-        let model = WhisperForAudioClassification::load(&weights.root(&device), &config)?;
-        let features = WhisperFeatureExtractor::from_model_dir(dir.path())?;
-        Ok(Self {
-            model,
-            features,
-            device,
-        })
+        let labels = |common: &CommonConfig| {
+            if common.num_labels() == 0 {
+                return Err(TaskError::InvalidInput(format!(
+                    "{}: the config defines no labels",
+                    dir.path().display()
+                )));
+            }
+            Ok(())
+        };
+        let model = match model_type.as_str() {
+            "whisper" => {
+                let config: WhisperConfig = read_config(&dir.config_path())?;
+                labels(&config.common)?;
+                let weights = Weights::from_model_dir(dir.path())?;
+                AudioClassifier::Whisper {
+                    model: Box::new(WhisperForAudioClassification::load(
+                        &weights.root(&device),
+                        &config,
+                    )?),
+                    features: WhisperFeatureExtractor::from_model_dir(dir.path())?,
+                }
+            }
+            "wav2vec2" => {
+                let config: Wav2Vec2Config = read_config(&dir.config_path())?;
+                labels(&config.common)?;
+                let weights = Weights::from_model_dir(dir.path())?;
+                AudioClassifier::Wav2Vec2 {
+                    model: Box::new(Wav2Vec2ForSequenceClassification::load(
+                        &weights.root(&device),
+                        &config,
+                    )?),
+                    features: Wav2Vec2FeatureExtractor::from_model_dir(dir.path())?,
+                }
+            }
+            other => {
+                return Err(TaskError::InvalidInput(format!(
+                    "{}: audio-classification supports model_type whisper and wav2vec2, not `{other}`",
+                    dir.path().display()
+                )));
+            }
+        };
+        Ok(Self { model, device })
     }
 
     pub fn config(&self) -> &CommonConfig {
-        self.model.common_config()
+        match &self.model {
+            AudioClassifier::Whisper { model, .. } => model.common_config(),
+            AudioClassifier::Wav2Vec2 { model, .. } => model.common_config(),
+        }
+    }
+
+    fn sampling_rate(&self) -> u32 {
+        match &self.model {
+            AudioClassifier::Whisper { features, .. } => features.config.sampling_rate,
+            AudioClassifier::Wav2Vec2 { features, .. } => features.config.sampling_rate,
+        }
+    }
+
+    /// Logits `[1, num_labels]` of one clip, through the model's own front end.
+    fn logits(&self, samples: &[f32]) -> Result<Tensor<2>> {
+        Ok(match &self.model {
+            AudioClassifier::Whisper { model, features } => {
+                let mel = features.extract(samples);
+                let features = Tensor::from_data(
+                    TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
+                    &self.device,
+                );
+                model.forward(features)?
+            }
+            AudioClassifier::Wav2Vec2 { model, features } => {
+                // The pipeline calls the extractor with its default `return_attention_mask`.
+                let with_mask = features.config.return_attention_mask;
+                let batch = features.pad(vec![features.process_one(samples)?], with_mask);
+                let (values, mask) = batch.to_tensors(&self.device);
+                model.forward(values, mask.as_ref())?
+            }
+        })
     }
 
     pub fn classify(
@@ -108,15 +173,9 @@ impl AudioClassificationPipeline {
         inputs
             .iter()
             .map(|input| {
-                let audio = input.load(self.features.config.sampling_rate)?;
-                let mel = self.features.extract(&audio.samples);
-                let features = Tensor::from_data(
-                    TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
-                    &self.device,
-                );
+                let audio = input.load(self.sampling_rate())?;
                 let logits = self
-                    .model
-                    .forward(features)?
+                    .logits(&audio.samples)?
                     .into_data()
                     .try_into_vec::<f32>()
                     .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
@@ -131,7 +190,7 @@ impl AudioClassificationPipeline {
             AudioFunction::Sigmoid => logits.iter().map(|&v| sigmoid(v)).collect(),
             AudioFunction::None => logits.to_vec(),
         };
-        let config = self.model.common_config();
+        let config = self.config();
         let mut labeled: Vec<LabelScore> = scores
             .into_iter()
             .enumerate()

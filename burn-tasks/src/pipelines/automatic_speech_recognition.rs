@@ -109,6 +109,13 @@ impl AutomaticSpeechRecognitionPipeline {
 
     pub fn from_dir(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
         let model_type = burn_models::auto::model_type(dir)?;
+        if super::ctc_speech_recognition::CTC_MODEL_TYPES.contains(&model_type.as_str()) {
+            return Err(TaskError::InvalidInput(format!(
+                "{}: `{model_type}` is a CTC model: use CtcSpeechRecognitionPipeline \
+                 (pipeline(Task::AutomaticSpeechRecognition) picks it)",
+                dir.path().display()
+            )));
+        }
         if model_type != "whisper" {
             return Err(TaskError::InvalidInput(format!(
                 "{}: automatic-speech-recognition supports model_type whisper, not `{model_type}`",

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::audio_classification;
 use super::automatic_speech_recognition::{self, AudioInput, ReturnTimestamps};
+use super::ctc_speech_recognition::{self, CtcAsrOptions, CtcSpeechRecognitionPipeline};
 use super::document_question_answering::{self, DocumentQaInput};
 use super::question_answering::{self, QaInput};
 use super::text_classification::{self, InputShape, TextInput, TopK};
@@ -119,6 +120,11 @@ impl PipelineBuilder {
                     self.task_name.as_deref().unwrap_or(self.task.name()),
                 )?))
             }
+            Task::AutomaticSpeechRecognition if ctc_speech_recognition::uses_ctc(&source) => {
+                Pipeline::CtcSpeechRecognition(Box::new(CtcSpeechRecognitionPipeline::new(
+                    &source,
+                )?))
+            }
             Task::AutomaticSpeechRecognition => Pipeline::AutomaticSpeechRecognition(Box::new(
                 AutomaticSpeechRecognitionPipeline::new(&source)?,
             )),
@@ -141,6 +147,8 @@ pub enum Pipeline {
     /// text2text-generation, summarization and translation.
     Text2TextGeneration(Box<Text2TextGenerationPipeline>),
     AutomaticSpeechRecognition(Box<AutomaticSpeechRecognitionPipeline>),
+    /// automatic-speech-recognition with a CTC model (wav2vec2).
+    CtcSpeechRecognition(Box<CtcSpeechRecognitionPipeline>),
     AudioClassification(Box<AudioClassificationPipeline>),
 }
 
@@ -156,6 +164,7 @@ impl Pipeline {
             Self::ObjectDetection(_) => Task::ObjectDetection,
             Self::Text2TextGeneration(p) => p.task(),
             Self::AutomaticSpeechRecognition(_) => Task::AutomaticSpeechRecognition,
+            Self::CtcSpeechRecognition(_) => Task::AutomaticSpeechRecognition,
             Self::AudioClassification(_) => Task::AudioClassification,
         }
     }
@@ -185,6 +194,7 @@ impl Pipeline {
             Self::ObjectDetection(p) => call_object_detection(p, inputs, kwargs),
             Self::Text2TextGeneration(p) => call_text2text(p, inputs, kwargs),
             Self::AutomaticSpeechRecognition(p) => call_asr(p, inputs, kwargs),
+            Self::CtcSpeechRecognition(p) => call_ctc_asr(p, inputs, kwargs),
             Self::AudioClassification(p) => call_audio_classification(p, inputs, kwargs),
         }
     }
@@ -674,6 +684,60 @@ fn call_asr(
     Ok(automatic_speech_recognition::to_hf_json(results, single))
 }
 
+/// `pipe(audio, chunk_length_s=..., stride_length_s=..., batch_size=...,
+/// return_timestamps="char"|"word")` for CTC models.
+fn call_ctc_asr(
+    pipeline: &CtcSpeechRecognitionPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = CtcAsrOptions::default();
+    let seconds = |name: &'static str, v: &Value| {
+        v.as_f64()
+            .ok_or_else(|| TaskError::option(name, format!("expected seconds, got {v}")))
+    };
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "return_timestamps" => {
+                options.return_timestamps = match value {
+                    Value::Null | Value::Bool(false) => Default::default(),
+                    Value::String(s) => s.parse()?,
+                    other => other.to_string().parse()?,
+                }
+            }
+            "chunk_length_s" => {
+                options.chunk_length_s = match value {
+                    Value::Null => None,
+                    v => Some(seconds("chunk_length_s", v)?),
+                }
+            }
+            "stride_length_s" => {
+                options.stride_length_s = match value {
+                    Value::Null => None,
+                    Value::Array(pair) if pair.len() == 2 => Some((
+                        seconds("stride_length_s", &pair[0])?,
+                        seconds("stride_length_s", &pair[1])?,
+                    )),
+                    v => {
+                        let s = seconds("stride_length_s", v)?;
+                        Some((s, s))
+                    }
+                }
+            }
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            other => {
+                return Err(TaskError::InvalidInput(format!(
+                    "automatic-speech-recognition with a CTC model has no option `{other}` \
+                     (generation options apply to Whisper only)"
+                )));
+            }
+        }
+    }
+    let (inputs, single) = audio_inputs(inputs)?;
+    let results = pipeline.transcribe(&inputs, &options)?;
+    Ok(ctc_speech_recognition::to_hf_json(results, single))
+}
+
 fn call_audio_classification(
     pipeline: &AudioClassificationPipeline,
     inputs: &Value,
@@ -682,9 +746,11 @@ fn call_audio_classification(
     let mut options = AudioClassificationOptions::default();
     for (key, value) in kwargs {
         match key.as_str() {
+            // `top_k=None` at call time is every label, as in transformers.
             "top_k" => {
-                if !value.is_null() {
-                    options.top_k = count("top_k", value)?
+                options.top_k = match value {
+                    Value::Null => usize::MAX,
+                    v => count("top_k", v)?,
                 }
             }
             "function_to_apply" => {

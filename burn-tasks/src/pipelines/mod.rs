@@ -3,6 +3,7 @@
 
 pub mod audio_classification;
 pub mod automatic_speech_recognition;
+pub mod ctc_speech_recognition;
 pub mod document_question_answering;
 mod dynamic;
 pub mod image_classification;
@@ -21,6 +22,7 @@ use burn_models::hub::{HubOptions, ModelDir};
 
 pub use audio_classification::{AudioClassificationOptions, AudioClassificationPipeline};
 pub use automatic_speech_recognition::{AsrOptions, AutomaticSpeechRecognitionPipeline};
+pub use ctc_speech_recognition::{CtcAsrOptions, CtcSpeechRecognitionPipeline};
 pub use document_question_answering::{
     DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
 };
@@ -103,7 +105,7 @@ impl Task {
             Task::ObjectDetection => "facebook/detr-resnet-50",
             Task::Text2TextGeneration | Task::Translation => "google-t5/t5-base",
             Task::Summarization => "sshleifer/distilbart-cnn-12-6",
-            // HF's defaults are wav2vec2 models, which are not implemented here yet.
+            // wav2vec2 models: CTC recognition and sequence classification.
             Task::AutomaticSpeechRecognition => "facebook/wav2vec2-base-960h",
             Task::AudioClassification => "superb/wav2vec2-base-superb-ks",
         }
