@@ -332,7 +332,7 @@ mod tests {
     fn median_filter_reflects_the_edges() {
         let row = [1.0, 5.0, 2.0, 8.0, 3.0];
         // Padded: 2 5 | 1 5 2 8 3 | 8 2
-        assert_eq!(median_filter(&row, 5), vec![2.0, 2.0, 3.0, 3.0, 3.0]);
+        assert_eq!(median_filter(&row, 5), vec![2.0, 5.0, 3.0, 5.0, 3.0]);
         assert_eq!(median_filter(&row[..2], 5), vec![1.0, 5.0]);
     }
 
