@@ -3,8 +3,6 @@
 //! filter and DTW, `generate(..., return_token_timestamps=True)`, and the pipeline's
 //! `return_timestamps="word"` output.
 
-use std::path::PathBuf;
-
 use burn::tensor::{Tensor, TensorData};
 use burn_models::hub::Weights;
 use burn_models::whisper::{
@@ -94,7 +92,9 @@ fn dynamic_time_warping_matches_transformers() {
     }
 }
 
-fn load_whisper(dir: &PathBuf) -> (WhisperForConditionalGeneration, WhisperGenerationConfig) {
+fn load_whisper(
+    dir: &std::path::Path,
+) -> (WhisperForConditionalGeneration, WhisperGenerationConfig) {
     let config: WhisperConfig = burn_models::config::read_config(&dir.join("config.json")).unwrap();
     let weights = Weights::from_model_dir(dir).unwrap();
     let model = WhisperForConditionalGeneration::load(&weights.root(&device()), &config).unwrap();
@@ -211,13 +211,24 @@ fn word_timestamps_need_alignment_heads_as_in_transformers() {
         std::fs::copy(&path, tmp.path().join(name)).unwrap();
     }
     let gen_path = tmp.path().join("generation_config.json");
-    let mut generation: Value = serde_json::from_str(&std::fs::read_to_string(&gen_path).unwrap()).unwrap();
-    generation.as_object_mut().unwrap().remove("alignment_heads");
+    let mut generation: Value =
+        serde_json::from_str(&std::fs::read_to_string(&gen_path).unwrap()).unwrap();
+    generation
+        .as_object_mut()
+        .unwrap()
+        .remove("alignment_heads");
     std::fs::write(&gen_path, generation.to_string()).unwrap();
 
     let pipe = asr_pipeline(tmp.path());
-    let inputs = Value::from(fixture(expected["inputs"].as_str().unwrap()).to_str().unwrap());
-    let err = pipe.call(&inputs, &expected["kwargs"]).unwrap_err().to_string();
+    let inputs = Value::from(
+        fixture(expected["inputs"].as_str().unwrap())
+            .to_str()
+            .unwrap(),
+    );
+    let err = pipe
+        .call(&inputs, &expected["kwargs"])
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(expected["error"].as_str().unwrap()),
         "{err}\nvs transformers: {}",

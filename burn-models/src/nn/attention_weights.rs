@@ -36,7 +36,9 @@ impl MultiHeadAttention {
         }
         let probs = softmax(scores, 3);
         let context = probs.clone().matmul(kv.value.clone());
-        let context = context.swap_dims(1, 2).reshape([batch, new, heads * head_dim]);
+        let context = context
+            .swap_dims(1, 2)
+            .reshape([batch, new, heads * head_dim]);
         (self.output.forward(context), probs)
     }
 }

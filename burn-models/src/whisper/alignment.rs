@@ -106,7 +106,9 @@ impl WhisperForConditionalGeneration {
             .forward_with_cross_attentions(ids, &mut cache, &layers)?;
         let mut picked = Vec::with_capacity(heads.len());
         for &(layer, head) in heads {
-            let probs = weights[layer].clone().expect("weights of an alignment layer");
+            let probs = weights[layer]
+                .clone()
+                .expect("weights of an alignment layer");
             picked.push(probs.slice([0..1, head..head + 1, skip..len, 0..cols]));
         }
         let data = Tensor::cat(picked, 1)
@@ -164,7 +166,13 @@ impl WhisperForConditionalGeneration {
 /// same `num_frames`, again per item), which only matters then.
 pub fn kept_positions(num_frames: i64, src: usize) -> usize {
     let stop = num_frames.div_euclid(2);
-    let crop = |len: i64| if stop >= 0 { stop.min(len) } else { (len + stop).max(0) };
+    let crop = |len: i64| {
+        if stop >= 0 {
+            stop.min(len)
+        } else {
+            (len + stop).max(0)
+        }
+    };
     crop(crop(src as i64)) as usize
 }
 

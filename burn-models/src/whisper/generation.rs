@@ -476,7 +476,7 @@ impl WhisperForConditionalGeneration {
         options: &WhisperGenerateOptions,
         config: &GenerationConfig,
         token_timestamps: Option<&TokenTimestampOptions>,
-    ) -> Result<(Vec<usize>, Option<(Vec<f32>, Vec<f32>)>)> {
+    ) -> Result<(Vec<usize>, Option<WindowTimes>)> {
         let [_, mels, total_frames] = input_features.dims();
         let input_stride = 2;
         let window = input_stride * self.config.max_source_positions;
@@ -517,7 +517,9 @@ impl WhisperForConditionalGeneration {
                 for range in &segments {
                     let range = prompt.len() + range.start..prompt.len() + range.end;
                     all_times.0.extend_from_slice(&times[range.clone()]);
-                    all_times.1.extend(times[range].iter().map(|&t| t + time_offset));
+                    all_times
+                        .1
+                        .extend(times[range].iter().map(|&t| t + time_offset));
                 }
             }
             for range in segments {
@@ -557,6 +559,9 @@ impl WhisperForConditionalGeneration {
     }
 }
 
+/// Token times from each window's start and from the audio's start.
+type WindowTimes = (Vec<f32>, Vec<f32>);
+
 /// As `generate_with_fallback`: drop the padding after the end (all of it when the pad is
 /// not the end token, all but one when it is), then the end token itself.
 fn strip_end(mut tokens: Vec<usize>, generation: &WhisperGenerationConfig) -> Vec<usize> {
@@ -592,7 +597,7 @@ fn split_segments(
         .map(|i| i + 1)
         .collect();
     if slices.is_empty() {
-        return (vec![0..n], frames);
+        return (std::iter::once(0..n).collect(), frames);
     }
     if single_ending {
         slices.push(n);

@@ -121,7 +121,10 @@ impl WordGrouper<'_> {
     pub fn split_tokens_on_spaces(&self, tokens: &[u32]) -> Result<Grouped> {
         let (subwords, subword_tokens, subword_indices) = self.split_tokens_on_unicode(tokens)?;
         let mut out: Grouped = Default::default();
-        for ((subword, toks), idx) in subwords.into_iter().zip(subword_tokens).zip(subword_indices)
+        for ((subword, toks), idx) in subwords
+            .into_iter()
+            .zip(subword_tokens)
+            .zip(subword_indices)
         {
             let special = toks[0] >= self.eos_token_id;
             let with_space = subword.starts_with(' ');
@@ -214,7 +217,13 @@ mod tests {
         let mut w: Vec<String> = words.iter().map(|s| s.to_string()).collect();
         let mut t: Vec<Vec<u32>> = (0..w.len() as u32).map(|i| vec![i]).collect();
         let mut x: Vec<Vec<usize>> = (0..w.len()).map(|i| vec![i]).collect();
-        merge_punctuations(&mut w, &mut t, &mut x, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS);
+        merge_punctuations(
+            &mut w,
+            &mut t,
+            &mut x,
+            PREPEND_PUNCTUATIONS,
+            APPEND_PUNCTUATIONS,
+        );
         assert_eq!(w.len(), t.len());
         w
     }
