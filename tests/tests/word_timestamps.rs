@@ -146,6 +146,80 @@ fn token_timestamps_match_transformers() {
     }
 }
 
+#[test]
+fn alignment_head_cross_attention_matches_transformers() {
+    let golden = goldens();
+    let case = &golden["cross_attentions"];
+    let dir = fixture("whisper-tiny");
+    let (model, generation) = load_whisper(&dir);
+    let heads = generation.alignment_heads.clone().unwrap();
+    let golden_heads: Vec<(usize, usize)> = int_rows(&case["alignment_heads"])
+        .iter()
+        .map(|h| (h[0] as usize, h[1] as usize))
+        .collect();
+    assert_eq!(heads, golden_heads);
+    let extractor = WhisperFeatureExtractor::from_model_dir(&dir).unwrap();
+    let mel = extractor.extract(&samples(case["clip"].as_str().unwrap()));
+    let features = Tensor::<3>::from_data(
+        TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
+        &device(),
+    );
+    let encoder = model.encode(features).unwrap();
+    let ids: Vec<usize> = int_rows(&case["decoder_input_ids"])[0]
+        .iter()
+        .map(|&t| t as usize)
+        .collect();
+    let weights = model
+        .alignment_weights(&encoder, &ids, &heads, 0, Some(50))
+        .unwrap();
+    assert_eq!(
+        (weights.heads, weights.rows, weights.cols),
+        (2, ids.len(), 50)
+    );
+    let expected = floats(&case["weights"]);
+    assert_eq!(weights.data.len(), expected.len());
+    for (k, (&a, &e)) in weights.data.iter().zip(&expected).enumerate() {
+        assert!((a as f64 - e).abs() < 1e-4, "weight {k}: {a} vs {e}");
+    }
+}
+
+#[test]
+fn explicit_cross_attention_gives_the_fused_result() {
+    // The alignment layers leave the fused op only to expose the probabilities: the decoder's
+    // output must not change.
+    let dir = fixture("whisper-tiny");
+    let (model, _) = load_whisper(&dir);
+    let features = Tensor::<3>::random(
+        [1, 80, 3000],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device(),
+    );
+    let encoder = model.encode(features).unwrap();
+    let ids = Tensor::<2, burn::tensor::Int>::from_data(
+        TensorData::new(vec![421i64, 422, 523, 527, 324, 335, 212], [1, 7]),
+        &device(),
+    );
+    let mut cache = model.new_cache(&encoder);
+    let fused = model.decoder.forward(ids.clone(), &mut cache).unwrap();
+    let mut cache = model.new_cache(&encoder);
+    let (explicit, weights) = model
+        .decoder
+        .forward_with_cross_attentions(ids, &mut cache, &[0, 1])
+        .unwrap();
+    let (_, a) = to_vec(fused);
+    let (_, b) = to_vec(explicit);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-4, "max difference {worst}");
+    let probs = weights[1].clone().expect("layer 1 weights");
+    assert_eq!(probs.dims(), [1, 4, 7, 1500]);
+    let (_, sums) = to_vec(probs.sum_dim(3));
+    assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{sums:?}");
+}
+
 fn asr_pipeline(dir: &std::path::Path) -> burn_tasks::Pipeline {
     burn_tasks::pipeline("automatic-speech-recognition".parse().unwrap())
         .model(dir.to_str().unwrap())
