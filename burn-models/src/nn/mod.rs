@@ -2,6 +2,7 @@
 
 mod activation;
 mod attention;
+mod attention_weights;
 mod cache;
 mod conv;
 mod cross_attention;

@@ -43,6 +43,9 @@ pub struct WhisperConfig {
     pub classifier_proj_size: usize,
     #[serde(default)]
     pub use_weighted_layer_sum: bool,
+    /// Width of the median filter smoothing the alignment heads' weights (word timestamps).
+    #[serde(default = "defaults::median_filter_width")]
+    pub median_filter_width: usize,
     #[serde(flatten)]
     pub common: CommonConfig,
 }
@@ -87,5 +90,8 @@ mod defaults {
     }
     pub fn classifier_proj_size() -> usize {
         256
+    }
+    pub fn median_filter_width() -> usize {
+        7
     }
 }

@@ -8,7 +8,10 @@ use std::path::Path;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Deserialize;
 
-use super::{WhisperConfig, WhisperForConditionalGeneration};
+use super::{
+    TOKEN_TIME_PRECISION, TokenTimestampOptions, WhisperConfig, WhisperForConditionalGeneration,
+    no_alignment_heads,
+};
 use crate::error::{ModelError, Result};
 use crate::generation::{GenerationConfig, LogitsProcessor, generate, generate_with};
 use crate::nn::DecoderCache;
@@ -121,10 +124,17 @@ pub struct WhisperGenerateOptions {
 }
 
 /// Generated ids of one window, without the prompt and without the final end-of-text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WhisperGeneration {
     pub prompt: Vec<usize>,
     pub tokens: Vec<usize>,
+    /// One time in seconds per token of `tokens` (`return_token_timestamps=True`), from the
+    /// alignment heads, as `generate()` returns them: from the start of the window (of
+    /// sequential decoding) that produced the token. `None` unless asked for.
+    pub token_timestamps: Option<Vec<f32>>,
+    /// The same times from the start of the audio (`segments[..]["token_timestamps"]`, what
+    /// the ASR pipeline reads).
+    pub segment_token_timestamps: Option<Vec<f32>>,
 }
 
 fn invalid(message: impl Into<String>) -> ModelError {
@@ -343,6 +353,39 @@ impl WhisperForConditionalGeneration {
         generation: &WhisperGenerationConfig,
         options: &WhisperGenerateOptions,
     ) -> Result<WhisperGeneration> {
+        self.generate_inner(input_features, generation, options, None)
+    }
+
+    /// `generate(..., return_token_timestamps=True)`: [`generate`](Self::generate) plus one
+    /// time per generated token from the generation config's `alignment_heads`.
+    /// `num_frames` is the input's length in feature frames (HF reads it from the attention
+    /// mask, as the pipeline passes it); `None` aligns over the whole window.
+    pub fn generate_with_token_timestamps(
+        &self,
+        input_features: Tensor<3>,
+        generation: &WhisperGenerationConfig,
+        options: &WhisperGenerateOptions,
+        num_frames: Option<usize>,
+    ) -> Result<WhisperGeneration> {
+        let alignment_heads = generation
+            .alignment_heads
+            .clone()
+            .ok_or_else(no_alignment_heads)?;
+        self.check_alignment_heads(&alignment_heads)?;
+        let request = TokenTimestampOptions {
+            alignment_heads,
+            num_frames,
+        };
+        self.generate_inner(input_features, generation, options, Some(&request))
+    }
+
+    fn generate_inner(
+        &self,
+        input_features: Tensor<3>,
+        generation: &WhisperGenerationConfig,
+        options: &WhisperGenerateOptions,
+        token_timestamps: Option<&TokenTimestampOptions>,
+    ) -> Result<WhisperGeneration> {
         if input_features.dims()[0] != 1 {
             return Err(invalid("Whisper generation decodes one window at a time"));
         }
@@ -377,32 +420,53 @@ impl WhisperForConditionalGeneration {
         config.max_new_tokens = Some(self.max_new_tokens(prompt.len(), generation, options)?);
         config.use_cache = !options.no_cache;
         if options.return_timestamps {
-            let tokens = self.sequential_with_timestamps(
+            let (tokens, times) = self.sequential_with_timestamps(
                 input_features,
                 encoder_states,
                 &prompt,
                 generation,
                 options,
                 &config,
+                token_timestamps,
             )?;
-            return Ok(WhisperGeneration { prompt, tokens });
+            let (token_timestamps, segment_token_timestamps) = times.unzip();
+            return Ok(WhisperGeneration {
+                prompt,
+                tokens,
+                token_timestamps,
+                segment_token_timestamps,
+            });
         }
         let prompt32: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
-        let rows = generate(self, encoder_states, None, &[prompt32], &config)?;
-        let tokens = rows[0][prompt.len()..]
+        let rows = generate(self, encoder_states.clone(), None, &[prompt32], &config)?;
+        let generated: Vec<usize> = rows[0][prompt.len()..]
             .iter()
             .map(|&t| t as usize)
             .collect();
+        let tokens = strip_end(generated.clone(), generation);
+        let token_timestamps = match token_timestamps {
+            Some(request) => {
+                let sequence = [prompt.as_slice(), &generated].concat();
+                let times =
+                    self.token_timestamps(&encoder_states, &sequence, prompt.len(), request, 0)?;
+                Some(times[prompt.len()..prompt.len() + tokens.len()].to_vec())
+            }
+            None => None,
+        };
         Ok(WhisperGeneration {
-            tokens: strip_end(tokens, generation),
+            tokens,
             prompt,
+            segment_token_timestamps: token_timestamps.clone(),
+            token_timestamps,
         })
     }
 
     /// Timestamped decoding as `generate` runs it (its `while seek < max_frames` loop): decode
     /// the window from `seek`; a window that ends inside a segment is decoded again from the
     /// last complete segment's end timestamp, until the frames are used up. Returns every
-    /// segment's tokens, concatenated.
+    /// segment's tokens, concatenated, and with `token_timestamps` their times from the
+    /// window's start and from the audio's (shifted as `_retrieve_segment` does).
+    #[allow(clippy::too_many_arguments)]
     fn sequential_with_timestamps(
         &self,
         input_features: Tensor<3>,
@@ -411,13 +475,15 @@ impl WhisperForConditionalGeneration {
         generation: &WhisperGenerationConfig,
         options: &WhisperGenerateOptions,
         config: &GenerationConfig,
-    ) -> Result<Vec<usize>> {
+        token_timestamps: Option<&TokenTimestampOptions>,
+    ) -> Result<(Vec<usize>, Option<WindowTimes>)> {
         let [_, mels, total_frames] = input_features.dims();
         let input_stride = 2;
         let window = input_stride * self.config.max_source_positions;
         let timestamp_begin = generation.timestamp_begin(self.config.vocab_size);
         let mut seek = 0;
         let mut all = Vec::new();
+        let mut all_times = token_timestamps.map(|_| (Vec::new(), Vec::new()));
         let mut encoder_states = Some(first_window);
         while seek < total_frames {
             let frames = (total_frames - seek).min(window);
@@ -438,15 +504,30 @@ impl WhisperForConditionalGeneration {
             };
             let mut config = config.clone();
             config.max_new_tokens = Some(self.max_new_tokens(prompt.len(), generation, options)?);
-            let tokens = strip_end(
-                self.decode_with_timestamps(&states, prompt, generation, &config)?,
-                generation,
-            );
+            let generated = self.decode_with_timestamps(&states, prompt, generation, &config)?;
+            let tokens = strip_end(generated.clone(), generation);
             let (segments, offset) = split_segments(&tokens, timestamp_begin, frames, input_stride);
-            all.extend(segments);
+            if let (Some(request), Some(all_times)) = (token_timestamps, all_times.as_mut()) {
+                // The window starts `seek * 0.02 / 2` seconds in, added in f32 as torch adds
+                // the float64 offset to the float32 times.
+                let sequence = [prompt, generated.as_slice()].concat();
+                let times =
+                    self.token_timestamps(&states, &sequence, prompt.len(), request, seek)?;
+                let time_offset = (seek as f64 * TOKEN_TIME_PRECISION / input_stride as f64) as f32;
+                for range in &segments {
+                    let range = prompt.len() + range.start..prompt.len() + range.end;
+                    all_times.0.extend_from_slice(&times[range.clone()]);
+                    all_times
+                        .1
+                        .extend(times[range].iter().map(|&t| t + time_offset));
+                }
+            }
+            for range in segments {
+                all.extend_from_slice(&tokens[range]);
+            }
             seek += offset.max(1);
         }
-        Ok(all)
+        Ok((all, all_times))
     }
 
     /// One window's decoding (greedy or beam search, through the shared module) with
@@ -478,6 +559,9 @@ impl WhisperForConditionalGeneration {
     }
 }
 
+/// Token times from each window's start and from the audio's start.
+type WindowTimes = (Vec<f32>, Vec<f32>);
+
 /// As `generate_with_fallback`: drop the padding after the end (all of it when the pad is
 /// not the end token, all but one when it is), then the end token itself.
 fn strip_end(mut tokens: Vec<usize>, generation: &WhisperGenerationConfig) -> Vec<usize> {
@@ -497,14 +581,14 @@ fn strip_end(mut tokens: Vec<usize>, generation: &WhisperGenerationConfig) -> Ve
     tokens
 }
 
-/// `_retrieve_segment`: the tokens of the window's complete segments (consecutive timestamp
-/// pairs end a segment) and how many feature frames to advance.
+/// `_retrieve_segment`: the index ranges of the window's complete segments in `tokens`
+/// (consecutive timestamp pairs end a segment) and how many feature frames to advance.
 fn split_segments(
     tokens: &[usize],
     timestamp_begin: usize,
     frames: usize,
     input_stride: usize,
-) -> (Vec<usize>, usize) {
+) -> (Vec<std::ops::Range<usize>>, usize) {
     let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= timestamp_begin).collect();
     let n = tokens.len();
     let single_ending = n >= 2 && !is_ts[n - 2] && is_ts[n - 1];
@@ -513,7 +597,7 @@ fn split_segments(
         .map(|i| i + 1)
         .collect();
     if slices.is_empty() {
-        return (tokens.to_vec(), frames);
+        return (std::iter::once(0..n).collect(), frames);
     }
     if single_ending {
         slices.push(n);
@@ -523,7 +607,7 @@ fn split_segments(
     let mut out = Vec::new();
     let mut last_slice = 0;
     for &current in &slices {
-        out.extend_from_slice(&tokens[last_slice.min(n)..current.min(n)]);
+        out.push(last_slice.min(n)..current.min(n));
         last_slice = current;
     }
     let offset = if single_ending {

@@ -114,6 +114,27 @@ impl WhisperDecoder {
         input_ids: Tensor<2, Int>,
         cache: &mut DecoderCache,
     ) -> Result<Tensor<3>> {
+        Ok(self.run(input_ids, cache, &[])?.0)
+    }
+
+    /// [`forward`](Self::forward) that also returns the cross-attention probabilities
+    /// `[batch, heads, new, src]` of the layers in `layers` (`None` for the others, which stay
+    /// on the fused attention op): HF's `cross_attentions`, which word timestamps read.
+    pub fn forward_with_cross_attentions(
+        &self,
+        input_ids: Tensor<2, Int>,
+        cache: &mut DecoderCache,
+        layers: &[usize],
+    ) -> Result<(Tensor<3>, Vec<Option<Tensor<4>>>)> {
+        self.run(input_ids, cache, layers)
+    }
+
+    fn run(
+        &self,
+        input_ids: Tensor<2, Int>,
+        cache: &mut DecoderCache,
+        weights_of: &[usize],
+    ) -> Result<(Tensor<3>, Vec<Option<Tensor<4>>>)> {
         let [_, new] = input_ids.dims();
         let past = cache.past_len();
         let [max_positions, _] = self.embed_positions.dims();
@@ -130,24 +151,38 @@ impl WhisperDecoder {
             .unsqueeze::<3>();
         let encoder_hidden = cache.encoder_hidden().clone();
         let mut x = self.embed_tokens.forward(input_ids) + positions;
+        let mut weights = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let (self_kv, cross_kv) = cache.layer_mut(i);
             let h = layer.self_attn_layer_norm.forward(x.clone());
             x = x + layer.self_attn.forward_cached_self(h, self_kv, None, None);
             let h = layer.encoder_attn_layer_norm.forward(x.clone());
-            x = x + layer.encoder_attn.forward_cached_cross(
-                h,
-                &encoder_hidden,
-                cross_kv,
-                None,
-                None,
-                None,
-            );
+            if weights_of.contains(&i) {
+                let (out, probs) = layer.encoder_attn.forward_cached_cross_with_weights(
+                    h,
+                    &encoder_hidden,
+                    cross_kv,
+                    None,
+                    None,
+                );
+                x = x + out;
+                weights.push(Some(probs));
+            } else {
+                x = x + layer.encoder_attn.forward_cached_cross(
+                    h,
+                    &encoder_hidden,
+                    cross_kv,
+                    None,
+                    None,
+                    None,
+                );
+                weights.push(None);
+            }
             let h = layer.final_layer_norm.forward(x.clone());
             x = x + layer.feed_forward.forward(h);
         }
         cache.advance(new);
-        Ok(self.layer_norm.forward(x))
+        Ok((self.layer_norm.forward(x), weights))
     }
 }
 

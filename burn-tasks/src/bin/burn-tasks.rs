@@ -405,7 +405,8 @@ enum TaskCommand {
         /// Beam search width (the pipeline's default is 5 unless the model sets its own).
         #[arg(long)]
         num_beams: Option<usize>,
-        /// `true` for segment timestamps ({text, chunks}); `char` or `word` for CTC models.
+        /// `true` for segment timestamps, `word` for word timestamps ({text, chunks});
+        /// `char` or `word` for CTC models.
         #[arg(long, default_value = "false")]
         return_timestamps: String,
         /// Transcribe long audio in chunks of this many seconds, merged.
@@ -694,7 +695,8 @@ fn run(cli: Cli) -> Result<Value> {
                 return_timestamps: match return_timestamps.as_str() {
                     "true" | "True" => ReturnTimestamps::Segments,
                     "false" | "False" => ReturnTimestamps::None,
-                    other => bail!("--return-timestamps takes true or false, not `{other}`"),
+                    "word" => ReturnTimestamps::Words,
+                    other => bail!("--return-timestamps takes true, false or word, not `{other}`"),
                 },
                 ..AsrOptions::default()
             };

@@ -14,6 +14,7 @@ use burn_models::whisper::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::whisper_words::{WordGrouper, py_round2};
 use super::{PipelineSource, Task};
 use crate::error::{Result, TaskError};
 use crate::input::audio::Audio;
@@ -47,6 +48,8 @@ pub enum ReturnTimestamps {
     None,
     /// `True`: segment-level timestamps from Whisper's timestamp tokens.
     Segments,
+    /// `"word"`: word-level timestamps from the cross-attention of the alignment heads.
+    Words,
 }
 
 /// The pipeline's call options with HF's names. Generation options not listed here go in
@@ -76,13 +79,28 @@ pub struct AsrChunk {
     pub text: String,
 }
 
+pub use super::whisper_words::AsrWord;
+
+/// The `"chunks"` of the output: segments (`return_timestamps=True`, `return_language`) or
+/// words (`return_timestamps="word"`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum AsrChunks {
+    Segments(Vec<AsrChunk>),
+    Words(Vec<AsrWord>),
+}
+
 /// `{"text": ...}`, with `"chunks"` when timestamps or languages were asked for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AsrOutput {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chunks: Option<Vec<AsrChunk>>,
+    pub chunks: Option<AsrChunks>,
 }
+
+/// One generate() call's output for `_decode_asr`: tokens, their times (word timestamps),
+/// and the chunk's `(chunk_len, stride_left, stride_right)` when the audio was chunked.
+type ModelOutput = (Vec<u32>, Option<Vec<f32>>, Option<Stride>);
 
 pub struct AutomaticSpeechRecognitionPipeline {
     model: WhisperForConditionalGeneration,
@@ -91,6 +109,8 @@ pub struct AutomaticSpeechRecognitionPipeline {
     tokenizer: TextTokenizer,
     special_ids: HashSet<u32>,
     clean_up_spaces: bool,
+    /// `tokenizer.language` (tokenizer_config.json), the default language of word grouping.
+    tokenizer_language: Option<String>,
     device: burn::tensor::Device,
 }
 
@@ -136,15 +156,21 @@ impl AutomaticSpeechRecognitionPipeline {
             .filter(|(_, token)| token.special)
             .map(|(id, _)| id)
             .collect();
-        let clean_up_spaces = dir
+        let tokenizer_config = dir
             .file("tokenizer_config.json")
             .and_then(|path| std::fs::read_to_string(path).ok())
-            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        let clean_up_spaces = tokenizer_config
+            .as_ref()
             .and_then(|c| {
                 c.get("clean_up_tokenization_spaces")
                     .and_then(Value::as_bool)
             })
             .unwrap_or(false);
+        let tokenizer_language = tokenizer_config
+            .as_ref()
+            .and_then(|c| c.get("language").and_then(Value::as_str))
+            .map(str::to_string);
         Ok(Self {
             model,
             generation,
@@ -152,6 +178,7 @@ impl AutomaticSpeechRecognitionPipeline {
             tokenizer,
             special_ids,
             clean_up_spaces,
+            tokenizer_language,
             device,
         })
     }
@@ -174,13 +201,16 @@ impl AutomaticSpeechRecognitionPipeline {
     fn transcribe_one(&self, input: &AudioInput, options: &AsrOptions) -> Result<AsrOutput> {
         let audio = input.load(self.sampling_rate())?;
         let (generate_options, generation) = self.generate_options(options)?;
+        let words = options.return_timestamps == ReturnTimestamps::Words;
         let mut outputs = Vec::new();
         match options.chunk_length_s.filter(|&c| c > 0.0) {
             Some(chunk_length_s) => {
                 for (range, stride) in self.chunks(audio.samples.len(), chunk_length_s, options)? {
+                    let num_frames = words.then(|| self.num_frames(range.len()));
                     let mel = self.features.extract(&audio.samples[range]);
-                    let tokens = self.generate_tokens(mel, &generation, &generate_options)?;
-                    outputs.push((tokens, Some(stride)));
+                    let (tokens, times) =
+                        self.generate_tokens(mel, &generation, &generate_options, num_frames)?;
+                    outputs.push((tokens, times, Some(stride)));
                 }
             }
             None => {
@@ -190,10 +220,10 @@ impl AutomaticSpeechRecognitionPipeline {
                 } else {
                     self.features.extract(&audio.samples)
                 };
-                outputs.push((
-                    self.generate_tokens(mel, &generation, &generate_options)?,
-                    None,
-                ));
+                let num_frames = words.then(|| self.num_frames(audio.samples.len()));
+                let (tokens, times) =
+                    self.generate_tokens(mel, &generation, &generate_options, num_frames)?;
+                outputs.push((tokens, times, None));
             }
         }
         self.decode_asr(&outputs, options)
@@ -247,20 +277,43 @@ impl AutomaticSpeechRecognitionPipeline {
         Ok(chunks)
     }
 
+    /// The feature frames of `samples` samples: the sum of the feature extractor's attention
+    /// mask (one per hop, a window at most unless the audio is longer), HF's `num_frames`.
+    fn num_frames(&self, samples: usize) -> usize {
+        let hop = self.features.config.hop_length;
+        let frames = samples.div_ceil(hop);
+        if samples > self.features.n_samples() {
+            frames
+        } else {
+            frames.min(self.features.n_samples().div_ceil(hop))
+        }
+    }
+
+    /// Generated tokens, and their times when `num_frames` asks for word timestamps.
     fn generate_tokens(
         &self,
         mel: crate::processors::audio_features::LogMel,
         generation: &WhisperGenerationConfig,
         options: &WhisperGenerateOptions,
-    ) -> Result<Vec<u32>> {
+        num_frames: Option<usize>,
+    ) -> Result<(Vec<u32>, Option<Vec<f32>>)> {
         let features = Tensor::from_data(
             TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
             &self.device,
         );
-        let out = self.model.generate(features, generation, options)?;
+        let out = match num_frames {
+            Some(frames) => self.model.generate_with_token_timestamps(
+                features,
+                generation,
+                options,
+                Some(frames),
+            )?,
+            None => self.model.generate(features, generation, options)?,
+        };
         // Like HF's generate: the tokens after the prompt (so no language token for
         // `return_language` to read, as in transformers).
-        Ok(out.tokens.iter().map(|&t| t as u32).collect())
+        let tokens = out.tokens.iter().map(|&t| t as u32).collect();
+        Ok((tokens, out.segment_token_timestamps))
     }
 
     /// The per-call generation config: the pipeline's, updated by `generate_kwargs`.
@@ -298,14 +351,12 @@ impl AutomaticSpeechRecognitionPipeline {
         Ok((call, generation))
     }
 
-    /// `WhisperTokenizer._decode_asr`: each output's tokens with its chunk's
-    /// `(chunk_len, stride_left, stride_right)` in seconds when the audio was chunked.
-    fn decode_asr(
-        &self,
-        outputs: &[(Vec<u32>, Option<Stride>)],
-        options: &AsrOptions,
-    ) -> Result<AsrOutput> {
+    /// `WhisperTokenizer._decode_asr`: each output's tokens (with their times for word
+    /// timestamps) and its chunk's `(chunk_len, stride_left, stride_right)` in seconds when
+    /// the audio was chunked.
+    fn decode_asr(&self, outputs: &[ModelOutput], options: &AsrOptions) -> Result<AsrOutput> {
         let return_timestamps = options.return_timestamps != ReturnTimestamps::None;
+        let words = options.return_timestamps == ReturnTimestamps::Words;
         let time_precision = self.features.config.chunk_length as f64
             / self.model.config().max_source_positions as f64;
         let timestamp_begin = self
@@ -313,8 +364,19 @@ impl AutomaticSpeechRecognitionPipeline {
             .inner()
             .token_to_id("<|notimestamps|>")
             .map_or(u32::MAX, |id| id + 1);
+        let decode = |ids: &[u32]| self.decode(ids);
+        let grouper = WordGrouper {
+            decode: &decode,
+            eos_token_id: self
+                .tokenizer
+                .inner()
+                .token_to_id("<|endoftext|>")
+                .unwrap_or(u32::MAX),
+            default_language: self.tokenizer_language.clone(),
+        };
         let segment_size = self.model.config().max_source_positions as f64;
         let mut chunks: Vec<AsrChunk> = Vec::new();
+        let mut chunk_words: Vec<Vec<AsrWord>> = Vec::new();
         let mut last_language: Option<String> = None;
         let new_chunk = |language: &Option<String>| AsrChunk {
             language: Some(language.clone()),
@@ -323,9 +385,15 @@ impl AutomaticSpeechRecognitionPipeline {
         };
         let mut chunk = new_chunk(&last_language);
         let mut previous_tokens: Vec<Vec<u32>> = Vec::new();
+        let mut previous_times: Vec<Vec<(f64, f64)>> = Vec::new();
         let mut time_offset = 0.0;
         let mut skip = false;
-        for (token_ids, stride) in outputs {
+        for (token_ids, token_times, stride) in outputs {
+            if words && token_times.as_ref().map(Vec::len) != Some(token_ids.len()) {
+                return Err(TaskError::InvalidInput(
+                    "word timestamps need one time per generated token".into(),
+                ));
+            }
             let mut last_timestamp: Option<u32> = None;
             let mut first_timestamp = timestamp_begin as f64;
             if let Some((chunk_len, stride_left, stride_right)) = *stride {
@@ -352,6 +420,7 @@ impl AutomaticSpeechRecognitionPipeline {
             let mut prev_segments_len = 0.0;
             let mut penultimate_timestamp = 0.0;
             let mut current_tokens: Vec<u32> = Vec::new();
+            let mut current_times: Vec<(f64, f64)> = Vec::new();
             for (i, &token) in token_ids.iter().enumerate() {
                 if self.special_ids.contains(&token) {
                     let text = self
@@ -367,6 +436,7 @@ impl AutomaticSpeechRecognitionPipeline {
                             previous_tokens.push(std::mem::take(&mut current_tokens));
                             chunk.text = self.decode(&longest_common_sequence(&previous_tokens))?;
                             chunks.push(chunk);
+                            chunk_words.push(Vec::new());
                             previous_tokens.clear();
                             chunk = new_chunk(&last_language);
                         }
@@ -405,13 +475,38 @@ impl AutomaticSpeechRecognitionPipeline {
                     } else if stamp.0 != Some(time) {
                         stamp.1 = Some(time);
                         previous_tokens.push(std::mem::take(&mut current_tokens));
-                        chunk.text = self.decode(&longest_common_sequence(&previous_tokens))?;
+                        let times = std::mem::take(&mut current_times);
+                        if words {
+                            previous_times.push(times);
+                        }
+                        let (resolved, resolved_times) =
+                            longest_common_sequence_timed(&previous_tokens, &previous_times);
+                        chunk.text = self.decode(&resolved)?;
+                        chunk_words.push(if words {
+                            grouper.collate(
+                                &resolved,
+                                &resolved_times,
+                                last_language.as_deref(),
+                                options.return_language,
+                            )?
+                        } else {
+                            Vec::new()
+                        });
                         chunks.push(chunk);
                         previous_tokens.clear();
+                        previous_times.clear();
                         chunk = new_chunk(&last_language);
                     }
                 } else {
                     current_tokens.push(token);
+                    if let Some(times) = token_times.as_ref().filter(|_| words) {
+                        // The token spans from the previous token's time to its own.
+                        let start = if i == 0 { 0.0 } else { times[i - 1] as f64 };
+                        current_times.push((
+                            py_round2(start + time_offset),
+                            py_round2(times[i] as f64 + time_offset),
+                        ));
+                    }
                 }
             }
             if let Some((chunk_len, _, stride_right)) = *stride {
@@ -419,29 +514,54 @@ impl AutomaticSpeechRecognitionPipeline {
             }
             if !current_tokens.is_empty() {
                 previous_tokens.push(current_tokens);
+                if words {
+                    previous_times.push(current_times);
+                }
             } else if !previous_tokens.iter().any(|p| !p.is_empty()) {
                 chunk = new_chunk(&last_language);
                 previous_tokens.clear();
+                previous_times.clear();
             }
         }
         if !previous_tokens.is_empty() {
-            chunk.text = self.decode(&longest_common_sequence(&previous_tokens))?;
+            let (resolved, resolved_times) =
+                longest_common_sequence_timed(&previous_tokens, &previous_times);
+            chunk.text = self.decode(&resolved)?;
+            chunk_words.push(if words {
+                grouper.collate(
+                    &resolved,
+                    &resolved_times,
+                    last_language.as_deref(),
+                    options.return_language,
+                )?
+            } else {
+                Vec::new()
+            });
             chunks.push(chunk);
         }
         let text: String = chunks.iter().map(|c| c.text.as_str()).collect();
+        if words {
+            let words = chunk_words.into_iter().flatten().collect();
+            return Ok(AsrOutput {
+                text,
+                chunks: Some(AsrChunks::Words(words)),
+            });
+        }
         let chunks = (return_timestamps || options.return_language).then(|| {
-            chunks
-                .into_iter()
-                .map(|mut c| {
-                    if !return_timestamps {
-                        c.timestamp = None;
-                    }
-                    if !options.return_language {
-                        c.language = None;
-                    }
-                    c
-                })
-                .collect()
+            AsrChunks::Segments(
+                chunks
+                    .into_iter()
+                    .map(|mut c| {
+                        if !return_timestamps {
+                            c.timestamp = None;
+                        }
+                        if !options.return_language {
+                            c.language = None;
+                        }
+                        c
+                    })
+                    .collect(),
+            )
         });
         Ok(AsrOutput { text, chunks })
     }
@@ -493,13 +613,26 @@ fn clean_up_tokenization(text: &str) -> String {
 
 /// `_find_longest_common_sequence`: merges the token lists of overlapping chunks.
 fn longest_common_sequence(sequences: &[Vec<u32>]) -> Vec<u32> {
+    longest_common_sequence_timed(sequences, &[]).0
+}
+
+/// `_find_longest_common_sequence(sequences, token_timestamp_sequences)`: with times (word
+/// timestamps), a match also needs the left token's times not after the right one's, and the
+/// times are cut where the tokens are.
+fn longest_common_sequence_timed(
+    sequences: &[Vec<u32>],
+    times: &[Vec<(f64, f64)>],
+) -> (Vec<u32>, Vec<(f64, f64)>) {
     let Some(first) = sequences.first() else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
+    let timed = !times.is_empty();
     let mut left_sequence = first.clone();
     let mut left_length = left_sequence.len();
     let mut total: Vec<u32> = Vec::new();
-    for right_sequence in &sequences[1..] {
+    let mut left_times: Vec<(f64, f64)> = times.first().cloned().unwrap_or_default();
+    let mut total_times: Vec<(f64, f64)> = Vec::new();
+    for (seq_idx, right_sequence) in sequences[1..].iter().enumerate() {
         let mut max = 0.0f64;
         let mut max_indices = (left_length, left_length, 0usize, 0usize);
         let right_length = right_sequence.len();
@@ -517,7 +650,17 @@ fn longest_common_sequence(sequences: &[Vec<u32>]) -> Vec<u32> {
                 // HF raises here; it cannot happen with these bounds.
                 continue;
             }
-            let matches = left.iter().zip(right).filter(|(a, b)| a == b).count();
+            let matches = if timed {
+                let right_times = &times[seq_idx + 1];
+                (0..left.len())
+                    .filter(|&k| {
+                        left[k] == right[k]
+                            && left_times[left_start + k] <= right_times[right_start + k]
+                    })
+                    .count()
+            } else {
+                left.iter().zip(right).filter(|(a, b)| a == b).count()
+            };
             let matching = matches as f64 / i as f64 + eps;
             if matches > 1 && matching > max {
                 max = matching;
@@ -530,9 +673,14 @@ fn longest_common_sequence(sequences: &[Vec<u32>]) -> Vec<u32> {
         total.extend_from_slice(&left_sequence[..left_mid]);
         left_sequence = right_sequence[right_mid..].to_vec();
         left_length = left_sequence.len();
+        if timed {
+            total_times.extend_from_slice(&left_times[..left_mid]);
+            left_times = times[seq_idx + 1][right_mid..].to_vec();
+        }
     }
     total.extend_from_slice(&left_sequence);
-    total
+    total_times.extend_from_slice(&left_times);
+    (total, total_times)
 }
 
 /// Whisper's `LANGUAGES[code]`: the language name of a language token's code.

@@ -628,12 +628,19 @@ fn call_asr(
                 options.return_timestamps = match value {
                     Value::Bool(true) => ReturnTimestamps::Segments,
                     Value::Bool(false) | Value::Null => ReturnTimestamps::None,
+                    Value::String(s) if s == "word" => ReturnTimestamps::Words,
+                    Value::String(s) if s == "char" => {
+                        return Err(TaskError::option(
+                            "return_timestamps",
+                            "Whisper cannot return `char` timestamps, only word level or segment \
+                             level timestamps. Use `return_timestamps='word'` or \
+                             `return_timestamps=True` respectively.",
+                        ));
+                    }
                     other => {
                         return Err(TaskError::option(
                             "return_timestamps",
-                            format!(
-                                "{other} (word timestamps are not implemented; use true or false)"
-                            ),
+                            format!("{other} (use true, false or \"word\")"),
                         ));
                     }
                 }

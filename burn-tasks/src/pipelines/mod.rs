@@ -13,6 +13,7 @@ pub mod text2text_generation;
 pub mod text_classification;
 pub mod token_classification;
 pub mod visual_question_answering;
+mod whisper_words;
 
 use std::fmt;
 use std::str::FromStr;
