@@ -693,17 +693,23 @@ fn data_parallel_matches_one_device() {
     };
     let (a, b) = (read(one.path()), read(two.path()));
     assert_eq!(a.len(), b.len());
-    let mut max_diff = 0f32;
+    let (mut max_diff, mut sum_diff, mut count) = (0f32, 0f64, 0usize);
     for ((name_a, va), (name_b, vb)) in a.iter().zip(&b) {
         assert_eq!(name_a, name_b);
         for (x, y) in va.iter().zip(vb) {
             max_diff = max_diff.max((x - y).abs());
+            sum_diff += f64::from((x - y).abs());
+            count += 1;
         }
     }
-    // AdamW divides by the root of tiny second moments, so rounding differences of the
-    // summed gradients show in the weights at ~1e-4 after 16 steps.
-    eprintln!("data parallel vs one device: max |weight diff| {max_diff:e}");
-    assert!(max_diff < 5e-3, "weights differ by {max_diff}");
+    let mean_diff = sum_diff / count as f64;
+    // AdamW's first steps move a parameter by about the learning rate whatever the size of
+    // its gradient, so a near-zero gradient whose rounding flips sign moves that weight the
+    // other way: the largest difference can reach a few learning rates (GPU reductions
+    // round differently again); the mean stays tiny.
+    eprintln!("data parallel vs one device: weights differ by {mean_diff:e} on average, {max_diff:e} at most");
+    assert!(mean_diff < 1e-4, "weights differ by {mean_diff} on average");
+    assert!(max_diff < 2e-2, "weights differ by {max_diff}");
 }
 
 /// Mixed precision (HF's `bf16` / `fp16`): linear products in half precision with f32
