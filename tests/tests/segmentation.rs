@@ -164,7 +164,12 @@ fn image_segmentation_pipeline_matches_transformers() {
     assert!(cases.iter().any(|c| c["inputs"].is_array()));
     let segments = |c: &Value| c["output"].to_string().matches("\"rle\"").count();
     assert!(cases.iter().map(segments).sum::<usize>() >= 10);
-    check_pipeline_goldens(&[FIXTURE], &["image-segmentation"], load_pipeline, run_dynamic);
+    check_pipeline_goldens(
+        &[FIXTURE],
+        &["image-segmentation"],
+        load_pipeline,
+        run_dynamic,
+    );
 }
 
 #[test]
@@ -222,11 +227,7 @@ fn image_segmentation_library_api_keeps_masks_in_memory() {
                     })
                 })
                 .collect();
-            assert_json_close(
-                &format!("{name} {kwargs}"),
-                &Value::Array(ours),
-                expected,
-            );
+            assert_json_close(&format!("{name} {kwargs}"), &Value::Array(ours), expected);
         }
     }
 }
@@ -259,7 +260,11 @@ fn image_segmentation_errors_are_clear() {
         (json!(path), json!({"subtask": "depth"}), "subtask"),
         (json!(path), json!({"subtask": 3}), "subtask"),
         (json!(path), json!({"threshold": "high"}), "threshold"),
-        (json!(path), json!({"mask_threshold": null}), "mask_threshold"),
+        (
+            json!(path),
+            json!({"mask_threshold": null}),
+            "mask_threshold",
+        ),
         (json!(path), json!({"top_k": 3}), "no option `top_k`"),
         (json!(path), json!({"batch_size": 0}), "batch_size"),
         (json!([path, 7]), json!({}), "file path"),

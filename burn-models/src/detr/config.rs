@@ -64,12 +64,18 @@ impl DetrConfig {
     /// The timm backbone's feature maps as HF stage names: `out_indices` of `backbone_kwargs`
     /// (timm's default `(1, 2, 3, 4)`: the four stages).
     pub fn timm_out_features(&self) -> Result<Vec<String>, String> {
-        let indices = match self.backbone_kwargs.as_ref().and_then(|k| k.get("out_indices")) {
+        let indices = match self
+            .backbone_kwargs
+            .as_ref()
+            .and_then(|k| k.get("out_indices"))
+        {
             None | Some(serde_json::Value::Null) => vec![1, 2, 3, 4],
             Some(value) => value
                 .as_array()
                 .and_then(|items| items.iter().map(|v| v.as_u64()).collect::<Option<Vec<_>>>())
-                .ok_or_else(|| format!("backbone_kwargs.out_indices: expected integers, got {value}"))?,
+                .ok_or_else(|| {
+                    format!("backbone_kwargs.out_indices: expected integers, got {value}")
+                })?,
         };
         indices
             .into_iter()

@@ -158,7 +158,10 @@ impl DetrModel {
 
         let projected = self.input_projection.forward(feature_map.clone());
         let d = self.config.d_model;
-        let mut x = projected.clone().reshape([batch, d, fh * fw]).swap_dims(1, 2);
+        let mut x = projected
+            .clone()
+            .reshape([batch, d, fh * fw])
+            .swap_dims(1, 2);
         let encoder_mask = hidden_keys.for_heads(self.config.encoder_attention_heads, fh * fw);
         for layer in &self.encoder {
             x = layer.forward(x, &pos, &encoder_mask);

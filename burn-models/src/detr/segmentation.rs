@@ -48,12 +48,17 @@ impl DetrMHAttentionMap {
             .reshape([batch, h * w, heads, head_dim])
             .permute([0, 2, 3, 1]);
         let weights = q.matmul(k).swap_dims(1, 2); // [batch, queries, heads, h*w]
-        let hidden = padding
-            .reshape([batch, 1, 1, h * w])
-            .expand([batch, num_queries, heads, h * w]);
+        let hidden =
+            padding
+                .reshape([batch, 1, 1, h * w])
+                .expand([batch, num_queries, heads, h * w]);
         let weights = weights.mask_fill(hidden, f32::MIN);
-        activation::softmax(weights.reshape([batch, num_queries, heads * h * w]), 2)
-            .reshape([batch * num_queries, heads, h, w])
+        activation::softmax(weights.reshape([batch, num_queries, heads * h * w]), 2).reshape([
+            batch * num_queries,
+            heads,
+            h,
+            w,
+        ])
     }
 }
 

@@ -162,7 +162,12 @@ impl DetrForObjectDetection {
 }
 
 /// `nn.GroupNorm(groups, channels)` (PyTorch's epsilon 1e-5, affine).
-fn group_norm(scope: &WeightScope, name: &str, groups: usize, channels: usize) -> Result<GroupNorm> {
+fn group_norm(
+    scope: &WeightScope,
+    name: &str,
+    groups: usize,
+    channels: usize,
+) -> Result<GroupNorm> {
     let s = scope.push(name);
     let mut norm = GroupNormConfig::new(groups, channels).init(scope.device());
     norm.gamma = Some(Param::from_tensor(s.tensor("weight", [channels])?));

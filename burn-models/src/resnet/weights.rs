@@ -116,14 +116,18 @@ impl ResNetBackbone {
             None | Some([]) => vec![c.depths.len()],
             Some(names) => names
                 .iter()
-                .map(|name| match name.as_str() {
-                    "stem" => Some(0),
-                    _ => name
-                        .strip_prefix("stage")
-                        .and_then(|n| n.parse::<usize>().ok())
-                        .filter(|n| (1..=c.depths.len()).contains(n)),
-                }
-                .ok_or_else(|| ModelError::Unsupported(format!("ResNet backbone output `{name}`"))))
+                .map(|name| {
+                    match name.as_str() {
+                        "stem" => Some(0),
+                        _ => name
+                            .strip_prefix("stage")
+                            .and_then(|n| n.parse::<usize>().ok())
+                            .filter(|n| (1..=c.depths.len()).contains(n)),
+                    }
+                    .ok_or_else(|| {
+                        ModelError::Unsupported(format!("ResNet backbone output `{name}`"))
+                    })
+                })
                 .collect::<Result<Vec<_>>>()?,
         };
         if out_indices.windows(2).any(|w| w[0] >= w[1]) {
@@ -230,7 +234,13 @@ impl ResNetBackbone {
             out_channels: in_channels,
             channels: out_indices
                 .iter()
-                .map(|&i| if i == 0 { c.embedding_size } else { c.hidden_sizes[i - 1] })
+                .map(|&i| {
+                    if i == 0 {
+                        c.embedding_size
+                    } else {
+                        c.hidden_sizes[i - 1]
+                    }
+                })
                 .collect(),
             out_indices,
         })

@@ -519,8 +519,7 @@ fn call_image_segmentation(
             "threshold" => options.threshold = number("threshold", value)? as f32,
             "mask_threshold" => options.mask_threshold = number("mask_threshold", value)? as f32,
             "overlap_mask_area_threshold" => {
-                options.overlap_mask_area_threshold =
-                    number("overlap_mask_area_threshold", value)?
+                options.overlap_mask_area_threshold = number("overlap_mask_area_threshold", value)?
             }
             "batch_size" => options.batch_size = count("batch_size", value)?,
             "masks_dir" => masks_dir = Some(std::path::PathBuf::from(string("masks_dir", value)?)),

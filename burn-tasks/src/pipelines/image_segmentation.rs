@@ -208,8 +208,11 @@ impl ImageSegmentationPipeline {
                     // Class-weighted mask probabilities, `[batch, classes - 1, h, w]`: the
                     // einsum("bqc,bqhw->bchw") of `post_process_semantic_segmentation`.
                     Subtask::Semantic => {
-                        let class_probs = activation::softmax(logits.clone(), 2)
-                            .slice([0..group.len(), 0..queries, 0..classes - 1]);
+                        let class_probs = activation::softmax(logits.clone(), 2).slice([
+                            0..group.len(),
+                            0..queries,
+                            0..classes - 1,
+                        ]);
                         let mask_probs: Tensor<3> =
                             activation::sigmoid(masks).reshape([group.len(), queries, h * w]);
                         read(class_probs.swap_dims(1, 2).matmul(mask_probs), "masks")?
@@ -262,7 +265,9 @@ impl ImageSegmentationPipeline {
             .filter_map(|(q, logits)| {
                 let (label, score) = softmax(logits).into_iter().enumerate().fold(
                     (0, f32::NEG_INFINITY),
-                    |best, (i, p)| if p > best.1 { (i, p) } else { best },
+                    |best, (i, p)| {
+                        if p > best.1 { (i, p) } else { best }
+                    },
                 );
                 (label != no_object && score > options.threshold).then_some((q, label, score))
             })
