@@ -17,17 +17,16 @@ fn model_dir(name: &str) -> burn_models::hub::ModelDir {
     burn_models::hub::ModelDir::local(&fixture(name)).expect("fixture dir")
 }
 
-#[test]
-fn detr_segmentation_outputs_match_transformers() {
-    let model =
-        burn_models::vision::load_detr_segmentation(&model_dir(FIXTURE), &device()).unwrap();
+/// `DetrForSegmentation` of fixture `name` on the model cases of `golden_name`'s goldens.
+fn check_model(name: &str, golden_name: &str) {
+    let model = burn_models::vision::load_detr_segmentation(&model_dir(name), &device()).unwrap();
     let processor =
-        ImageProcessor::from_file(&fixture(FIXTURE).join("preprocessor_config.json")).unwrap();
-    let golden = golden(FIXTURE);
+        ImageProcessor::from_file(&fixture(name).join("preprocessor_config.json")).unwrap();
+    let golden = golden(golden_name);
     let cases = golden["model"].as_array().unwrap();
-    assert!(cases.len() >= 2);
+    assert!(!cases.is_empty());
     for case in cases {
-        let what = format!("{FIXTURE}/{}", case["name"]);
+        let what = format!("{name}/{}", case["name"]);
         let images: Vec<RgbImage> = case["images"]
             .as_array()
             .unwrap()
@@ -75,6 +74,21 @@ fn detr_segmentation_outputs_match_transformers() {
             &case["pred_masks"],
         );
     }
+}
+
+#[test]
+fn detr_segmentation_outputs_match_transformers() {
+    assert!(golden(FIXTURE)["model"].as_array().unwrap().len() >= 2);
+    check_model(FIXTURE, FIXTURE);
+}
+
+#[test]
+fn detr_segmentation_loads_timm_backbone_names() {
+    // Same weights under timm's ResNet names (`use_timm_backbone: true`, default out_indices),
+    // as facebook/detr-resnet-50-panoptic stores them.
+    let timm = golden("detr-panoptic-timm");
+    assert_eq!(timm["same_as"], FIXTURE);
+    check_model("detr-panoptic-timm", "detr-panoptic-timm");
 }
 
 /// A 0/255 mask as the goldens store it: size, pixels at 255, and run lengths of the row-major
