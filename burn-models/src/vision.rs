@@ -5,7 +5,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::auto::{load_with, model_type};
 use crate::config::CommonConfig;
-use crate::detr::DetrForObjectDetection;
+use crate::detr::{DetrForObjectDetection, DetrForSegmentation};
 use crate::error::{ModelError, Result};
 use crate::hub::ModelDir;
 use crate::vit::{ViTForImageClassification, ViTModel};
@@ -27,6 +27,19 @@ pub trait ObjectDetector: Send {
         pixel_values: Tensor<4>,
         pixel_mask: Tensor<3, Int>,
     ) -> Result<(Tensor<3>, Tensor<3>)>;
+    fn common_config(&self) -> &CommonConfig;
+}
+
+/// Models with a mask per query (`DetrForSegmentation`, `AutoModelForImageSegmentation`).
+pub trait ImageSegmenter: Send {
+    /// Class logits `[batch, queries, num_labels + 1]` (the last is "no object") and mask
+    /// logits `[batch, queries, h, w]`, from `pixel_values` `[batch, C, H, W]` and
+    /// `pixel_mask` `[batch, H, W]`.
+    fn segment(
+        &self,
+        pixel_values: Tensor<4>,
+        pixel_mask: Tensor<3, Int>,
+    ) -> Result<(Tensor<3>, Tensor<4>)>;
     fn common_config(&self) -> &CommonConfig;
 }
 
@@ -66,4 +79,22 @@ pub fn load_object_detector(dir: &ModelDir, device: &Device) -> Result<Box<dyn O
 /// `DetrForObjectDetection.from_pretrained`.
 pub fn load_detr(dir: &ModelDir, device: &Device) -> Result<DetrForObjectDetection> {
     load_with(dir, device, DetrForObjectDetection::load)
+}
+
+/// `AutoModelForImageSegmentation.from_pretrained`.
+pub fn load_image_segmenter(dir: &ModelDir, device: &Device) -> Result<Box<dyn ImageSegmenter>> {
+    Ok(match model_type(dir)?.as_str() {
+        "detr" => Box::new(load_detr_segmentation(dir, device)?),
+        other => return Err(unsupported(dir, other, "image segmentation head", "detr")),
+    })
+}
+
+/// `DetrForSegmentation.from_pretrained`.
+pub fn load_detr_segmentation(dir: &ModelDir, device: &Device) -> Result<DetrForSegmentation> {
+    load_with(dir, device, DetrForSegmentation::load).map_err(|e| match e {
+        ModelError::Unsupported(message) => {
+            ModelError::Unsupported(format!("{}: {message}", dir.path().display()))
+        }
+        other => other,
+    })
 }

@@ -15,6 +15,9 @@ pub struct DetrConfig {
     pub backbone_config: Option<serde_json::Value>,
     #[serde(default)]
     pub backbone: Option<String>,
+    /// timm's `create_model` arguments; `out_indices` picks the returned feature maps.
+    #[serde(default)]
+    pub backbone_kwargs: Option<serde_json::Value>,
     #[serde(default = "defaults::num_channels")]
     pub num_channels: usize,
     #[serde(default = "defaults::num_queries")]
@@ -54,6 +57,34 @@ impl DetrConfig {
             Some(other) => return Err(format!("backbone `{other}` (only ResNet is implemented)")),
         }
         serde_json::from_value(json).map_err(|e| format!("backbone_config: {e}"))
+    }
+}
+
+impl DetrConfig {
+    /// The timm backbone's feature maps as HF stage names: `out_indices` of `backbone_kwargs`
+    /// (timm's default `(1, 2, 3, 4)`: the four stages).
+    pub fn timm_out_features(&self) -> Result<Vec<String>, String> {
+        let indices = match self
+            .backbone_kwargs
+            .as_ref()
+            .and_then(|k| k.get("out_indices"))
+        {
+            None | Some(serde_json::Value::Null) => vec![1, 2, 3, 4],
+            Some(value) => value
+                .as_array()
+                .and_then(|items| items.iter().map(|v| v.as_u64()).collect::<Option<Vec<_>>>())
+                .ok_or_else(|| {
+                    format!("backbone_kwargs.out_indices: expected integers, got {value}")
+                })?,
+        };
+        indices
+            .into_iter()
+            .map(|i| match i {
+                // timm's feature 0 is the stem before max pooling, which DETR never reads.
+                0 => Err("timm backbone feature 0 (the stem before pooling)".to_string()),
+                i => Ok(format!("stage{i}")),
+            })
+            .collect()
     }
 }
 

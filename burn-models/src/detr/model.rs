@@ -76,8 +76,13 @@ pub struct DetrOutput {
     pub last_hidden_state: Tensor<3>,
     /// `[batch, feature_h * feature_w, d_model]`
     pub encoder_last_hidden_state: Tensor<3>,
-    /// The backbone's feature map, `[batch, channels, feature_h, feature_w]`.
+    /// The backbone's (last) feature map, `[batch, channels, feature_h, feature_w]`.
     pub feature_map: Tensor<4>,
+    /// Every feature map the backbone returns (its `out_features`), shallowest first; the
+    /// last is `feature_map`. The segmentation head reads the earlier ones.
+    pub backbone_features: Vec<Tensor<4>>,
+    /// `feature_map` through the 1x1 input projection, `[batch, d_model, feature_h, feature_w]`.
+    pub projected_feature_map: Tensor<4>,
     /// The pixel mask at the feature map's size, `[batch, feature_h, feature_w]` (1 = image).
     pub feature_mask: Tensor<3, Int>,
 }
@@ -123,7 +128,11 @@ impl DetrModel {
             )));
         }
         let device = pixel_values.device();
-        let feature_map = self.backbone.forward(pixel_values);
+        let backbone_features = self.backbone.forward_features(pixel_values);
+        let feature_map = backbone_features
+            .last()
+            .cloned()
+            .ok_or_else(|| ModelError::Unsupported("a backbone without feature maps".into()))?;
         let [_, _, fh, fw] = feature_map.dims();
         let mask = downsample_mask(&pixel_mask, fh, fw)?;
         let pos = sine_position_embeddings(&mask, batch, fh, fw, self.config.d_model, &device);
@@ -149,7 +158,10 @@ impl DetrModel {
 
         let projected = self.input_projection.forward(feature_map.clone());
         let d = self.config.d_model;
-        let mut x = projected.reshape([batch, d, fh * fw]).swap_dims(1, 2);
+        let mut x = projected
+            .clone()
+            .reshape([batch, d, fh * fw])
+            .swap_dims(1, 2);
         let encoder_mask = hidden_keys.for_heads(self.config.encoder_attention_heads, fh * fw);
         for layer in &self.encoder {
             x = layer.forward(x, &pos, &encoder_mask);
@@ -172,6 +184,8 @@ impl DetrModel {
             last_hidden_state: self.decoder_layernorm.forward(h),
             encoder_last_hidden_state: memory,
             feature_map,
+            backbone_features,
+            projected_feature_map: projected,
             feature_mask,
         })
     }

@@ -10,8 +10,13 @@
 //! | `decoder.layers.{i}.encoder_attn.*`, `encoder_attn_layer_norm` | `decoder[i].encoder_attn*`   |
 //! | `decoder.layernorm`                                         | `decoder_layernorm`             |
 //! | `class_labels_classifier`, `bbox_predictor.layers.{0,1,2}` (no prefix) | the heads            |
+//!
+//! `DetrForSegmentation` holds all of that under `detr.` (`detr.model.*`,
+//! `detr.class_labels_classifier`, ...) plus `bbox_attention.{q,k}_linear` and
+//! `mask_head.{lay1..lay5, gn1..gn5, out_lay, adapter1..adapter3}`.
 
-use burn::nn::LayerNorm;
+use burn::module::Param;
+use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm};
 
 use super::*;
 use crate::error::{ModelError, Result};
@@ -77,7 +82,8 @@ impl DetrModel {
                     )));
                 }
             }
-            let resnet = crate::resnet::timm_config(&backbone_scope, c.num_channels)?;
+            let mut resnet = crate::resnet::timm_config(&backbone_scope, c.num_channels)?;
+            resnet.out_features = Some(c.timm_out_features().map_err(ModelError::Unsupported)?);
             ResNetBackbone::load(&backbone_scope, &resnet, ResNetNaming::Timm)?
         } else {
             let resnet = c.resnet_config().map_err(ModelError::Unsupported)?;
@@ -151,6 +157,92 @@ impl DetrForObjectDetection {
                     bbox.linear("2", d, 4, true)?,
                 ],
             },
+        })
+    }
+}
+
+/// `nn.GroupNorm(groups, channels)` (PyTorch's epsilon 1e-5, affine).
+fn group_norm(
+    scope: &WeightScope,
+    name: &str,
+    groups: usize,
+    channels: usize,
+) -> Result<GroupNorm> {
+    let s = scope.push(name);
+    let mut norm = GroupNormConfig::new(groups, channels).init(scope.device());
+    norm.gamma = Some(Param::from_tensor(s.tensor("weight", [channels])?));
+    norm.beta = Some(Param::from_tensor(s.tensor("bias", [channels])?));
+    Ok(norm)
+}
+
+impl DetrForSegmentation {
+    /// Loads `detr.*` (the detection model), `bbox_attention.*` and `mask_head.*`.
+    pub fn load(root: &WeightScope, config: &DetrConfig) -> Result<Self> {
+        if !root.contains("bbox_attention.q_linear.weight") {
+            let what = if root.contains("class_labels_classifier.weight") {
+                "a DetrForObjectDetection checkpoint"
+            } else {
+                "not a DetrForSegmentation checkpoint"
+            };
+            return Err(ModelError::Unsupported(format!(
+                "image segmentation needs DETR's mask head (`bbox_attention.*`, `mask_head.*`), \
+                 and these weights have none: {what}"
+            )));
+        }
+        let detr = DetrForObjectDetection::load(&root.push("detr"), config)?;
+        let d = config.d_model;
+        let heads = config.encoder_attention_heads;
+        let dim = d + heads;
+        if !dim.is_multiple_of(8) || d < 16 {
+            return Err(ModelError::Unsupported(format!(
+                "the mask head needs d_model + encoder_attention_heads ({dim}) to be a multiple \
+                 of 8 (its GroupNorm groups) and d_model >= 16"
+            )));
+        }
+        let channels = &detr.model.backbone.channels;
+        if channels.len() < 3 {
+            return Err(ModelError::Unsupported(format!(
+                "the mask head reads the backbone's first 3 feature maps, but it returns {} \
+                 (set the backbone's out_features to stage1..stage4)",
+                channels.len()
+            )));
+        }
+        // `intermediate_channel_sizes[::-1][-3:]`: the first three maps, deepest first.
+        let fpn_dims = [channels[2], channels[1], channels[0]];
+        let inter = [dim, d / 2, d / 4, d / 8, d / 16];
+        if let Some(c) = inter[1..].iter().find(|&&c| c >= 8 && !c.is_multiple_of(8)) {
+            return Err(ModelError::Unsupported(format!(
+                "d_model {d}: the mask head's {c} channels do not split into 8 GroupNorm groups"
+            )));
+        }
+        let s = root.push("mask_head");
+        let conv3 = |name: &str, from: usize, to: usize| s.conv2d(name, [from, to], 3, 1, 1, true);
+        let norm = |name: &str, c: usize| group_norm(&s, name, 8.min(c), c);
+        let mask_head = DetrMaskHeadSmallConv {
+            lay1: conv3("lay1", dim, dim)?,
+            gn1: group_norm(&s, "gn1", 8, dim)?,
+            lay2: conv3("lay2", dim, inter[1])?,
+            gn2: norm("gn2", inter[1])?,
+            lay3: conv3("lay3", inter[1], inter[2])?,
+            gn3: norm("gn3", inter[2])?,
+            lay4: conv3("lay4", inter[2], inter[3])?,
+            gn4: norm("gn4", inter[3])?,
+            lay5: conv3("lay5", inter[3], inter[4])?,
+            gn5: norm("gn5", inter[4])?,
+            out_lay: conv3("out_lay", inter[4], 1)?,
+            adapter1: s.conv2d("adapter1", [fpn_dims[0], inter[1]], 1, 1, 0, true)?,
+            adapter2: s.conv2d("adapter2", [fpn_dims[1], inter[2]], 1, 1, 0, true)?,
+            adapter3: s.conv2d("adapter3", [fpn_dims[2], inter[3]], 1, 1, 0, true)?,
+        };
+        let a = root.push("bbox_attention");
+        Ok(Self {
+            bbox_attention: DetrMHAttentionMap {
+                q_linear: a.linear("q_linear", d, d, true)?,
+                k_linear: a.linear("k_linear", d, d, true)?,
+                num_heads: heads,
+            },
+            mask_head,
+            detr,
         })
     }
 }

@@ -49,25 +49,47 @@ impl ResNetBlock {
 }
 
 /// `ResNetBackbone`: the stem (7x7/2 conv + 3x3/2 max pool) and the stages, returning the
-/// feature map of the last requested stage.
+/// feature maps named by `out_features` (DETR reads the last; its mask head the others too).
 #[derive(Module, Debug)]
 pub struct ResNetBackbone {
     pub embedder: ResNetConvLayer,
     pub pooler: MaxPool2d,
     pub stages: Vec<Vec<ResNetBlock>>,
-    /// Channels of the returned feature map.
+    /// Channels of the last returned feature map.
     pub out_channels: usize,
+    /// The returned feature maps, ascending: 0 is the stem's output (after pooling), `s` the
+    /// output of stage `s` (HF's `"stem"`, `"stage1"`, ...).
+    #[module(skip)]
+    pub out_indices: Vec<usize>,
+    /// Channels of each returned feature map.
+    #[module(skip)]
+    pub channels: Vec<usize>,
 }
 
 impl ResNetBackbone {
-    /// `[batch, C, H, W]` -> `[batch, out_channels, ~H/32, ~W/32]` (for four stages).
+    /// `[batch, C, H, W]` -> the last feature map, `[batch, out_channels, ~H/32, ~W/32]`
+    /// (for four stages).
     pub fn forward(&self, pixel_values: Tensor<4>) -> Tensor<4> {
+        self.forward_features(pixel_values)
+            .pop()
+            .expect("a backbone returns at least one feature map")
+    }
+
+    /// Every feature map of `out_indices`, shallowest first (`BackboneOutput.feature_maps`).
+    pub fn forward_features(&self, pixel_values: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = self.pooler.forward(self.embedder.forward(pixel_values));
-        for stage in &self.stages {
+        let mut features = Vec::with_capacity(self.out_indices.len());
+        if self.out_indices.contains(&0) {
+            features.push(x.clone());
+        }
+        for (index, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 x = block.forward(x);
             }
+            if self.out_indices.contains(&(index + 1)) {
+                features.push(x.clone());
+            }
         }
-        x
+        features
     }
 }

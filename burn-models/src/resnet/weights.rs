@@ -112,16 +112,31 @@ impl ResNetBackbone {
                 c.layer_type
             )));
         }
-        let stages_used = match c.out_features.as_deref().and_then(<[String]>::last) {
-            None => c.depths.len(),
-            Some(name) => name
-                .strip_prefix("stage")
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|n| (1..=c.depths.len()).contains(n))
-                .ok_or_else(|| {
-                    ModelError::Unsupported(format!("ResNet backbone output `{name}`"))
-                })?,
+        let out_indices = match c.out_features.as_deref() {
+            None | Some([]) => vec![c.depths.len()],
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    match name.as_str() {
+                        "stem" => Some(0),
+                        _ => name
+                            .strip_prefix("stage")
+                            .and_then(|n| n.parse::<usize>().ok())
+                            .filter(|n| (1..=c.depths.len()).contains(n)),
+                    }
+                    .ok_or_else(|| {
+                        ModelError::Unsupported(format!("ResNet backbone output `{name}`"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
         };
+        if out_indices.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ModelError::Unsupported(format!(
+                "ResNet out_features {:?} (they must follow the stage order)",
+                c.out_features.as_deref().unwrap_or_default()
+            )));
+        }
+        let stages_used = *out_indices.last().unwrap_or(&0);
         let act = c.hidden_act;
         let conv_layer = |name: String,
                           norm: String,
@@ -217,6 +232,17 @@ impl ResNetBackbone {
                 .init(),
             stages,
             out_channels: in_channels,
+            channels: out_indices
+                .iter()
+                .map(|&i| {
+                    if i == 0 {
+                        c.embedding_size
+                    } else {
+                        c.hidden_sizes[i - 1]
+                    }
+                })
+                .collect(),
+            out_indices,
         })
     }
 }

@@ -21,6 +21,9 @@ use burn_tasks::pipelines::document_question_answering::{
 use burn_tasks::pipelines::image_classification::{
     self, ImageClassificationOptions, ImageClassificationPipeline,
 };
+use burn_tasks::pipelines::image_segmentation::{
+    self, ImageSegmentationOptions, ImageSegmentationPipeline, Subtask,
+};
 use burn_tasks::pipelines::object_detection::{
     self, ObjectDetectionOptions, ObjectDetectionPipeline,
 };
@@ -387,6 +390,30 @@ enum TaskCommand {
         #[arg(required = true)]
         images: Vec<std::path::PathBuf>,
     },
+    /// Segment images: labelled masks, written as 0/255 grayscale PNGs at the original size.
+    #[command(name = "image-segmentation")]
+    ImageSegmentation {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// panoptic, instance or semantic (default: the first the model supports, in that order).
+        #[arg(long)]
+        subtask: Option<String>,
+        /// Keep segments whose class probability is above this.
+        #[arg(long, default_value_t = 0.9)]
+        threshold: f32,
+        /// Mask probabilities at or above this count as a segment's area.
+        #[arg(long, default_value_t = 0.5)]
+        mask_threshold: f32,
+        /// Drop segments left with less than this share of their own mask area.
+        #[arg(long, default_value_t = 0.5)]
+        overlap_mask_area_threshold: f64,
+        /// Where the mask PNGs go (default: a new temporary directory); `mask` holds their paths.
+        #[arg(long)]
+        masks_dir: Option<std::path::PathBuf>,
+        /// Image files; several are one call.
+        #[arg(required = true)]
+        images: Vec<std::path::PathBuf>,
+    },
     /// Transcribe (or translate) speech with Whisper, or transcribe it with a CTC model
     /// (wav2vec2: greedy decoding, no generation options).
     #[command(name = "automatic-speech-recognition", alias = "asr")]
@@ -645,6 +672,29 @@ fn run(cli: Cli) -> Result<Value> {
             let pipeline = ObjectDetectionPipeline::new(&model.source()?)?;
             let results = pipeline.detect(&images, &options)?;
             Ok(object_detection::to_hf_json(results, single))
+        }
+        TaskCommand::ImageSegmentation {
+            model,
+            subtask,
+            threshold,
+            mask_threshold,
+            overlap_mask_area_threshold,
+            masks_dir,
+            images,
+        } => {
+            let options = ImageSegmentationOptions {
+                subtask: subtask.as_deref().map(str::parse::<Subtask>).transpose()?,
+                threshold,
+                mask_threshold,
+                overlap_mask_area_threshold,
+                batch_size: model.batch_size,
+            };
+            let single = images.len() == 1;
+            let images: Vec<_> = images.into_iter().map(Into::into).collect();
+            let pipeline = ImageSegmentationPipeline::new(&model.source()?)?;
+            let results = pipeline.segment(&images, &options)?;
+            let dir = image_segmentation::masks_dir(masks_dir.as_deref())?;
+            Ok(image_segmentation::to_hf_json(results, single, &dir)?)
         }
         TaskCommand::AutomaticSpeechRecognition {
             model,

@@ -18,6 +18,7 @@ use super::audio_classification;
 use super::automatic_speech_recognition::{self, AudioInput, ReturnTimestamps};
 use super::ctc_speech_recognition::{self, CtcAsrOptions, CtcSpeechRecognitionPipeline};
 use super::document_question_answering::{self, DocumentQaInput};
+use super::image_segmentation;
 use super::question_answering::{self, QaInput};
 use super::text_classification::{self, InputShape, TextInput, TopK};
 use super::text2text_generation;
@@ -114,6 +115,9 @@ impl PipelineBuilder {
             Task::ObjectDetection => {
                 Pipeline::ObjectDetection(ObjectDetectionPipeline::new(&source)?)
             }
+            Task::ImageSegmentation => {
+                Pipeline::ImageSegmentation(Box::new(ImageSegmentationPipeline::new(&source)?))
+            }
             Task::Text2TextGeneration | Task::Summarization | Task::Translation => {
                 Pipeline::Text2TextGeneration(Box::new(Text2TextGenerationPipeline::new(
                     &source,
@@ -144,6 +148,7 @@ pub enum Pipeline {
     DocumentQuestionAnswering(DocumentQuestionAnsweringPipeline),
     VisualQuestionAnswering(VisualQuestionAnsweringPipeline),
     ObjectDetection(ObjectDetectionPipeline),
+    ImageSegmentation(Box<ImageSegmentationPipeline>),
     /// text2text-generation, summarization and translation.
     Text2TextGeneration(Box<Text2TextGenerationPipeline>),
     AutomaticSpeechRecognition(Box<AutomaticSpeechRecognitionPipeline>),
@@ -162,6 +167,7 @@ impl Pipeline {
             Self::DocumentQuestionAnswering(_) => Task::DocumentQuestionAnswering,
             Self::VisualQuestionAnswering(_) => Task::VisualQuestionAnswering,
             Self::ObjectDetection(_) => Task::ObjectDetection,
+            Self::ImageSegmentation(_) => Task::ImageSegmentation,
             Self::Text2TextGeneration(p) => p.task(),
             Self::AutomaticSpeechRecognition(_) => Task::AutomaticSpeechRecognition,
             Self::CtcSpeechRecognition(_) => Task::AutomaticSpeechRecognition,
@@ -192,6 +198,7 @@ impl Pipeline {
             }
             Self::VisualQuestionAnswering(p) => call_visual_question_answering(p, inputs, kwargs),
             Self::ObjectDetection(p) => call_object_detection(p, inputs, kwargs),
+            Self::ImageSegmentation(p) => call_image_segmentation(p, inputs, kwargs),
             Self::Text2TextGeneration(p) => call_text2text(p, inputs, kwargs),
             Self::AutomaticSpeechRecognition(p) => call_asr(p, inputs, kwargs),
             Self::CtcSpeechRecognition(p) => call_ctc_asr(p, inputs, kwargs),
@@ -496,6 +503,40 @@ fn call_object_detection(
         }
     }
     object_detection::call(pipeline, inputs, options)
+}
+
+/// HF's keyword arguments, plus `masks_dir` (where the mask PNGs go; default: a new temp dir).
+fn call_image_segmentation(
+    pipeline: &ImageSegmentationPipeline,
+    inputs: &Value,
+    kwargs: &Map<String, Value>,
+) -> Result<Value> {
+    let mut options = ImageSegmentationOptions::default();
+    let mut masks_dir = None;
+    let number = |name: &'static str, value: &Value| {
+        value
+            .as_f64()
+            .ok_or_else(|| TaskError::option(name, format!("expected a number, got {value}")))
+    };
+    for (key, value) in kwargs {
+        match key.as_str() {
+            "subtask" => {
+                options.subtask = match value {
+                    Value::Null => None,
+                    other => Some(string("subtask", other)?.parse()?),
+                }
+            }
+            "threshold" => options.threshold = number("threshold", value)? as f32,
+            "mask_threshold" => options.mask_threshold = number("mask_threshold", value)? as f32,
+            "overlap_mask_area_threshold" => {
+                options.overlap_mask_area_threshold = number("overlap_mask_area_threshold", value)?
+            }
+            "batch_size" => options.batch_size = count("batch_size", value)?,
+            "masks_dir" => masks_dir = Some(std::path::PathBuf::from(string("masks_dir", value)?)),
+            other => return Err(unknown(other, Task::ImageSegmentation)),
+        }
+    }
+    image_segmentation::call(pipeline, inputs, options, masks_dir.as_deref())
 }
 
 /// `generate()` keyword arguments the text2text pipelines pass through.

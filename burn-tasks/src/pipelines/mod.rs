@@ -7,6 +7,7 @@ pub mod ctc_speech_recognition;
 pub mod document_question_answering;
 mod dynamic;
 pub mod image_classification;
+pub mod image_segmentation;
 pub mod object_detection;
 pub mod question_answering;
 pub mod text2text_generation;
@@ -29,6 +30,7 @@ pub use document_question_answering::{
 };
 pub use dynamic::{Pipeline, PipelineBuilder, pipeline, pipeline_named};
 pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
+pub use image_segmentation::{ImageSegmentationOptions, ImageSegmentationPipeline, Subtask};
 pub use object_detection::{ObjectDetectionOptions, ObjectDetectionPipeline};
 pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
@@ -50,6 +52,7 @@ pub enum Task {
     DocumentQuestionAnswering,
     VisualQuestionAnswering,
     ObjectDetection,
+    ImageSegmentation,
     Text2TextGeneration,
     Summarization,
     /// `translation` and `translation_xx_to_yy`.
@@ -67,6 +70,7 @@ impl Task {
         Task::DocumentQuestionAnswering,
         Task::VisualQuestionAnswering,
         Task::ObjectDetection,
+        Task::ImageSegmentation,
         Task::Text2TextGeneration,
         Task::Summarization,
         Task::Translation,
@@ -84,6 +88,7 @@ impl Task {
             Task::DocumentQuestionAnswering => "document-question-answering",
             Task::VisualQuestionAnswering => "visual-question-answering",
             Task::ObjectDetection => "object-detection",
+            Task::ImageSegmentation => "image-segmentation",
             Task::Text2TextGeneration => "text2text-generation",
             Task::Summarization => "summarization",
             Task::Translation => "translation",
@@ -104,6 +109,7 @@ impl Task {
             Task::DocumentQuestionAnswering => "impira/layoutlm-document-qa",
             Task::VisualQuestionAnswering => "dandelin/vilt-b32-finetuned-vqa",
             Task::ObjectDetection => "facebook/detr-resnet-50",
+            Task::ImageSegmentation => "facebook/detr-resnet-50-panoptic",
             Task::Text2TextGeneration | Task::Translation => "google-t5/t5-base",
             Task::Summarization => "sshleifer/distilbart-cnn-12-6",
             // wav2vec2 models: CTC recognition and sequence classification.
@@ -132,6 +138,7 @@ impl FromStr for Task {
             "document-question-answering" => Task::DocumentQuestionAnswering,
             "visual-question-answering" | "vqa" => Task::VisualQuestionAnswering,
             "object-detection" => Task::ObjectDetection,
+            "image-segmentation" => Task::ImageSegmentation,
             "text2text-generation" => Task::Text2TextGeneration,
             "summarization" => Task::Summarization,
             t if t == "translation" || t.starts_with("translation_") => Task::Translation,
