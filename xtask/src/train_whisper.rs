@@ -85,6 +85,10 @@ pub struct WhisperLoraArgs {
     /// `no`: write no checkpoints (`save_strategy="no"`); `epoch` (default) after each epoch.
     #[arg(long, default_value = "epoch")]
     save_strategy: String,
+    /// Recompute activations in the backward pass (HF's `gradient_checkpointing=True`): Whisper's
+    /// encoder layers are run again from their inputs instead of keeping their activations.
+    #[arg(long)]
+    gradient_checkpointing: bool,
     /// Print PEFT's trainable-parameters line from the model's config alone and exit.
     #[arg(long)]
     dry_run: bool,
@@ -155,6 +159,7 @@ pub fn run(args: WhisperLoraArgs) -> Result<()> {
             stop_after_epochs: args.stop_after_epochs,
             progress: !args.quiet,
             save_each_epoch: args.save_strategy != "no",
+            gradient_checkpointing: args.gradient_checkpointing,
             ..defaults.args
         },
     };

@@ -62,6 +62,10 @@ pub struct TrainingArguments {
     pub stop_after_epochs: Option<usize>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// `gradient_checkpointing`: recompute activations in the backward pass instead of keeping
+    /// them (Burn's `Balanced` strategy, and layers that support it, such as Whisper's encoder
+    /// layers, recomputed whole from their input), trading time for memory.
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for TrainingArguments {
@@ -86,6 +90,7 @@ impl Default for TrainingArguments {
             resume: false,
             stop_after_epochs: None,
             progress: true,
+            gradient_checkpointing: false,
         }
     }
 }
@@ -384,7 +389,11 @@ pub fn train<T: TrainTask>(
     if n == 0 {
         return Err(TaskError::InvalidInput("the training set is empty".into()));
     }
-    let ad_device = device.clone().autodiff();
+    let ad_device = if args.gradient_checkpointing {
+        device.clone().autodiff().gradient_checkpointing()
+    } else {
+        device.clone().autodiff()
+    };
     let plain = device.clone().inner();
     let batch = args.per_device_train_batch_size;
     let accum = args.gradient_accumulation_steps;
@@ -471,7 +480,17 @@ pub fn train<T: TrainTask>(
             for (i, micro) in group.iter().enumerate() {
                 let b = group_index * accum + i;
                 ad_device.seed(mix_seed(args.seed, 2 + epoch as u64, b as u64));
-                let loss = task.loss(&model, micro, &ad_device)?;
+                let loss = if args.gradient_checkpointing {
+                    // The parameters join the device's checkpointing strategy (`train()` and
+                    // the optimizer make leaves without it).
+                    let model = burn_models::nn::lean::with_checkpointing_strategy(
+                        model.clone(),
+                        burn::tensor::GradientCheckpointingStrategy::Balanced,
+                    );
+                    task.loss(&model, micro, &ad_device)?
+                } else {
+                    task.loss(&model, micro, &ad_device)?
+                };
                 let value = f64::from(loss.clone().into_scalar::<f32>());
                 if !value.is_finite() {
                     return Err(TaskError::InvalidInput(format!(
