@@ -9,7 +9,7 @@
 //! f32 checkpoint. Linux only.
 //!
 //! ```sh
-//! cargo run --release -p burn-peft --example peft_memory -- --model whisper-small --batch 1
+//! cargo run -p burn-peft --example peft_memory -- --model whisper-small --batch 1
 //! cargo run -p burn-peft --example peft_memory -- [--model bert-base] [--batch 4] [--seq 128]
 //!     [--checkpointing] [--plain-backward] [--schemes f32-full,int8-lora]
 //! ```
@@ -321,10 +321,18 @@ fn whisper_worker(
     if checkpointing {
         device = device.gradient_checkpointing();
     }
+    // With checkpointing, the model is built on the plain device and then made trainable, as
+    // the trainer does: ops under Burn's `Balanced` strategy keep their inputs in the graph
+    // until a backward pass, which would count the quantization's f32 temporaries.
+    let build_device = if checkpointing {
+        device.clone().inner()
+    } else {
+        device.clone()
+    };
     let config: WhisperConfig = read_config(&dir.join("config.json")).unwrap();
     let mut model = {
         let weights = Weights::from_model_dir(dir).unwrap();
-        WhisperForConditionalGeneration::load(&weights.root(&device), &config).unwrap()
+        WhisperForConditionalGeneration::load(&weights.root(&build_device), &config).unwrap()
     };
     // The train-whisper-lora recipe: the tied output projection stays in f32.
     let keep = ["proj_out", "model.decoder.embed_tokens"];
@@ -353,6 +361,14 @@ fn whisper_worker(
         let peft = get_peft_model(model, lora).unwrap();
         let (trainable, _) = peft.get_nb_trainable_parameters();
         (peft.base_model, trainable)
+    };
+    let model = if checkpointing {
+        burn_models::nn::lean::with_checkpointing_strategy(
+            model.train(),
+            burn::tensor::GradientCheckpointingStrategy::Balanced,
+        )
+    } else {
+        model
     };
     let rss_after_setup = status_kb("VmRSS:") / 1024.0;
     std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM (Linux only)");
@@ -421,7 +437,7 @@ fn write_whisper_checkpoint(dir: &Path) {
         "bos_token_id": 50257, "eos_token_id": 50257, "activation_function": "gelu"
     });
     let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut linear = |shapes: &mut Vec<(String, Vec<usize>)>, name: String, i, o, bias: bool| {
+    let linear = |shapes: &mut Vec<(String, Vec<usize>)>, name: String, i, o, bias: bool| {
         shapes.push((format!("{name}.weight"), vec![o, i]));
         if bias {
             shapes.push((format!("{name}.bias"), vec![o]));
@@ -439,7 +455,7 @@ fn write_whisper_checkpoint(dir: &Path) {
     for side in ["encoder", "decoder"] {
         for i in 0..layers {
             let p = format!("model.{side}.layers.{i}");
-            let mut attention = |shapes: &mut Vec<(String, Vec<usize>)>, a: &str| {
+            let attention = |shapes: &mut Vec<(String, Vec<usize>)>, a: &str| {
                 for (n, bias) in [("q_proj", true), ("k_proj", false), ("v_proj", true), ("out_proj", true)] {
                     linear(shapes, format!("{p}.{a}.{n}"), d, d, bias);
                 }
