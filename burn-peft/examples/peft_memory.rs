@@ -1,17 +1,24 @@
-//! Peak resident memory of one training step (forward, backward, Adam update) of a
-//! BERT-base-sized encoder (random weights) for: f32 full fine-tuning, f32 base + LoRA,
-//! int8 base + LoRA, NF4 base + LoRA. Each scheme runs in its own process; the peak is
-//! reset (`/proc/self/clear_refs`) after the model is built, so it covers the step with the
-//! model resident, not the transient of reading the f32 checkpoint. Linux only.
+//! Peak resident memory of one training step (forward, backward, Adam update) for: f32 full
+//! fine-tuning, f32 base + LoRA, int8 base + LoRA, NF4 base + LoRA, on random-weight models of
+//! real sizes: a BERT-base-sized encoder (`--model bert-base`, LoRA r=8 on query/value) or a
+//! whisper-small-sized Whisper (`--model whisper-small`: d_model 768, 12 + 12 layers, 30 s
+//! windows = 3,000 mel frames, `--labels` decoder tokens; LoRA r=4, alpha 64 on q_proj/v_proj,
+//! dropout 0.05, the tied output projection kept in f32: the train-whisper-lora recipe). Each
+//! scheme runs in its own process; the peak is reset (`/proc/self/clear_refs`) after the model
+//! is built, so it covers the step with the model resident, not the transient of reading the
+//! f32 checkpoint. Linux only.
 //!
 //! ```sh
-//! cargo run -p burn-peft --example peft_memory -- [--batch 4] [--seq 128] [--checkpointing]
+//! cargo run -p burn-peft --example peft_memory -- --model whisper-small --batch 1
+//! cargo run -p burn-peft --example peft_memory -- [--model bert-base] [--batch 4] [--seq 128]
+//!     [--checkpointing] [--plain-backward] [--schemes f32-full,int8-lora]
 //! ```
 //!
 //! `--checkpointing` runs every scheme with Burn's gradient checkpointing (`Balanced`), which
-//! recomputes memory-bound results in the backward pass instead of keeping them: for the
-//! quantized bases, the dequantized weights are rebuilt from the int8/NF4 storage rather than
-//! held from the forward pass (bitsandbytes likewise dequantizes again in its backward).
+//! recomputes memory-bound results in the backward pass instead of keeping them.
+//! `--plain-backward` turns off burn-models' hand-written backward passes (`nn::lean`: frozen
+//! quantized layers that dequantize again in the backward pass instead of keeping an f32 copy,
+//! attention that recomputes its probabilities) to measure what they save.
 //! Workers run with `MALLOC_MMAP_THRESHOLD_=65536` so freed tensors return to the system
 //! and the numbers measure live memory rather than allocator retention.
 
@@ -22,7 +29,10 @@ use std::time::Instant;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::{Gradients, Tensor};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, TensorData};
 use burn_models::bert::{BertConfig, BertModel};
+use burn_models::whisper::{WhisperConfig, WhisperForConditionalGeneration};
 use burn_models::config::read_config;
 use burn_models::heads::EncoderInput;
 use burn_models::hub::Weights;
@@ -41,40 +51,76 @@ fn main() {
             .cloned()
             .unwrap_or_else(|| default.to_string())
     };
-    let batch: usize = get("--batch", "4").parse().expect("--batch");
+    let model = get("--model", "bert-base");
+    let whisper = match model.as_str() {
+        "bert-base" => false,
+        "whisper-small" => true,
+        other => panic!("--model {other}: expected bert-base or whisper-small"),
+    };
+    let batch: usize = get("--batch", if whisper { "1" } else { "4" })
+        .parse()
+        .expect("--batch");
     let seq: usize = get("--seq", "128").parse().expect("--seq");
+    let labels: usize = get("--labels", "32").parse().expect("--labels");
     let checkpointing = args.iter().any(|a| a == "--checkpointing");
+    let plain = args.iter().any(|a| a == "--plain-backward");
     if let Some(scheme) = args
         .iter()
         .position(|a| a == "--worker")
         .map(|i| args[i + 1].clone())
     {
         let dir = PathBuf::from(get("--dir", "."));
-        let result = worker(&scheme, &dir, batch, seq, checkpointing);
+        let result = if whisper {
+            whisper_worker(&scheme, &dir, batch, labels, checkpointing)
+        } else {
+            worker(&scheme, &dir, batch, seq, checkpointing)
+        };
         println!("{result}");
         return;
     }
-    let dir = std::env::temp_dir().join("burn-peft-memory-bert-base");
-    write_checkpoint(&dir);
-    println!(
-        "BERT-base-sized encoder (hidden 768, 12 layers, vocab 30522), random weights, batch \
-         {batch} x {seq} tokens, one step of Adam; LoRA r=8 on query/value; gradient \
-         checkpointing {}\n",
-        if checkpointing { "on" } else { "off" }
-    );
+    let dir = std::env::temp_dir().join(format!("burn-peft-memory-{model}"));
+    let schemes: Vec<String> = get("--schemes", &SCHEMES.join(","))
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    if whisper {
+        write_whisper_checkpoint(&dir);
+        println!(
+            "whisper-small-sized Whisper (d_model 768, 12 + 12 layers, vocab 51865), random \
+             weights, batch {batch} x 3000 mel frames (30 s) x {labels} label tokens, one step \
+             of Adam; LoRA r=4 alpha=64 on q_proj/v_proj; gradient checkpointing {}; \
+             hand-written backward passes {}\n",
+            if checkpointing { "on" } else { "off" },
+            if plain { "off" } else { "on" },
+        );
+    } else {
+        write_checkpoint(&dir);
+        println!(
+            "BERT-base-sized encoder (hidden 768, 12 layers, vocab 30522), random weights, batch \
+             {batch} x {seq} tokens, one step of Adam; LoRA r=8 on query/value; gradient \
+             checkpointing {}; hand-written backward passes {}\n",
+            if checkpointing { "on" } else { "off" },
+            if plain { "off" } else { "on" },
+        );
+    }
     println!(
         "| scheme | base linear weights | trainable params | resident after setup | peak RSS of the step | step time |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
     let mut full = None;
-    for scheme in SCHEMES {
-        let output = Command::new(std::env::current_exe().unwrap())
+    for scheme in &schemes {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .args(["--worker", scheme, "--dir", dir.to_str().unwrap()])
+            .args(["--model", &model])
             .args(["--batch", &batch.to_string(), "--seq", &seq.to_string()])
+            .args(["--labels", &labels.to_string()])
             .args(checkpointing.then_some("--checkpointing"))
-            .env("MALLOC_MMAP_THRESHOLD_", "65536")
-            .output()
-            .expect("worker");
+            .env("MALLOC_MMAP_THRESHOLD_", "65536");
+        if plain {
+            command.env("BURN_MODELS_PLAIN_BACKWARD", "1");
+        }
+        let output = command.output().expect("worker");
         assert!(
             output.status.success(),
             "{scheme}: {}",
@@ -82,14 +128,19 @@ fn main() {
         );
         let r: Value = serde_json::from_slice(&output.stdout).expect("worker JSON");
         let peak = r["peak_step_mb"].as_f64().unwrap();
-        let full_peak = *full.get_or_insert(peak);
+        let versus = if scheme == "f32-full" {
+            full = Some(peak);
+            String::new()
+        } else {
+            full.map(|f| format!(" ({:+.0}% vs full FT)", 100.0 * (peak / f - 1.0)))
+                .unwrap_or_default()
+        };
         println!(
-            "| {scheme} | {:.1} MiB | {} | {:.0} MiB | {:.0} MiB ({:+.0}% vs full FT) | {:.1} s |",
+            "| {scheme} | {:.1} MiB | {} | {:.0} MiB | {:.0} MiB{versus} | {:.1} s |",
             r["base_weight_bytes"].as_f64().unwrap() / 1048576.0,
             thousands(r["trainable"].as_u64().unwrap() as usize),
             r["rss_after_setup_mb"].as_f64().unwrap(),
             peak,
-            100.0 * (peak / full_peak - 1.0),
             r["step_s"].as_f64().unwrap(),
         );
     }
@@ -252,12 +303,189 @@ fn write_checkpoint(dir: &Path) {
     shapes.push(("embeddings.word_embeddings.weight".into(), vec![30522, h]));
     shapes.push(("embeddings.position_embeddings.weight".into(), vec![512, h]));
     shapes.push(("embeddings.token_type_embeddings.weight".into(), vec![2, h]));
+    write_random(dir, shapes, |name| name.contains("LayerNorm.weight"));
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
+/// One training step of a whisper-small-sized model under `scheme` (see [`worker`]).
+fn whisper_worker(
+    scheme: &str,
+    dir: &Path,
+    batch: usize,
+    labels: usize,
+    checkpointing: bool,
+) -> Value {
+    let mut device = burn_models::device::parse_device(Some("cpu"))
+        .unwrap()
+        .autodiff();
+    if checkpointing {
+        device = device.gradient_checkpointing();
+    }
+    // With checkpointing, the model is built on the plain device and then made trainable, as
+    // the trainer does: ops under Burn's `Balanced` strategy keep their inputs in the graph
+    // until a backward pass, which would count the quantization's f32 temporaries.
+    let build_device = if checkpointing {
+        device.clone().inner()
+    } else {
+        device.clone()
+    };
+    let config: WhisperConfig = read_config(&dir.join("config.json")).unwrap();
+    let mut model = {
+        let weights = Weights::from_model_dir(dir).unwrap();
+        WhisperForConditionalGeneration::load(&weights.root(&build_device), &config).unwrap()
+    };
+    // The train-whisper-lora recipe: the tied output projection stays in f32.
+    let keep = ["proj_out", "model.decoder.embed_tokens"];
+    match scheme {
+        "int8-lora" => {
+            let scheme = Quantization::Int8 {
+                threshold: Some(quant::LLM_INT8_THRESHOLD),
+            };
+            quant::quantize_model(&mut model, scheme, &keep).unwrap();
+        }
+        "nf4-lora" => {
+            quant::quantize_model(&mut model, Quantization::Nf4, &keep).unwrap();
+        }
+        "f32-full" | "f32-lora" => {}
+        other => panic!("unknown scheme {other}"),
+    }
+    let bytes = base_weight_bytes(&model);
+    let (model, trainable) = if scheme == "f32-full" {
+        let n = model.num_params();
+        (model, n)
+    } else {
+        let lora = LoraConfig {
+            lora_dropout: 0.05,
+            ..LoraConfig::new(4, 64.0, &["q_proj", "v_proj"])
+        };
+        let peft = get_peft_model(model, lora).unwrap();
+        let (trainable, _) = peft.get_nb_trainable_parameters();
+        (peft.base_model, trainable)
+    };
+    let model = if checkpointing {
+        burn_models::nn::lean::with_checkpointing_strategy(
+            model.train(),
+            burn::tensor::GradientCheckpointingStrategy::Balanced,
+        )
+    } else {
+        model
+    };
+    let rss_after_setup = status_kb("VmRSS:") / 1024.0;
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM (Linux only)");
+    let frames = 2 * config.max_source_positions;
+    let features: Vec<f32> = (0..batch * config.num_mel_bins * frames)
+        .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 2.0)
+        .collect();
+    let features = Tensor::<3>::from_data(
+        TensorData::new(features, [batch, config.num_mel_bins, frames]),
+        &device,
+    );
+    let tokens: Vec<i64> = (0..batch * (labels + 1))
+        .map(|i| ((i * 131) % 50000 + 100) as i64)
+        .collect();
+    let tokens = Tensor::<2, Int>::from_data(TensorData::new(tokens, [batch, labels + 1]), &device);
+    let inputs = tokens.clone().slice([0..batch, 0..labels]);
+    let targets = tokens.slice([0..batch, 1..labels + 1]);
+    let start = Instant::now();
+    let logits = model.forward(features, inputs).unwrap();
+    // Teacher-forced cross-entropy.
+    let loss = log_softmax(logits, 2)
+        .gather(2, targets.unsqueeze_dim::<3>(2))
+        .mean()
+        .neg();
+    let grads = loss.backward();
+    let mut adam = Adam {
+        grads: &grads,
+        state: HashMap::new(),
+        lr: 1e-4,
+        updated: 0,
+    };
+    let model = model.map(&mut adam);
+    let step_s = start.elapsed().as_secs_f64();
+    assert_eq!(
+        adam.updated, trainable,
+        "Adam holds state for the trainable parameters alone"
+    );
+    let peak = status_kb("VmHWM:") / 1024.0;
+    drop(model);
+    json!({
+        "scheme": scheme,
+        "base_weight_bytes": bytes,
+        "trainable": trainable,
+        "rss_after_setup_mb": rss_after_setup,
+        "peak_step_mb": peak,
+        "step_s": step_s,
+    })
+}
+
+/// A whisper-small-sized `WhisperForConditionalGeneration` checkpoint (output projection tied)
+/// with reproducible random weights.
+fn write_whisper_checkpoint(dir: &Path) {
+    if dir.join("model.safetensors").is_file() {
+        return;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let (d, ffn, layers, mels, vocab) = (768usize, 3072usize, 12usize, 80usize, 51865usize);
+    let config = json!({
+        "model_type": "whisper", "architectures": ["WhisperForConditionalGeneration"],
+        "vocab_size": vocab, "num_mel_bins": mels, "d_model": d,
+        "encoder_layers": layers, "decoder_layers": layers,
+        "encoder_attention_heads": 12, "decoder_attention_heads": 12,
+        "encoder_ffn_dim": ffn, "decoder_ffn_dim": ffn,
+        "max_source_positions": 1500, "max_target_positions": 448,
+        "decoder_start_token_id": 50258, "pad_token_id": 50257,
+        "bos_token_id": 50257, "eos_token_id": 50257, "activation_function": "gelu"
+    });
+    let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
+    let linear = |shapes: &mut Vec<(String, Vec<usize>)>, name: String, i, o, bias: bool| {
+        shapes.push((format!("{name}.weight"), vec![o, i]));
+        if bias {
+            shapes.push((format!("{name}.bias"), vec![o]));
+        }
+    };
+    let norm = |shapes: &mut Vec<(String, Vec<usize>)>, name: String| {
+        shapes.push((format!("{name}.weight"), vec![d]));
+        shapes.push((format!("{name}.bias"), vec![d]));
+    };
+    shapes.push(("model.encoder.conv1.weight".into(), vec![d, mels, 3]));
+    shapes.push(("model.encoder.conv1.bias".into(), vec![d]));
+    shapes.push(("model.encoder.conv2.weight".into(), vec![d, d, 3]));
+    shapes.push(("model.encoder.conv2.bias".into(), vec![d]));
+    shapes.push(("model.encoder.embed_positions.weight".into(), vec![1500, d]));
+    for side in ["encoder", "decoder"] {
+        for i in 0..layers {
+            let p = format!("model.{side}.layers.{i}");
+            let attention = |shapes: &mut Vec<(String, Vec<usize>)>, a: &str| {
+                for (n, bias) in [("q_proj", true), ("k_proj", false), ("v_proj", true), ("out_proj", true)] {
+                    linear(shapes, format!("{p}.{a}.{n}"), d, d, bias);
+                }
+            };
+            attention(&mut shapes, "self_attn");
+            if side == "decoder" {
+                attention(&mut shapes, "encoder_attn");
+                norm(&mut shapes, format!("{p}.encoder_attn_layer_norm"));
+            }
+            norm(&mut shapes, format!("{p}.self_attn_layer_norm"));
+            linear(&mut shapes, format!("{p}.fc1"), d, ffn, true);
+            linear(&mut shapes, format!("{p}.fc2"), ffn, d, true);
+            norm(&mut shapes, format!("{p}.final_layer_norm"));
+        }
+        norm(&mut shapes, format!("model.{side}.layer_norm"));
+    }
+    shapes.push(("model.decoder.embed_tokens.weight".into(), vec![vocab, d]));
+    shapes.push(("model.decoder.embed_positions.weight".into(), vec![448, d]));
+    write_random(dir, shapes, |name| name.contains("norm.weight"));
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
+/// Writes `model.safetensors` with reproducible uniform random values (norm weights near 1).
+fn write_random(dir: &Path, shapes: Vec<(String, Vec<usize>)>, is_norm: impl Fn(&str) -> bool) {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let data: Vec<(String, Vec<usize>, Vec<u8>)> = shapes
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let norm = name.contains("LayerNorm.weight");
+            let norm = is_norm(&name);
             let bytes = (0..n)
                 .flat_map(|_| {
                     seed ^= seed << 13;
@@ -280,5 +508,4 @@ fn write_checkpoint(dir: &Path) {
         })
         .collect();
     safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
 }

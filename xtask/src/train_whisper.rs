@@ -85,6 +85,10 @@ pub struct WhisperLoraArgs {
     /// `no`: write no checkpoints (`save_strategy="no"`); `epoch` (default) after each epoch.
     #[arg(long, default_value = "epoch")]
     save_strategy: String,
+    /// Recompute activations in the backward pass (HF's `gradient_checkpointing=True`): Whisper's
+    /// encoder layers are run again from their inputs instead of keeping their activations.
+    #[arg(long)]
+    gradient_checkpointing: bool,
     /// Print PEFT's trainable-parameters line from the model's config alone and exit.
     #[arg(long)]
     dry_run: bool,
@@ -175,6 +179,7 @@ pub fn run(args: WhisperLoraArgs) -> Result<()> {
             devices,
             fp16: args.fp16,
             bf16: args.bf16,
+            gradient_checkpointing: args.gradient_checkpointing,
             ..defaults.args
         },
     };

@@ -2,7 +2,7 @@ use super::Linear;
 use burn::module::Module;
 use burn::nn::Dropout;
 use burn::tensor::activation::softmax;
-use burn::tensor::module::attention;
+use super::lean::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 

@@ -3,6 +3,8 @@
 //! Hugging Face module path, so adapters can be attached by that path (PEFT's
 //! `target_modules`) without the model code knowing about them.
 
+use std::sync::Arc;
+
 use burn::module::{Module, Param};
 use burn::nn::Dropout;
 use burn::tensor::module::linear;
@@ -282,6 +284,28 @@ impl LinearWeight {
         }
     }
 
+    /// `x W` for a quantized (frozen) weight. With autodiff, the product is recorded as one op
+    /// whose backward dequantizes the weight again for `dx = dy Wᵀ` (bitsandbytes does the
+    /// same), so the graph keeps the int8/NF4 storage rather than an f32 copy of the weight
+    /// and the temporaries of the outlier decomposition.
+    fn frozen_forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let plain = |weight: &Self, x: Tensor<D>| match weight {
+            Self::Int8(w) => w.forward(x),
+            Self::Nf4(w) => linear(x, w.dequantize(), None),
+            Self::Dense(w) => linear(x, w.val(), None),
+        };
+        if !super::lean::applies(&x) {
+            return plain(self, x);
+        }
+        // The weight's own tensors without autodiff (shared storage, not a copy).
+        let weight = self.valid();
+        let output = plain(&weight, x.clone().inner());
+        let backward: super::lean::GradFn<1, D, D> = Arc::new(move |grad: Tensor<D>, _| {
+            [Some(linear(grad, weight.dense().transpose(), None))].into()
+        });
+        super::lean::record(&[x], output, backward)
+    }
+
     /// `[d_input, d_output]`.
     pub fn dims(&self) -> [usize; 2] {
         match self {
@@ -344,8 +368,9 @@ impl Linear {
         }
         let mut y = match &self.weight {
             LinearWeight::Dense(w) => linear(x.clone(), w.val(), bias),
-            LinearWeight::Int8(w) => add_bias(w.forward(x.clone()), bias),
-            LinearWeight::Nf4(w) => add_bias(linear(x.clone(), w.dequantize(), None), bias),
+            LinearWeight::Int8(_) | LinearWeight::Nf4(_) => {
+                add_bias(self.weight.frozen_forward(x.clone()), bias)
+            }
         };
         if let Some(adapter) = self.active() {
             y = y + adapter.forward(x);

@@ -9,6 +9,7 @@ mod cross_attention;
 mod embeddings;
 mod encoder;
 mod feed_forward;
+pub mod lean;
 mod linear;
 mod pre_norm;
 

@@ -71,7 +71,8 @@ impl WhisperEncoder {
             if keep_all {
                 states.push(x.clone());
             }
-            x = layer.forward(x);
+            // Recomputed in the backward pass under gradient checkpointing.
+            x = crate::nn::lean::checkpoint(layer, x, WhisperEncoderLayer::forward);
         }
         states.push(self.layer_norm.forward(x));
         Ok(states)

@@ -78,6 +78,10 @@ pub struct TrainingArguments {
     /// [`train`] alone. The first one should be that device: it holds the model and the
     /// optimizer state.
     pub devices: Vec<Device>,
+    /// `gradient_checkpointing`: recompute activations in the backward pass instead of keeping
+    /// them (Burn's `Balanced` strategy, and layers that support it, such as Whisper's encoder
+    /// layers, recomputed whole from their input), trading time for memory.
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for TrainingArguments {
@@ -105,6 +109,7 @@ impl Default for TrainingArguments {
             fp16: false,
             bf16: false,
             devices: Vec::new(),
+            gradient_checkpointing: false,
         }
     }
 }
@@ -474,8 +479,24 @@ pub fn train<T: TrainTask>(
     if n == 0 {
         return Err(TaskError::InvalidInput("the training set is empty".into()));
     }
-    let ad_device = device.clone().autodiff();
+    let ad_device = if args.gradient_checkpointing {
+        device.clone().autodiff().gradient_checkpointing()
+    } else {
+        device.clone().autodiff()
+    };
     let plain = device.clone().inner();
+    // Under gradient checkpointing the parameters join the device's strategy (`train()` and
+    // the optimizer make leaves without it).
+    let checkpointed = |model: &T::Model| {
+        if args.gradient_checkpointing {
+            burn_models::nn::lean::with_checkpointing_strategy(
+                model.clone(),
+                burn::tensor::GradientCheckpointingStrategy::Balanced,
+            )
+        } else {
+            model.clone()
+        }
+    };
     let replicas = if args.devices.is_empty() {
         vec![plain.clone()]
     } else {
@@ -577,12 +598,17 @@ pub fn train<T: TrainTask>(
                 let scale = loss_scale / group.len() as f64;
                 let (value, grads) = if replicas.len() == 1 {
                     ad_device.seed(seed);
-                    let loss = task.loss(&model, micro, &ad_device)?;
+                    let loss = task.loss(&checkpointed(&model), micro, &ad_device)?;
                     let value = f64::from(loss.clone().into_scalar::<f32>());
                     let grads = loss.mul_scalar(scale).backward();
                     (value, GradientsParams::from_grads(grads, &model))
                 } else {
-                    sharded_backward(task, &model, micro, &replicas, &ad_device, seed, scale)?
+                    let shards = Shards {
+                        devices: &replicas,
+                        main: &ad_device,
+                        checkpointing: args.gradient_checkpointing,
+                    };
+                    sharded_backward(task, &model, micro, &shards, seed, scale)?
                 };
                 if !value.is_finite() {
                     return Err(TaskError::InvalidInput(format!(
@@ -713,15 +739,24 @@ pub fn split_batch(batch: &[usize], parts: usize) -> Vec<&[usize]> {
 /// Shards on distinct devices run in parallel threads; shards that share a device run one
 /// after the other on it, so the device's RNG (dropout) is reseeded and drawn in a fixed
 /// order and the result does not depend on thread timing.
+/// Where the shards of a data-parallel batch run.
+struct Shards<'a> {
+    devices: &'a [Device],
+    /// The autodiff device gradients are summed on.
+    main: &'a Device,
+    checkpointing: bool,
+}
+
 fn sharded_backward<T: TrainTask>(
     task: &T,
     model: &T::Model,
     micro: &[usize],
-    devices: &[Device],
-    main: &Device,
+    shards_on: &Shards,
     seed: u64,
     scale: f64,
 ) -> Result<(f64, GradientsParams)> {
+    let (devices, main) = (shards_on.devices, shards_on.main);
+    let checkpointing = shards_on.checkpointing;
     let shards = split_batch(micro, devices.len());
     let mut groups: Vec<(Device, Vec<(usize, &[usize])>)> = Vec::new();
     for (i, (shard, device)) in shards.iter().zip(devices).enumerate() {
@@ -740,8 +775,18 @@ fn sharded_backward<T: TrainTask>(
             .map(|(device, list)| {
                 let replica = model.clone();
                 scope.spawn(move || {
-                    let ad = device.autodiff();
-                    let replica = replica.fork(&ad);
+                    let ad = if checkpointing {
+                        device.autodiff().gradient_checkpointing()
+                    } else {
+                        device.autodiff()
+                    };
+                    let mut replica = replica.fork(&ad);
+                    if checkpointing {
+                        replica = burn_models::nn::lean::with_checkpointing_strategy(
+                            replica,
+                            burn::tensor::GradientCheckpointingStrategy::Balanced,
+                        );
+                    }
                     let mut out = Vec::with_capacity(list.len());
                     for (i, shard) in list {
                         ad.seed(mix_seed(seed, 0xDA7A, i as u64));

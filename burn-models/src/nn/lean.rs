@@ -1,0 +1,515 @@
+//! Differentiable ops with hand-written backward passes, so the autodiff graph keeps only what
+//! those passes need. Burn's autodiff keeps every saved input of every op until the backward
+//! pass: a frozen quantized layer then holds its dequantized f32 weight (the same bytes as an
+//! f32 base), and attention holds its `[batch, heads, query, key]` scores and probabilities
+//! (for Whisper's 1,500 encoder positions, ~100 MB per layer and example). The ops here compute
+//! their output outside the graph and register one node whose backward recomputes what it needs:
+//! a frozen linear layer dequantizes its int8/NF4 weight again (as bitsandbytes' backward does),
+//! attention recomputes its probabilities from `q`, `k`, `v` (as PyTorch's flash/memory-efficient
+//! SDPA kernels do). Gradients are the same as the composed ops' (tests compare them).
+//!
+//! Supported on the CPU backends (`flex`, `ndarray`); elsewhere, and where an op's input has no
+//! autodiff, callers take the plain composed path. `BURN_MODELS_PLAIN_BACKWARD=1` forces the
+//! plain path everywhere (to measure the difference).
+
+use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
+
+use burn::tensor::module;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Bool, Distribution, Int, Gradients as TensorGradients, GradientCheckpointingStrategy, Tensor};
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::NodeId;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_backend::Backend;
+use burn_dispatch::backends::Autodiff;
+use burn_dispatch::{DispatchKindConversion, DispatchTensor};
+
+/// Gradients of an op's `N` inputs from the gradient of its output; `needed[i]` says whether
+/// input `i` wants one (others may be `None`). Runs on tensors without autodiff.
+pub type GradFn<const N: usize, const D: usize, const DO: usize> =
+    Arc<dyn Fn(Tensor<DO>, [bool; N]) -> InputGrads<N, D> + Send + Sync>;
+
+/// What a [`GradFn`] returns: the inputs' gradients, and gradients of other leaves of the graph
+/// (a checkpointed layer's parameters) by node.
+pub struct InputGrads<const N: usize, const D: usize> {
+    pub inputs: [Option<Tensor<D>>; N],
+    pub leaves: Vec<(NodeId, DispatchTensor)>,
+}
+
+impl<const N: usize, const D: usize> From<[Option<Tensor<D>>; N]> for InputGrads<N, D> {
+    fn from(inputs: [Option<Tensor<D>>; N]) -> Self {
+        Self {
+            inputs,
+            leaves: Vec::new(),
+        }
+    }
+}
+
+/// Whether the hand-written backward passes are switched on (not disabled by
+/// `BURN_MODELS_PLAIN_BACKWARD`).
+pub fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        !matches!(
+            std::env::var("BURN_MODELS_PLAIN_BACKWARD").as_deref(),
+            Ok("1") | Ok("true")
+        )
+    })
+}
+
+thread_local! {
+    static PLAIN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the plain composed backward passes on this thread (tests compare the two).
+pub fn with_plain_backward<R>(f: impl FnOnce() -> R) -> R {
+    let before = PLAIN.with(|p| p.replace(true));
+    let result = f();
+    PLAIN.with(|p| p.set(before));
+    result
+}
+
+/// Whether an op on `input` should take the hand-written path: it is switched on, autodiff is
+/// on for `input` and its backend is supported.
+pub fn applies<const D: usize>(input: &Tensor<D>) -> bool {
+    enabled() && !PLAIN.with(Cell::get) && input.is_autodiff() && supported(input)
+}
+
+/// Burn's `attention` (same arguments and output) whose backward pass recomputes the attention
+/// probabilities from `q`, `k`, `v`, one example at a time, instead of keeping the scores and
+/// probabilities of every layer (PyTorch's SDPA kernels don't keep them either). Falls back to
+/// Burn's op where the hand-written path does not apply, with a trainable `bias`, a softcap or
+/// `is_causal` (the models here pass causal masks explicitly).
+pub fn attention(
+    query: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+    bias: Option<Tensor<4>>,
+    options: AttentionModuleOptions,
+) -> Tensor<4> {
+    let lean = applies(&query)
+        && options.softcap.is_none()
+        && !options.is_causal
+        && bias.as_ref().is_none_or(|b| !b.is_tracked());
+    if !lean {
+        return module::attention(query, key, value, mask, bias, options);
+    }
+    let (q, k, v) = (
+        query.clone().inner(),
+        key.clone().inner(),
+        value.clone().inner(),
+    );
+    let mask = mask.map(Tensor::inner);
+    let bias = bias.map(Tensor::inner);
+    let output = module::attention(
+        q.clone(),
+        k.clone(),
+        v.clone(),
+        mask.clone(),
+        bias.clone(),
+        options,
+    );
+    let head_dim = q.dims()[3];
+    let scale = options
+        .scale
+        .unwrap_or_else(|| 1.0 / (head_dim as f64).sqrt());
+    let backward: GradFn<3, 4, 4> = Arc::new(move |grad: Tensor<4>, needed: [bool; 3]| {
+        let batch = q.dims()[0];
+        let pick = |t: &Tensor<4>, b: usize| t.clone().slice(b..b + 1);
+        let (mut dq, mut dk, mut dv) = (Vec::new(), Vec::new(), Vec::new());
+        for b in 0..batch {
+            let (qb, kb, vb, gb) = (pick(&q, b), pick(&k, b), pick(&v, b), pick(&grad, b));
+            // The forward's probabilities, as Burn's attention computes them (NaN-safe for
+            // fully masked rows, which get zero probabilities and gradients).
+            let mut scores = qb.clone().matmul(kb.clone().swap_dims(2, 3)).mul_scalar(scale);
+            if let Some(m) = &mask {
+                let m = if m.dims()[0] == batch { pick_bool(m, b) } else { m.clone() };
+                scores = scores.mask_fill(m, f32::NEG_INFINITY);
+            }
+            if let Some(bias) = &bias {
+                scores = scores + if bias.dims()[0] == batch { pick(bias, b) } else { bias.clone() };
+            }
+            let max = scores.clone().max_dim(3).clamp_min(f32::MIN);
+            let exp = (scores - max).exp();
+            let sum = exp.clone().sum_dim(3).clamp_min(f32::MIN_POSITIVE);
+            let probs = exp / sum;
+            if needed[2] {
+                dv.push(probs.clone().swap_dims(2, 3).matmul(gb.clone()));
+            }
+            if needed[0] || needed[1] {
+                let dprobs = gb.matmul(vb.swap_dims(2, 3));
+                let row = (dprobs.clone() * probs.clone()).sum_dim(3);
+                let dscores = (probs * (dprobs - row)).mul_scalar(scale);
+                if needed[0] {
+                    dq.push(dscores.clone().matmul(kb));
+                }
+                if needed[1] {
+                    dk.push(dscores.swap_dims(2, 3).matmul(qb));
+                }
+            }
+        }
+        let join = |parts: Vec<Tensor<4>>| (!parts.is_empty()).then(|| Tensor::cat(parts, 0));
+        [join(dq), join(dk), join(dv)].into()
+    });
+    record(&[query, key, value], output, backward)
+}
+
+fn pick_bool(t: &Tensor<4, Bool>, b: usize) -> Tensor<4, Bool> {
+    t.clone().slice(b..b + 1)
+}
+
+fn supported<const D: usize>(input: &Tensor<D>) -> bool {
+    let _ = input;
+    #[cfg(feature = "flex")]
+    if is_on::<burn_dispatch::backends::Flex, D>(input) {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    if is_on::<burn_dispatch::backends::NdArray, D>(input) {
+        return true;
+    }
+    false
+}
+
+#[allow(dead_code)]
+fn is_on<B: Backend, const D: usize>(input: &Tensor<D>) -> bool
+where
+    DispatchTensor: DispatchKindConversion<Autodiff<B, NoCheckpointing>>
+        + DispatchKindConversion<Autodiff<B, BalancedCheckpointing>>,
+{
+    let t = input.clone();
+    t.clone()
+        .try_into_primitive::<Autodiff<B, NoCheckpointing>>()
+        .is_ok()
+        || t.try_into_primitive::<Autodiff<B, BalancedCheckpointing>>()
+            .is_ok()
+}
+
+/// Records `output` (computed from the inputs' values without autodiff) as the result of one
+/// op on `inputs` whose backward pass is `backward`. Only `backward`'s captures are kept for
+/// the backward pass. Panics if [`applies`] is false for `inputs[0]`.
+pub fn record<const N: usize, const D: usize, const DO: usize>(
+    inputs: &[Tensor<D>; N],
+    output: Tensor<DO>,
+    backward: GradFn<N, D, DO>,
+) -> Tensor<DO> {
+    #[cfg(feature = "flex")]
+    if let Some(out) = record_on::<burn_dispatch::backends::Flex, N, D, DO>(
+        inputs,
+        &output,
+        &backward,
+    ) {
+        return out;
+    }
+    #[cfg(feature = "ndarray")]
+    if let Some(out) = record_on::<burn_dispatch::backends::NdArray, N, D, DO>(
+        inputs,
+        &output,
+        &backward,
+    ) {
+        return out;
+    }
+    let _ = (inputs, output, backward);
+    panic!("lean::record on a tensor without a supported autodiff backend")
+}
+
+#[allow(dead_code)]
+fn record_on<B: Backend, const N: usize, const D: usize, const DO: usize>(
+    inputs: &[Tensor<D>; N],
+    output: &Tensor<DO>,
+    backward: &GradFn<N, D, DO>,
+) -> Option<Tensor<DO>>
+where
+    DispatchTensor: DispatchKindConversion<B>
+        + DispatchKindConversion<Autodiff<B, NoCheckpointing>>
+        + DispatchKindConversion<Autodiff<B, BalancedCheckpointing>>,
+{
+    match inputs[0].gradient_checkpointing_strategy()? {
+        burn::tensor::GradientCheckpointingStrategy::Disabled => {
+            record_with::<B, NoCheckpointing, N, D, DO>(inputs, output, backward)
+        }
+        burn::tensor::GradientCheckpointingStrategy::Balanced => {
+            record_with::<B, BalancedCheckpointing, N, D, DO>(inputs, output, backward)
+        }
+    }
+}
+
+fn record_with<B: Backend, C: CheckpointStrategy, const N: usize, const D: usize, const DO: usize>(
+    inputs: &[Tensor<D>; N],
+    output: &Tensor<DO>,
+    backward: &GradFn<N, D, DO>,
+) -> Option<Tensor<DO>>
+where
+    DispatchTensor: DispatchKindConversion<B> + DispatchKindConversion<Autodiff<B, C>>,
+{
+    let mut primitives = Vec::with_capacity(N);
+    for input in inputs {
+        primitives.push(
+            input
+                .clone()
+                .try_into_primitive::<Autodiff<B, C>>()
+                .ok()?,
+        );
+    }
+    let out = output.clone().try_into_primitive::<B>().ok()?;
+    let guards = std::array::from_fn(|i| primitives[i].node());
+    let out = match Custom::<N, D, DO>.prepare::<C>(guards).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(State(backward.clone()), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<Autodiff<B, C>>(out))
+}
+
+#[derive(Debug)]
+struct Custom<const N: usize, const D: usize, const DO: usize>;
+
+#[derive(Clone)]
+struct State<const N: usize, const D: usize, const DO: usize>(GradFn<N, D, DO>);
+
+impl<const N: usize, const D: usize, const DO: usize> std::fmt::Debug for State<N, D, DO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("lean::State")
+    }
+}
+
+impl<B: Backend, const N: usize, const D: usize, const DO: usize> Backward<B, N>
+    for Custom<N, D, DO>
+where
+    DispatchTensor: DispatchKindConversion<B>,
+{
+    type State = State<N, D, DO>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = Tensor::<DO>::from_primitive::<B>(grads.consume::<B>(&ops.node));
+        let needed = std::array::from_fn(|i| ops.parents[i].is_some());
+        let out = (ops.state.0)(grad, needed);
+        for (parent, grad) in ops.parents.into_iter().zip(out.inputs) {
+            if let (Some(node), Some(grad)) = (parent, grad) {
+                let grad = grad
+                    .try_into_primitive::<B>()
+                    .expect("lean backward: gradient on the op's own backend");
+                grads.register::<B>(node.id, grad);
+            }
+        }
+        for (node, grad) in out.leaves {
+            let grad = <DispatchTensor as DispatchKindConversion<B>>::try_into_backend(grad)
+                .expect("lean backward: gradient on the op's own backend")
+                .float();
+            grads.register::<B>(node, grad);
+        }
+    }
+}
+
+/// The autodiff node of `tensor`, on a supported backend.
+fn node_id<const D: usize>(tensor: &Tensor<D>) -> Option<NodeId> {
+    let _ = tensor;
+    #[cfg(feature = "flex")]
+    if let Some(id) = node_id_on::<burn_dispatch::backends::Flex, D>(tensor) {
+        return Some(id);
+    }
+    #[cfg(feature = "ndarray")]
+    if let Some(id) = node_id_on::<burn_dispatch::backends::NdArray, D>(tensor) {
+        return Some(id);
+    }
+    None
+}
+
+#[allow(dead_code)]
+fn node_id_on<B: Backend, const D: usize>(tensor: &Tensor<D>) -> Option<NodeId>
+where
+    DispatchTensor: DispatchKindConversion<Autodiff<B, NoCheckpointing>>
+        + DispatchKindConversion<Autodiff<B, BalancedCheckpointing>>,
+{
+    if let Ok(t) = tensor
+        .clone()
+        .try_into_primitive::<Autodiff<B, NoCheckpointing>>()
+    {
+        return Some(t.id());
+    }
+    tensor
+        .clone()
+        .try_into_primitive::<Autodiff<B, BalancedCheckpointing>>()
+        .ok()
+        .map(|t| t.id())
+}
+
+/// Gradient checkpointing of one layer (`torch.utils.checkpoint`, what HF's
+/// `gradient_checkpointing_enable()` does per layer): `layer(module, x)` runs without recording
+/// a graph, and the backward pass runs it again, with autodiff, from the kept input `x`, to get
+/// the gradients of `x` and of the module's trainable parameters. Only the layer's input is
+/// kept between the passes. Dropout masks are the same in both runs (the device's RNG is
+/// seeded alike before each).
+///
+/// Applies when `x`'s device has gradient checkpointing on
+/// (`Device::autodiff().gradient_checkpointing()`) and [`applies`]; otherwise it is `layer(module, x)`.
+pub fn checkpoint<M: Module + 'static>(
+    module: &M,
+    x: Tensor<3>,
+    layer: fn(&M, Tensor<3>) -> Tensor<3>,
+) -> Tensor<3> {
+    let Some(strategy) = x.gradient_checkpointing_strategy() else {
+        return layer(module, x);
+    };
+    if strategy != GradientCheckpointingStrategy::Balanced || !applies(&x) {
+        return layer(module, x);
+    }
+    // The trainable parameters, by id, with their nodes in the graph.
+    let mut trainable = Trainable::default();
+    module.visit(&mut trainable);
+    let nodes = trainable.nodes;
+    // Ties the output to the parameters, so the op is recorded whenever they train (its own
+    // gradient is zero; theirs are registered directly).
+    let device = x.device();
+    let anchor = trainable
+        .params
+        .into_iter()
+        .map(|(_, t)| t.slice(0..1).sum().mul_scalar(0.0))
+        .reduce(|a, b| a + b)
+        .unwrap_or_else(|| Tensor::<1>::zeros([1], &device))
+        .reshape([1, 1, 1]);
+    // Dropout masks: the same in both runs, and drawn from the device's own random stream
+    // (so a seeded run stays reproducible).
+    let seed = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_or(0, |v| (u64::from(v[0].to_bits()) << 32) | u64::from(v[1].to_bits()));
+    device.seed(seed);
+    let output = layer(&module.clone().no_grad(), x.clone().detach()).inner();
+    // Modules are `Send` but not always `Sync`; the backward closure must be both.
+    let module = std::sync::Mutex::new(module.clone());
+    let x_kept = x.clone().inner();
+    let backward: GradFn<2, 3, 3> = Arc::new(move |grad: Tensor<3>, needed: [bool; 2]| {
+        let on = |t: Tensor<3>| t.autodiff().with_gradient_checkpointing_strategy(strategy);
+        let x = on(x_kept.clone());
+        let x = if needed[0] { x.require_grad() } else { x };
+        let fresh = module
+            .lock()
+            .expect("checkpointed module")
+            .clone()
+            .map(&mut Fresh { strategy });
+        x.device().seed(seed);
+        let y = layer(&fresh, x.clone());
+        let inner = (y * on(grad)).sum().backward();
+        let mut collect = Collect {
+            grads: &inner,
+            nodes: &nodes,
+            out: Vec::new(),
+        };
+        fresh.visit(&mut collect);
+        let dx = if needed[0] { x.grad(&inner) } else { None };
+        // The anchor's own gradient: zero (it only ties the parameters to the op).
+        let anchor = Tensor::<3>::zeros([1, 1, 1], &x_kept.device());
+        InputGrads {
+            inputs: [dx, needed[1].then_some(anchor)],
+            leaves: collect.out,
+        }
+    });
+    record(&[x, anchor], output, backward)
+}
+
+/// Float parameters that require gradients.
+#[derive(Default)]
+struct Trainable {
+    /// Flattened, for the anchor.
+    params: Vec<(ParamId, Tensor<1>)>,
+    /// Each parameter's own (leaf) node.
+    nodes: Vec<(ParamId, NodeId)>,
+}
+
+impl ModuleVisitor for Trainable {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        if t.is_require_grad() {
+            if let Some(node) = node_id(&t) {
+                self.nodes.push((param.id, node));
+            }
+            self.params.push((param.id, t.flatten(0, D - 1)));
+        }
+    }
+}
+
+/// Replaces trainable parameters by new leaves (same values and ids) outside any recorded
+/// graph, so the recomputation builds its own graph.
+struct Fresh {
+    strategy: GradientCheckpointingStrategy,
+}
+
+impl ModuleMapper for Fresh {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if !param.val().is_require_grad() {
+            return param;
+        }
+        let strategy = self.strategy;
+        param.map(|t| {
+            t.inner()
+                .autodiff()
+                .with_gradient_checkpointing_strategy(strategy)
+                .require_grad()
+        })
+    }
+}
+
+/// The recomputation's parameter gradients, addressed to the original parameters' nodes.
+struct Collect<'a> {
+    grads: &'a TensorGradients,
+    nodes: &'a [(ParamId, NodeId)],
+    out: Vec<(NodeId, DispatchTensor)>,
+}
+
+impl ModuleVisitor for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some((_, node)) = self.nodes.iter().find(|(id, _)| *id == param.id) else {
+            return;
+        };
+        if let Some(grad) = param.val().grad(self.grads) {
+            self.out.push((*node, grad.into_dispatch()));
+        }
+    }
+}
+
+/// Puts every parameter of `module` under `strategy` (Burn's `Module::train` enables autodiff
+/// with checkpointing off; a model trained on a `gradient_checkpointing()` device needs its
+/// parameters on that strategy too, as tensors of one op must share it).
+pub fn with_checkpointing_strategy<M: Module>(
+    module: M,
+    strategy: GradientCheckpointingStrategy,
+) -> M {
+    struct Strategy(GradientCheckpointingStrategy);
+    impl ModuleMapper for Strategy {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let strategy = self.0;
+            param.map(|t| {
+                if t.is_autodiff() {
+                    t.with_gradient_checkpointing_strategy(strategy)
+                } else {
+                    t
+                }
+            })
+        }
+        fn map_int<const D: usize>(
+            &mut self,
+            param: Param<Tensor<D, Int>>,
+        ) -> Param<Tensor<D, Int>> {
+            let strategy = self.0;
+            param.map(|t| {
+                if t.is_autodiff() {
+                    t.with_gradient_checkpointing_strategy(strategy)
+                } else {
+                    t
+                }
+            })
+        }
+    }
+    module.map(&mut Strategy(strategy))
+}
