@@ -1,6 +1,6 @@
 //! Throughput of the ops BERT-base spends its time in, per compiled CPU backend, at the shapes of
 //! the `bert-base-forward-8x128` benchmark workload:
-//! `cargo run -p burn-models --example op_bench [--features blas] [-- DEVICE...]`.
+//! `cargo run -p xtask --example op_bench [--features avx512] [-- DEVICE...]`.
 
 use std::time::Instant;
 
