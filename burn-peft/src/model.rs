@@ -246,6 +246,10 @@ impl<M: Linears> PeftModel<M> {
                 trainable += d_out;
             }
             correction += quantized_param_correction(&linear.weight);
+            if linear.tied {
+                // Counted once, under the tensor it is tied to.
+                correction -= (d_in * d_out) as isize;
+            }
         });
         let all = (self.base_model.num_params() as isize + correction) as usize;
         (trainable, all)

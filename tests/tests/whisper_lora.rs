@@ -18,6 +18,10 @@ use burn_tasks::train::speech::{
 };
 use integration_tests::{device, fixture};
 
+/// Training reseeds the device's random stream (dropout) at each step; two trainings at once
+/// in this process would draw from each other's stream, so they take turns.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const INT8: Quantization = Quantization::Int8 {
     threshold: Some(6.0),
 };
@@ -104,6 +108,7 @@ fn trainable_parameters_line_from_config_alone() {
 
 #[test]
 fn whisper_lora_trains_saves_reloads_transcribes_and_resumes() {
+    let _guard = TRAINING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("full");
     let recipe = recipe(&out_dir);
@@ -239,6 +244,7 @@ fn parquet_rows_with_audio_bytes_match_the_release_layout() {
 /// encoder layers recomputed in the backward pass; the loss falls as without it.
 #[test]
 fn whisper_lora_trains_with_gradient_checkpointing() {
+    let _guard = TRAINING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let mut recipe = recipe(&dir.path().join("ck"));
     recipe.eval_generate = false;
@@ -251,4 +257,86 @@ fn whisper_lora_trains_with_gradient_checkpointing() {
         out.epoch_losses
     );
     assert!(out.adapter_dir.join("adapter_model.safetensors").is_file());
+}
+
+/// A PEFT-made adapter for the tiny Whisper (r=4, alpha 64, q_proj/v_proj, non-zero B;
+/// tests/fixtures/generate_peft_whisper.py) loads here and gives PEFT's logits with the adapter,
+/// disabled, merged, unmerged and after merge_and_unload; the int8 base with it stays close.
+#[test]
+fn whisper_adapter_from_peft() {
+    use burn_peft::PeftModel;
+    use burn_tasks::input::audio::Audio;
+    use burn_tasks::processors::WhisperFeatureExtractor;
+    use integration_tests::{assert_close, golden, int_rows, to_vec};
+
+    let device = device();
+    let golden = golden("peft-whisper-tiny");
+    let extractor = WhisperFeatureExtractor::from_model_dir(&fixture("whisper-tiny")).unwrap();
+    let inputs: Vec<(String, Tensor<3>, Tensor<2, Int>)> = golden["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| {
+            let clip = case["clip"].as_str().unwrap().to_string();
+            let audio = Audio::from_file(fixture("audio").join(&clip)).unwrap();
+            let mel = extractor.extract(&audio.samples);
+            let features = Tensor::from_data(
+                TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
+                &device,
+            );
+            let ids = int_rows(&case["decoder_input_ids"]);
+            let seq = ids[0].len();
+            let ids = Tensor::from_data(TensorData::new(ids.concat(), [1, seq]), &device);
+            (clip, features, ids)
+        })
+        .collect();
+    let check = |what: &str, model: &WhisperForConditionalGeneration, key: &str| {
+        for ((clip, features, ids), case) in inputs.iter().zip(golden["cases"].as_array().unwrap()) {
+            let logits = model.forward(features.clone(), ids.clone()).unwrap();
+            let (shape, data) = to_vec(logits);
+            assert_close(&format!("{what} {clip} {key}"), &shape, &data, &case[key]);
+        }
+    };
+    let base = || {
+        load_whisper(&fixture("whisper-tiny").to_string_lossy(), None, &device)
+            .unwrap()
+            .model
+    };
+    let adapter_dir = fixture("peft-whisper-tiny");
+    let mut model = PeftModel::from_pretrained(base(), &adapter_dir).unwrap();
+    assert_eq!(
+        model.trainable_parameters_line(),
+        golden["print_trainable_parameters"].as_str().unwrap()
+    );
+    check("adapter", &model.base_model, "adapter");
+    model.disable_adapters();
+    check("disabled", &model.base_model, "disabled");
+    model.enable_adapters();
+    model.merge_adapter();
+    check("merged", &model.base_model, "merged");
+    model.unmerge_adapter();
+    check("unmerged", &model.base_model, "adapter");
+    let merged = model.merge_and_unload();
+    check("merge_and_unload", &merged, "merged");
+
+    // The same adapter on the int8 base: within int8's error of PEFT's f32 logits.
+    let int8 = load_with_adapter(
+        &fixture("whisper-tiny").to_string_lossy(),
+        Some(INT8),
+        &adapter_dir,
+        &device,
+    )
+    .unwrap();
+    let (_, features, ids) = &inputs[0];
+    let (_, ours) = to_vec(int8.forward(features.clone(), ids.clone()).unwrap());
+    let expected: Vec<f32> = golden["cases"][0]["adapter"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let worst = max_diff(&ours, &expected);
+    let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+    eprintln!("int8 base + PEFT adapter vs PEFT f32: max |diff| {worst} (logits up to {scale})");
+    assert!(worst < 0.05 * scale, "int8 base drifts by {worst}");
 }

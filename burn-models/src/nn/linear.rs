@@ -34,6 +34,10 @@ pub struct Linear {
     /// type, so the parameters (and their gradients) stay f32. `None`: the input's type.
     #[module(skip)]
     pub compute_dtype: Option<FloatDType>,
+    /// The weight is a copy of another parameter (an output projection tied to the input
+    /// embeddings): PyTorch shares one tensor, so parameter counts take it once.
+    #[module(skip)]
+    pub tied: bool,
 }
 
 /// The base weight: dense and trainable, or quantized and frozen.
@@ -350,6 +354,7 @@ impl Linear {
             path: path.into(),
             active_adapter: None,
             compute_dtype: None,
+            tied: false,
         }
     }
 

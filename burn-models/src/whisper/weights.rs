@@ -167,7 +167,12 @@ impl WhisperForConditionalGeneration {
         } else {
             "model.decoder.embed_tokens"
         };
-        let proj_out = root.linear(proj_name, config.d_model, config.vocab_size, false)?;
+        let mut proj_out = root.linear(proj_name, config.d_model, config.vocab_size, false)?;
+        if proj_name != "proj_out" {
+            // HF's module is `proj_out`, sharing the embedding's tensor.
+            proj_out.path = root.name("proj_out");
+            proj_out.tied = true;
+        }
         Ok(Self {
             encoder,
             decoder,
