@@ -62,7 +62,8 @@ const OPTIONAL_FILES: &[&str] = &[
     "generation_config.json",
 ];
 
-/// Weight files, in order of preference.
+/// Weight files, in order of preference (what a hub download fetches).
+#[cfg(feature = "hub")]
 const WEIGHT_FILES: &[&str] = &[
     "model.safetensors",
     "model.safetensors.index.json",
