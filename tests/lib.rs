@@ -18,9 +18,7 @@ pub const TOLERANCE: f32 = 1e-4;
 
 /// `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
-    manifest_dir()
-        .join("fixtures")
-        .join(name)
+    manifest_dir().join("fixtures").join(name)
 }
 
 /// `tests/fixtures/<name>/golden.json`.

@@ -28,14 +28,14 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::tensor::{Gradients, Tensor};
 use burn::tensor::activation::log_softmax;
+use burn::tensor::{Gradients, Tensor};
 use burn::tensor::{Int, TensorData};
 use burn_models::bert::{BertConfig, BertModel};
-use burn_models::whisper::{WhisperConfig, WhisperForConditionalGeneration};
 use burn_models::config::read_config;
 use burn_models::heads::EncoderInput;
 use burn_models::hub::Weights;
+use burn_models::whisper::{WhisperConfig, WhisperForConditionalGeneration};
 use burn_peft::quant::Quantization;
 use burn_peft::*;
 use serde_json::{Value, json};
@@ -456,7 +456,12 @@ fn write_whisper_checkpoint(dir: &Path) {
         for i in 0..layers {
             let p = format!("model.{side}.layers.{i}");
             let attention = |shapes: &mut Vec<(String, Vec<usize>)>, a: &str| {
-                for (n, bias) in [("q_proj", true), ("k_proj", false), ("v_proj", true), ("out_proj", true)] {
+                for (n, bias) in [
+                    ("q_proj", true),
+                    ("k_proj", false),
+                    ("v_proj", true),
+                    ("out_proj", true),
+                ] {
                     linear(shapes, format!("{p}.{a}.{n}"), d, d, bias);
                 }
             };

@@ -87,7 +87,11 @@ fn frozen_quantized_linear_backward_matches_the_composed_ops() {
             match (g, p) {
                 (Some(g), Some(p)) => {
                     let tol = 1e-4 * max_abs(p).max(1.0);
-                    assert!(max_diff(g, p) < tol, "{scheme:?}: {} vs tol {tol}", max_diff(g, p));
+                    assert!(
+                        max_diff(g, p) < tol,
+                        "{scheme:?}: {} vs tol {tol}",
+                        max_diff(g, p)
+                    );
                     compared += 1;
                 }
                 (None, None) => {}
@@ -101,8 +105,12 @@ fn frozen_quantized_linear_backward_matches_the_composed_ops() {
 fn qkv(batch: usize, heads: usize, lq: usize, lk: usize, d: usize) -> [Tensor<4>; 3] {
     let device = device().autodiff();
     let t = |l: usize| {
-        Tensor::<4>::random([batch, heads, l, d], Distribution::Normal(0.0, 1.0), &device)
-            .require_grad()
+        Tensor::<4>::random(
+            [batch, heads, l, d],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        )
+        .require_grad()
     };
     [t(lq), t(lk), t(lk)]
 }
@@ -162,7 +170,12 @@ fn attention_backward_matches_the_composed_ops() {
         assert!(max_diff(&out, &plain_out) < 1e-5);
         for (g, p) in grads.iter().zip(&plain_grads) {
             assert!(max_abs(p) > 0.0);
-            assert!(max_diff(g, p) < 1e-5, "{} ({:?})", max_diff(g, p), options.scale);
+            assert!(
+                max_diff(g, p) < 1e-5,
+                "{} ({:?})",
+                max_diff(g, p),
+                options.scale
+            );
         }
     }
 }
@@ -182,8 +195,12 @@ fn whisper_step(device: &burn::tensor::Device) -> (f32, Vec<Option<Vec<f32>>>) {
     let scheme = Quantization::Int8 {
         threshold: Some(quant::LLM_INT8_THRESHOLD),
     };
-    quant::quantize_model(&mut model, scheme, &["proj_out", "model.decoder.embed_tokens"])
-        .unwrap();
+    quant::quantize_model(
+        &mut model,
+        scheme,
+        &["proj_out", "model.decoder.embed_tokens"],
+    )
+    .unwrap();
     let config_lora = LoraConfig {
         init_lora_weights: InitLoraWeights::Bool(false),
         bias: Bias::All,
@@ -226,15 +243,25 @@ fn gradient_checkpointing_gives_the_same_gradients() {
     let (ck_loss, ck_grads) = whisper_step(&device().autodiff().gradient_checkpointing());
     let (plain_loss, plain_grads) =
         lean::with_plain_backward(|| whisper_step(&device().autodiff()));
-    assert!((loss - ck_loss).abs() < 1e-5 * loss.abs().max(1.0), "{loss} vs {ck_loss}");
-    assert!((loss - plain_loss).abs() < 1e-5 * loss.abs().max(1.0), "{loss} vs {plain_loss}");
+    assert!(
+        (loss - ck_loss).abs() < 1e-5 * loss.abs().max(1.0),
+        "{loss} vs {ck_loss}"
+    );
+    assert!(
+        (loss - plain_loss).abs() < 1e-5 * loss.abs().max(1.0),
+        "{loss} vs {plain_loss}"
+    );
     let mut compared = 0;
     for ((g, c), p) in grads.iter().zip(&ck_grads).zip(&plain_grads) {
         match (g, c, p) {
             (Some(g), Some(c), Some(p)) => {
                 // Checkpointing recomputes the same ops: (nearly) the same numbers.
                 let tol = 1e-5 * max_abs(g).max(1e-3);
-                assert!(max_diff(c, g) < tol, "checkpointed {} vs tol {tol}", max_diff(c, g));
+                assert!(
+                    max_diff(c, g) < tol,
+                    "checkpointed {} vs tol {tol}",
+                    max_diff(c, g)
+                );
                 // Burn's composed attention sums over the 1,500 encoder positions in another
                 // order than the recomputation; relative 5e-3 of the largest value.
                 let tol = 5e-3 * max_abs(p).max(1e-3);
@@ -242,10 +269,12 @@ fn gradient_checkpointing_gives_the_same_gradients() {
                 compared += 1;
             }
             (None, None, None) => {}
-            _ => panic!("a gradient on one path only: {:?}", (g.is_some(), c.is_some(), p.is_some())),
+            _ => panic!(
+                "a gradient on one path only: {:?}",
+                (g.is_some(), c.is_some(), p.is_some())
+            ),
         }
     }
     // q_proj, v_proj, fc1 adapters of 2 + 2 layers plus every bias (bias="all").
     assert!(compared > 30, "{compared} gradients compared");
 }
-

@@ -659,12 +659,22 @@ fn data_parallel_matches_one_device() {
     let first_norm = |dir: &Path| -> f64 {
         let log = std::fs::read_to_string(dir.join("train.log")).unwrap();
         let line = log.lines().find(|l| l.contains("grad_norm")).unwrap();
-        serde_json::from_str::<Value>(line).unwrap()["grad_norm"].as_f64().unwrap()
+        serde_json::from_str::<Value>(line).unwrap()["grad_norm"]
+            .as_f64()
+            .unwrap()
     };
     let (n1, n2) = (first_norm(one.path()), first_norm(two.path()));
-    assert!((n1 - n2).abs() < 1e-5 * n1, "first gradient norms {n1} vs {n2}");
+    assert!(
+        (n1 - n2).abs() < 1e-5 * n1,
+        "first gradient norms {n1} vs {n2}"
+    );
     // The first epoch agrees closely; later ones drift with rounding (more on GPUs).
-    for (epoch, (a, b)) in single.epoch_losses.iter().zip(&parallel.epoch_losses).enumerate() {
+    for (epoch, (a, b)) in single
+        .epoch_losses
+        .iter()
+        .zip(&parallel.epoch_losses)
+        .enumerate()
+    {
         let tolerance = if epoch == 0 { 1e-4 } else { 2e-3 };
         assert!(
             (a - b).abs() < tolerance * a,
@@ -707,7 +717,9 @@ fn data_parallel_matches_one_device() {
     // its gradient, so a near-zero gradient whose rounding flips sign moves that weight the
     // other way: the largest difference can reach a few learning rates (GPU reductions
     // round differently again); the mean stays tiny.
-    eprintln!("data parallel vs one device: weights differ by {mean_diff:e} on average, {max_diff:e} at most");
+    eprintln!(
+        "data parallel vs one device: weights differ by {mean_diff:e} on average, {max_diff:e} at most"
+    );
     assert!(mean_diff < 1e-4, "weights differ by {mean_diff} on average");
     assert!(max_diff < 2e-2, "weights differ by {max_diff}");
 }
@@ -739,7 +751,10 @@ fn mixed_precision_trains() {
             result.initial_metrics.as_ref().unwrap()["accuracy"],
             result.metrics["accuracy"],
         );
-        eprintln!("{flag}: losses {losses:?} (f32: {:?}), accuracy {before} -> {after}", full.epoch_losses);
+        eprintln!(
+            "{flag}: losses {losses:?} (f32: {:?}), accuracy {before} -> {after}",
+            full.epoch_losses
+        );
         assert!(losses.last().unwrap() < &losses[0], "{flag}: {losses:?}");
         // Within two of the 32 evaluation reviews of f32's accuracy.
         assert!(
@@ -754,7 +769,8 @@ fn mixed_precision_trains() {
                 full.epoch_losses
             );
         }
-        let state = std::fs::read_to_string(out.path().join("checkpoint-32/trainer_state.json")).unwrap();
+        let state =
+            std::fs::read_to_string(out.path().join("checkpoint-32/trainer_state.json")).unwrap();
         assert_eq!(state.contains("grad_scaler"), flag == "fp16", "{state}");
     }
     // Both at once is refused.
@@ -762,7 +778,9 @@ fn mixed_precision_trains() {
     let mut recipe = yelp_recipe(out.path(), 1);
     recipe.args.bf16 = true;
     recipe.args.fp16 = true;
-    let e = run_text_classification(&recipe, &device).unwrap_err().to_string();
+    let e = run_text_classification(&recipe, &device)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("exclude each other"), "{e}");
 }
 

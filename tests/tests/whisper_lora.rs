@@ -291,7 +291,8 @@ fn whisper_adapter_from_peft() {
         })
         .collect();
     let check = |what: &str, model: &WhisperForConditionalGeneration, key: &str| {
-        for ((clip, features, ids), case) in inputs.iter().zip(golden["cases"].as_array().unwrap()) {
+        for ((clip, features, ids), case) in inputs.iter().zip(golden["cases"].as_array().unwrap())
+        {
             let logits = model.forward(features.clone(), ids.clone()).unwrap();
             let (shape, data) = to_vec(logits);
             assert_close(&format!("{what} {clip} {key}"), &shape, &data, &case[key]);

@@ -65,7 +65,10 @@ fn bench(name: &str, device: &Device) {
     let s = time(runs, || {
         let _ = a.clone().matmul(b.clone()).into_data();
     });
-    println!("1024^3 matmul: {:.0} GFLOP/s", gflops(2.0 * 1024f64.powi(3), s));
+    println!(
+        "1024^3 matmul: {:.0} GFLOP/s",
+        gflops(2.0 * 1024f64.powi(3), s)
+    );
     // Attention: 8 sequences, 12 heads, 128 tokens, head dim 64.
     let q = rand([8, 12, 128, 64], device);
     let k = rand([8, 12, 128, 64], device);
@@ -82,7 +85,10 @@ fn bench(name: &str, device: &Device) {
         let _ = softmax(scores.clone(), 3).into_data();
     });
     let s_unfused = time(runs, || {
-        let s = q.clone().matmul(k.clone().swap_dims(2, 3)).mul_scalar(0.125);
+        let s = q
+            .clone()
+            .matmul(k.clone().swap_dims(2, 3))
+            .mul_scalar(0.125);
         let _ = softmax(s, 3).matmul(v.clone()).into_data();
     });
     let s_fused = time(runs, || {
@@ -115,8 +121,9 @@ fn bench(name: &str, device: &Device) {
     let gamma = rand([768], device);
     let beta = rand([768], device);
     let s_ln = time(runs, || {
-        let _ = burn::tensor::module::layer_norm(x.clone(), gamma.clone(), Some(beta.clone()), 1e-12)
-            .into_data();
+        let _ =
+            burn::tensor::module::layer_norm(x.clone(), gamma.clone(), Some(beta.clone()), 1e-12)
+                .into_data();
     });
     let y = rand([8, 128, 768], device);
     let s_add = time(runs, || {

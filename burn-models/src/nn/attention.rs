@@ -1,8 +1,8 @@
 use super::Linear;
+use super::lean::attention;
 use burn::module::Module;
 use burn::nn::Dropout;
 use burn::tensor::activation::softmax;
-use super::lean::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 

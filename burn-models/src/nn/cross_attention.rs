@@ -1,5 +1,5 @@
-use burn::tensor::Tensor;
 use super::lean::attention;
+use burn::tensor::Tensor;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use super::{AttentionMask, MultiHeadAttention};

@@ -15,14 +15,18 @@
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::module;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::{Bool, Distribution, Int, Gradients as TensorGradients, GradientCheckpointingStrategy, Tensor};
-use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
-use burn_autodiff::grads::Gradients;
+use burn::tensor::{
+    Bool, Distribution, GradientCheckpointingStrategy, Gradients as TensorGradients, Int, Tensor,
+};
 use burn_autodiff::NodeId;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
+use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::Backend;
 use burn_dispatch::backends::Autodiff;
@@ -126,13 +130,25 @@ pub fn attention(
             let (qb, kb, vb, gb) = (pick(&q, b), pick(&k, b), pick(&v, b), pick(&grad, b));
             // The forward's probabilities, as Burn's attention computes them (NaN-safe for
             // fully masked rows, which get zero probabilities and gradients).
-            let mut scores = qb.clone().matmul(kb.clone().swap_dims(2, 3)).mul_scalar(scale);
+            let mut scores = qb
+                .clone()
+                .matmul(kb.clone().swap_dims(2, 3))
+                .mul_scalar(scale);
             if let Some(m) = &mask {
-                let m = if m.dims()[0] == batch { pick_bool(m, b) } else { m.clone() };
+                let m = if m.dims()[0] == batch {
+                    pick_bool(m, b)
+                } else {
+                    m.clone()
+                };
                 scores = scores.mask_fill(m, f32::NEG_INFINITY);
             }
             if let Some(bias) = &bias {
-                scores = scores + if bias.dims()[0] == batch { pick(bias, b) } else { bias.clone() };
+                scores = scores
+                    + if bias.dims()[0] == batch {
+                        pick(bias, b)
+                    } else {
+                        bias.clone()
+                    };
             }
             let max = scores.clone().max_dim(3).clamp_min(f32::MIN);
             let exp = (scores - max).exp();
@@ -199,19 +215,15 @@ pub fn record<const N: usize, const D: usize, const DO: usize>(
     backward: GradFn<N, D, DO>,
 ) -> Tensor<DO> {
     #[cfg(feature = "flex")]
-    if let Some(out) = record_on::<burn_dispatch::backends::Flex, N, D, DO>(
-        inputs,
-        &output,
-        &backward,
-    ) {
+    if let Some(out) =
+        record_on::<burn_dispatch::backends::Flex, N, D, DO>(inputs, &output, &backward)
+    {
         return out;
     }
     #[cfg(feature = "ndarray")]
-    if let Some(out) = record_on::<burn_dispatch::backends::NdArray, N, D, DO>(
-        inputs,
-        &output,
-        &backward,
-    ) {
+    if let Some(out) =
+        record_on::<burn_dispatch::backends::NdArray, N, D, DO>(inputs, &output, &backward)
+    {
         return out;
     }
     let _ = (inputs, output, backward);
@@ -249,16 +261,15 @@ where
 {
     let mut primitives = Vec::with_capacity(N);
     for input in inputs {
-        primitives.push(
-            input
-                .clone()
-                .try_into_primitive::<Autodiff<B, C>>()
-                .ok()?,
-        );
+        primitives.push(input.clone().try_into_primitive::<Autodiff<B, C>>().ok()?);
     }
     let out = output.clone().try_into_primitive::<B>().ok()?;
     let guards = std::array::from_fn(|i| primitives[i].node());
-    let out = match Custom::<N, D, DO>.prepare::<C>(guards).compute_bound().stateful() {
+    let out = match Custom::<N, D, DO>
+        .prepare::<C>(guards)
+        .compute_bound()
+        .stateful()
+    {
         OpsKind::Tracked(prep) => prep.finish(State(backward.clone()), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
@@ -383,7 +394,9 @@ pub fn checkpoint<M: Module + 'static>(
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
-        .map_or(0, |v| (u64::from(v[0].to_bits()) << 32) | u64::from(v[1].to_bits()));
+        .map_or(0, |v| {
+            (u64::from(v[0].to_bits()) << 32) | u64::from(v[1].to_bits())
+        });
     device.seed(seed);
     let output = layer(&module.clone().no_grad(), x.clone().detach()).inner();
     // Modules are `Send` but not always `Sync`; the backward closure must be both.

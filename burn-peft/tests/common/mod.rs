@@ -20,9 +20,7 @@ pub fn manifest_dir() -> PathBuf {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    manifest_dir()
-        .join("../tests/fixtures")
-        .join(name)
+    manifest_dir().join("../tests/fixtures").join(name)
 }
 
 pub fn golden(name: &str) -> Value {

@@ -149,7 +149,10 @@ impl TrainingArguments {
             return Err(TaskError::option("warmup_ratio", "must be in [0, 1)"));
         }
         if self.fp16 && self.bf16 {
-            return Err(TaskError::option("fp16", "fp16 and bf16 exclude each other"));
+            return Err(TaskError::option(
+                "fp16",
+                "fp16 and bf16 exclude each other",
+            ));
         }
         Ok(())
     }
@@ -739,6 +742,9 @@ pub fn split_batch(batch: &[usize], parts: usize) -> Vec<&[usize]> {
 /// Shards on distinct devices run in parallel threads; shards that share a device run one
 /// after the other on it, so the device's RNG (dropout) is reseeded and drawn in a fixed
 /// order and the result does not depend on thread timing.
+/// A shard of a data-parallel batch and its position among the shards.
+type IndexedShard<'a> = (usize, &'a [usize]);
+
 /// Where the shards of a data-parallel batch run.
 struct Shards<'a> {
     devices: &'a [Device],
@@ -758,7 +764,8 @@ fn sharded_backward<T: TrainTask>(
     let (devices, main) = (shards_on.devices, shards_on.main);
     let checkpointing = shards_on.checkpointing;
     let shards = split_batch(micro, devices.len());
-    let mut groups: Vec<(Device, Vec<(usize, &[usize])>)> = Vec::new();
+    // Per distinct device: its shards, each with its index in the batch.
+    let mut groups: Vec<(Device, Vec<IndexedShard>)> = Vec::new();
     for (i, (shard, device)) in shards.iter().zip(devices).enumerate() {
         if shard.is_empty() {
             continue;
