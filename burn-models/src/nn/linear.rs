@@ -392,11 +392,7 @@ impl Linear {
         dtype: FloatDType,
     ) -> Tensor<D> {
         let input_dtype = x.dtype();
-        let weight = match &self.weight {
-            LinearWeight::Dense(w) => w.val(),
-            LinearWeight::Int8(w) => w.dequantize(),
-            LinearWeight::Nf4(w) => w.dequantize(),
-        };
+        let weight = self.weight.dense();
         let y = linear(
             x.clone().cast(dtype),
             weight.cast(dtype),

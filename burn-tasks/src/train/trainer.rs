@@ -491,14 +491,10 @@ pub fn train<T: TrainTask>(
     // Under gradient checkpointing the parameters join the device's strategy (`train()` and
     // the optimizer make leaves without it).
     let checkpointed = |model: &T::Model| {
-        if args.gradient_checkpointing {
-            burn_models::nn::lean::with_checkpointing_strategy(
-                model.clone(),
-                burn::tensor::GradientCheckpointingStrategy::Balanced,
-            )
-        } else {
-            model.clone()
-        }
+        burn_models::nn::lean::with_checkpointing_strategy(
+            model.clone(),
+            burn::tensor::GradientCheckpointingStrategy::Balanced,
+        )
     };
     let replicas = if args.devices.is_empty() {
         vec![plain.clone()]
@@ -601,7 +597,11 @@ pub fn train<T: TrainTask>(
                 let scale = loss_scale / group.len() as f64;
                 let (value, grads) = if replicas.len() == 1 {
                     ad_device.seed(seed);
-                    let loss = task.loss(&checkpointed(&model), micro, &ad_device)?;
+                    let loss = if args.gradient_checkpointing {
+                        task.loss(&checkpointed(&model), micro, &ad_device)?
+                    } else {
+                        task.loss(&model, micro, &ad_device)?
+                    };
                     let value = f64::from(loss.clone().into_scalar::<f32>());
                     let grads = loss.mul_scalar(scale).backward();
                     (value, GradientsParams::from_grads(grads, &model))
