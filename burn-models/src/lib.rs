@@ -15,6 +15,7 @@ pub mod generation;
 pub mod heads;
 pub mod hub;
 pub mod layoutlm;
+pub mod malloc;
 pub mod marian;
 pub mod nn;
 pub mod resnet;

@@ -181,7 +181,10 @@ fn attention_backward_matches_the_composed_ops() {
 }
 
 /// LoRA gradients of a teacher-forced step of tiny Whisper (int8 base) on `device`.
-fn whisper_step(device: &burn::tensor::Device) -> (f32, Vec<Option<Vec<f32>>>) {
+fn whisper_step(
+    device: &burn::tensor::Device,
+    int8_threshold: Option<f32>,
+) -> (f32, Vec<Option<Vec<f32>>>) {
     use burn_models::config::read_config;
     use burn_models::hub::Weights;
     use burn_models::whisper::{WhisperConfig, WhisperForConditionalGeneration};
@@ -193,7 +196,7 @@ fn whisper_step(device: &burn::tensor::Device) -> (f32, Vec<Option<Vec<f32>>>) {
     plain.seed(7);
     let mut model = WhisperForConditionalGeneration::load(&weights.root(&plain), &config).unwrap();
     let scheme = Quantization::Int8 {
-        threshold: Some(quant::LLM_INT8_THRESHOLD),
+        threshold: int8_threshold,
     };
     quant::quantize_model(
         &mut model,
@@ -239,22 +242,33 @@ fn whisper_step(device: &burn::tensor::Device) -> (f32, Vec<Option<Vec<f32>>>) {
 #[test]
 fn gradient_checkpointing_gives_the_same_gradients() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (loss, grads) = whisper_step(&device().autodiff());
-    let (ck_loss, ck_grads) = whisper_step(&device().autodiff().gradient_checkpointing());
-    let (plain_loss, plain_grads) =
-        lean::with_plain_backward(|| whisper_step(&device().autodiff()));
+    let threshold = Some(quant::LLM_INT8_THRESHOLD);
+    let (loss, grads) = whisper_step(&device().autodiff(), threshold);
+    let (ck_loss, ck_grads) =
+        whisper_step(&device().autodiff().gradient_checkpointing(), threshold);
     assert!(
         (loss - ck_loss).abs() < 1e-5 * loss.abs().max(1.0),
         "{loss} vs {ck_loss}"
     );
+    // Against Burn's composed ops without LLM.int8's outlier decomposition: its rounding of
+    // activations to int8 would amplify the ~1e-6 differences between the lean path's forward
+    // (the CPU kernels for attention and GELU) and Burn's ops wherever a value crosses a
+    // rounding boundary. The backward passes under test do not depend on the threshold.
+    let (lean_loss, lean_grads) = whisper_step(&device().autodiff(), None);
+    let (plain_loss, plain_grads) =
+        lean::with_plain_backward(|| whisper_step(&device().autodiff(), None));
     assert!(
-        (loss - plain_loss).abs() < 1e-5 * loss.abs().max(1.0),
-        "{loss} vs {plain_loss}"
+        (lean_loss - plain_loss).abs() < 1e-5 * lean_loss.abs().max(1.0),
+        "{lean_loss} vs {plain_loss}"
     );
     let mut compared = 0;
-    for ((g, c), p) in grads.iter().zip(&ck_grads).zip(&plain_grads) {
-        match (g, c, p) {
-            (Some(g), Some(c), Some(p)) => {
+    for ((g, c), (l, p)) in grads
+        .iter()
+        .zip(&ck_grads)
+        .zip(lean_grads.iter().zip(&plain_grads))
+    {
+        match (g, c, l, p) {
+            (Some(g), Some(c), Some(l), Some(p)) => {
                 // Checkpointing recomputes the same ops: (nearly) the same numbers.
                 let tol = 1e-5 * max_abs(g).max(1e-3);
                 assert!(
@@ -265,13 +279,13 @@ fn gradient_checkpointing_gives_the_same_gradients() {
                 // Burn's composed attention sums over the 1,500 encoder positions in another
                 // order than the recomputation; relative 5e-3 of the largest value.
                 let tol = 5e-3 * max_abs(p).max(1e-3);
-                assert!(max_diff(g, p) < tol, "lean {} vs tol {tol}", max_diff(g, p));
+                assert!(max_diff(l, p) < tol, "lean {} vs tol {tol}", max_diff(l, p));
                 compared += 1;
             }
-            (None, None, None) => {}
+            (None, None, None, None) => {}
             _ => panic!(
                 "a gradient on one path only: {:?}",
-                (g.is_some(), c.is_some(), p.is_some())
+                (g.is_some(), c.is_some(), l.is_some(), p.is_some())
             ),
         }
     }

@@ -34,6 +34,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    burn_models::malloc::tune_allocator();
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
         Command::TrainYelp(args) => train::yelp(args),

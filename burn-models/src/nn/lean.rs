@@ -16,7 +16,6 @@ use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::module;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{
     Bool, Distribution, GradientCheckpointingStrategy, Gradients as TensorGradients, Int, Tensor,
@@ -101,7 +100,7 @@ pub fn attention(
         && !options.is_causal
         && bias.as_ref().is_none_or(|b| !b.is_tracked());
     if !lean {
-        return module::attention(query, key, value, mask, bias, options);
+        return super::cpu_kernels::attention(query, key, value, mask, bias, options);
     }
     let (q, k, v) = (
         query.clone().inner(),
@@ -110,7 +109,7 @@ pub fn attention(
     );
     let mask = mask.map(Tensor::inner);
     let bias = bias.map(Tensor::inner);
-    let output = module::attention(
+    let output = super::cpu_kernels::attention(
         q.clone(),
         k.clone(),
         v.clone(),

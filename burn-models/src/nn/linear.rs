@@ -364,6 +364,21 @@ impl Linear {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        // One `[rows, d_input]` product instead of a batched one: Burn keeps `[batch, seq, d]`
+        // inputs batched, and the CPU backend then packs the weight again for every batch entry
+        // and gives each thread whole entries; as rows it packs once and splits the product.
+        if D > 2 {
+            let dims = x.dims();
+            let rows = dims[..D - 1].iter().product::<usize>();
+            let y = self.forward_rows::<2>(x.reshape([rows, dims[D - 1]]));
+            let mut out_dims = dims;
+            out_dims[D - 1] = y.dims()[1];
+            return y.reshape(out_dims);
+        }
+        self.forward_rows(x)
+    }
+
+    fn forward_rows<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         if let Some(copy) = self.active_copy() {
             return linear(x, copy.weight.val(), copy.bias.as_ref().map(Param::val));
         }
@@ -372,6 +387,14 @@ impl Linear {
             return self.forward_autocast(x, bias, dtype);
         }
         let mut y = match &self.weight {
+            LinearWeight::Dense(w) if D == 2 => {
+                let dims = x.dims();
+                let x2: Tensor<2> = x.clone().reshape([dims[0], dims[D - 1]]);
+                let y = super::cpu_kernels::linear(x2, w.val(), bias);
+                let mut out_dims = dims;
+                out_dims[D - 1] = y.dims()[1];
+                y.reshape(out_dims)
+            }
             LinearWeight::Dense(w) => linear(x.clone(), w.val(), bias),
             LinearWeight::Int8(_) | LinearWeight::Nf4(_) => {
                 add_bias(self.weight.frozen_forward(x.clone()), bias)

@@ -5,6 +5,7 @@ mod attention;
 mod attention_weights;
 mod cache;
 mod conv;
+pub mod cpu_kernels;
 mod cross_attention;
 mod embeddings;
 mod encoder;

@@ -465,6 +465,7 @@ enum TaskCommand {
 }
 
 fn main() -> ExitCode {
+    burn_models::malloc::tune_allocator();
     log::set_logger(&StderrLogger).ok();
     log::set_max_level(log::LevelFilter::Warn);
     // `translation_en_to_de ...` as HF names the task: `translation --src-lang en --tgt-lang de`.
