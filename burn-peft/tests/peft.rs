@@ -284,7 +284,8 @@ fn new_adapter_saves_and_reloads() {
     let again = reloaded.base_model.logits(&input(case, &device)).unwrap();
     let (shape, data) = values(logits);
     let expected = serde_json::json!({"shape": shape, "data": data});
-    assert_close("reloaded", again, &expected, 1e-6);
+    // A few ulp (logits near 10 have an ulp of 1e-6): the reloaded model may sum in another order.
+    assert_close("reloaded", again, &expected, 1e-5);
     // The base model without the adapter differs (B is not zero).
     assert!(
         max_diff(

@@ -214,9 +214,10 @@ mod flex_linear {
             }
         }
         let out_ptr = SendPtr(out_values.as_mut_ptr());
+        // With a bias, gemm adds the product to it; without, it overwrites the empty buffer.
+        let read_dst = bias.is_some();
         let x_ptr = x.storage::<f32>()[x.layout().start_offset()..].as_ptr() as usize;
         let w_data = &w.storage::<f32>()[w.layout().start_offset()..];
-        let read_dst = bias.is_some();
         // ~1,000 columns a task, at least one per thread, in multiples of 16 (a SIMD register).
         let tasks = (d_output / 1024).clamp(rayon::current_num_threads(), 256);
         let per_task = d_output.div_ceil(tasks).next_multiple_of(16);
@@ -996,6 +997,50 @@ mod tests {
             );
             let burn = module::attention(q1, k, v, None, None, Default::default());
             assert_close(ours, burn, 1e-5, "one query");
+        }
+
+        #[test]
+        fn kernels_are_deterministic() {
+            let device = Device::flex();
+            let (batch, heads, seq, dim) = (2, 4, 11, 8);
+            let split = |t: Tensor<3>| t.reshape([batch, seq, heads, dim]).swap_dims(1, 2);
+            let q = split(rand([batch, seq, heads * dim], &device));
+            let k = split(rand([batch, seq, heads * dim], &device));
+            let v = split(rand([batch, seq, heads * dim], &device));
+            let pad: Vec<bool> = (0..batch * seq).map(|i| i >= seq + seq - 3).collect();
+            let pad =
+                Tensor::<4, Bool>::from_data(TensorData::new(pad, [batch, 1, 1, seq]), &device)
+                    .expand([batch, heads, seq, seq]);
+            let first = super::super::attention(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                Some(pad.clone()),
+                None,
+                Default::default(),
+            )
+            .into_data();
+            for _ in 0..50 {
+                let again = super::super::attention(
+                    q.clone(),
+                    k.clone(),
+                    v.clone(),
+                    Some(pad.clone()),
+                    None,
+                    Default::default(),
+                )
+                .into_data();
+                assert_eq!(first, again);
+            }
+            let w = rand([512, 1024], &device);
+            let x = rand([3, 512], &device);
+            let first = super::super::linear(x.clone(), w.clone(), None).into_data();
+            for _ in 0..50 {
+                assert_eq!(
+                    first,
+                    super::super::linear(x.clone(), w.clone(), None).into_data()
+                );
+            }
         }
 
         #[test]
