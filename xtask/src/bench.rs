@@ -563,7 +563,11 @@ fn bench_torch(
             &threads.to_string(),
         ])
         .args(if workload.name == LORA_STEP_WORKLOAD {
-            vec!["--train-lora".to_string(), "--labels".to_string(), LORA_STEP_LABELS.to_string()]
+            vec![
+                "--train-lora".to_string(),
+                "--labels".to_string(),
+                LORA_STEP_LABELS.to_string(),
+            ]
         } else {
             Vec::new()
         })

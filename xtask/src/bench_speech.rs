@@ -185,10 +185,7 @@ pub fn lora_step_labels() -> Vec<i64> {
 /// `LORA_STEP_LABELS` tokens, backward, clipping to 1.0, AdamW (lr 1e-3). Returns the load
 /// (checkpoint, quantization, adapters) and the step; its first call allocates the optimizer
 /// state.
-pub fn lora_train_step(
-    dir: &Path,
-    device: &Device,
-) -> Result<Box<dyn FnMut() -> Result<()>>> {
+pub fn lora_train_step(dir: &Path, device: &Device) -> Result<Box<dyn FnMut() -> Result<()>>> {
     use burn::module::Module;
     use burn::optim::GradientsParams;
     use burn_peft::{Bias, LoraConfig, Quantization, get_peft_model, quant};
@@ -208,6 +205,9 @@ pub fn lora_train_step(
         ..LoraConfig::new(4, 64.0, &["q_proj", "v_proj"])
     };
     let peft = get_peft_model(parts.model, lora)?;
+    // Each adapted module holds A `[r, d]` and B `[d, r]`: this many tensors get gradients.
+    let (trainable, _) = peft.get_nb_trainable_parameters();
+    let lora_tensors = trainable / (4 * parts.config.d_model);
     let mut model = Some(peft.base_model.train());
     let args = TrainingArguments {
         learning_rate: 1e-3,
@@ -226,15 +226,24 @@ pub fn lora_train_step(
         parts.config.pad_token_id,
         parts.config.decoder_start_token_id,
     );
-    let ids: Tensor<2, burn::tensor::Int> = Tensor::from_data(
-        TensorData::new(inputs.concat(), [1, LORA_STEP_LABELS]),
-        &ad,
-    );
+    let ids: Tensor<2, burn::tensor::Int> =
+        Tensor::from_data(TensorData::new(inputs.concat(), [1, LORA_STEP_LABELS]), &ad);
+    let mut first = true;
     Ok(Box::new(move || {
         let current = model.take().context("model")?;
         let logits = current.forward(features.clone(), ids.clone())?;
         let loss = masked_cross_entropy(logits, &labels);
         let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+        // The untimed first step checks that the step is what it says.
+        if std::mem::take(&mut first) {
+            let value: f32 = loss.into_scalar();
+            anyhow::ensure!(value.is_finite(), "loss {value}");
+            anyhow::ensure!(
+                grads.len() == lora_tensors,
+                "{} tensors have gradients, the adapters hold {lora_tensors}",
+                grads.len()
+            );
+        }
         clip_grad_norm(&current, &mut grads, args.max_grad_norm);
         model = Some(optim.step(args.learning_rate, current, grads));
         plain.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
