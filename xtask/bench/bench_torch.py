@@ -17,7 +17,12 @@ import time
 
 import torch
 import transformers
-from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
+from transformers import (
+    AutoModel,
+    AutoModelForObjectDetection,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+)
 
 
 def main():
@@ -30,6 +35,8 @@ def main():
     # Seq2seq workloads: time `generate()` of exactly this many new tokens with beam search.
     parser.add_argument("--generate-new-tokens", type=int)
     parser.add_argument("--num-beams", type=int, default=1)
+    # Vision workloads: `--seq` is the image height, `--width` its width (default: square).
+    parser.add_argument("--width", type=int)
     parser.add_argument("--train", action="store_true")
     parser.add_argument("--num-labels", type=int, default=5)
     args = parser.parse_args()
@@ -42,20 +49,46 @@ def main():
     start = time.perf_counter()
     # A bare ViTModel without its pooler, as ours (the pooler is not part of the encoder).
     extra = {"add_pooling_layer": False} if model_type == "vit" else {}
-    auto = AutoModelForSeq2SeqLM if args.generate_new_tokens else AutoModel
-    model = auto.from_pretrained(args.model, dtype=torch.float32, **extra).eval()
+    if args.generate_new_tokens:
+        auto = AutoModelForSeq2SeqLM
+    elif model_type == "detr":
+        auto = AutoModelForObjectDetection
+    else:
+        auto = AutoModel
+    model, info = auto.from_pretrained(args.model, dtype=torch.float32, output_loading_info=True, **extra)
+    model.eval()
     load_ms = (time.perf_counter() - start) * 1e3
+    # The same checkpoint on both sides: every weight of the model must come from the file.
+    if model_type in ("layoutlm", "detr") and info["missing_keys"]:
+        raise SystemExit(f"weights missing from the checkpoint: {info['missing_keys'][:5]}")
 
     if model_type == "vit":
         # `--seq` is the image side; the same pixel formula as the Rust side.
         n = args.batch * 3 * args.seq * args.seq
         pixels = ((torch.arange(n, dtype=torch.int64) * 37) % 251).float() / 125.5 - 1.0
         inputs = {"pixel_values": pixels.reshape(args.batch, 3, args.seq, args.seq)}
+    elif model_type == "detr":
+        # One image, `--seq` x `--width`, all of it valid (pixel_mask of ones); the model
+        # forward (logits and boxes), not post-processing.
+        h, w = args.seq, args.width or args.seq
+        n = args.batch * 3 * h * w
+        pixels = ((torch.arange(n, dtype=torch.int64) * 37) % 251).float() / 125.5 - 1.0
+        inputs = {
+            "pixel_values": pixels.reshape(args.batch, 3, h, w),
+            "pixel_mask": torch.ones(args.batch, h, w, dtype=torch.int64),
+        }
     else:
         ids = torch.tensor(
             [[(b * 131 + s * 7) % 30000 + 1000 for s in range(args.seq)] for b in range(args.batch)]
         )
         inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        if model_type == "layoutlm":
+            # One box per token in 0..1000, the same formula as the Rust side's `bench_boxes`.
+            def box(b, s):
+                x0, y0 = (b * 37 + s * 13) % 900, (b * 53 + s * 29) % 900
+                return [x0, y0, x0 + (s * 7) % 100, y0 + (b + s) % 100]
+
+            inputs["bbox"] = torch.tensor([[box(b, s) for s in range(args.seq)] for b in range(args.batch)])
     if args.generate_new_tokens:
         n = args.generate_new_tokens
 

@@ -1,6 +1,12 @@
 """PyTorch side of the Whisper workloads of `cargo xtask bench`: 30 s of audio through
 WhisperFeatureExtractor, then `model.generate()` of exactly 32 greedy tokens (min_new_tokens =
 max_new_tokens = 32) on the same random checkpoint. Prints the same JSON as bench_torch.py.
+
+With --train-lora, times one LoRA training step instead (r=4, alpha 64, dropout 0.05 on
+q_proj/v_proj; teacher-forced loss on --labels tokens of the same 30 s example, backward,
+clip_grad_norm_(1.0), AdamW lr 1e-3) on an f32 base: our side's base is int8 (LLM.int8), but
+bitsandbytes' int8 kernels need CUDA, so this is the closest CPU equivalent, not the same
+computation.
 """
 
 import argparse
@@ -22,15 +28,18 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--seq", type=int, default=0)
+    parser.add_argument("--train-lora", action="store_true")
+    parser.add_argument("--labels", type=int, default=32)
     args = parser.parse_args()
+    if args.train_lora:
+        return train_lora_step(args)
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     model = WhisperForConditionalGeneration.from_pretrained(args.model, dtype=torch.float32).eval()
     load_ms = (time.perf_counter() - start) * 1e3
     extractor = WhisperFeatureExtractor()
-    t = np.arange(30 * 16000) / 16000.0
-    audio = (0.3 * np.sin(2 * np.pi * 440.0 * t) + 0.2 * np.sin(2 * np.pi * 1234.5 * t)).astype(np.float32)
+    audio = test_audio()
 
     def run():
         features = extractor(audio, sampling_rate=16000, return_tensors="pt").input_features
@@ -44,6 +53,44 @@ def main():
             t0 = time.perf_counter()
             run()
             samples.append((time.perf_counter() - t0) * 1e3)
+    report(args, samples, load_ms)
+
+
+def test_audio():
+    """30 s of the same test signal as the Rust side's `bench_speech::audio`."""
+    t = np.arange(30 * 16000) / 16000.0
+    return (0.3 * np.sin(2 * np.pi * 440.0 * t) + 0.2 * np.sin(2 * np.pi * 1234.5 * t)).astype(np.float32)
+
+
+def train_lora_step(args):
+    from peft import LoraConfig, get_peft_model
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(42)
+    start = time.perf_counter()
+    model = WhisperForConditionalGeneration.from_pretrained(args.model, dtype=torch.float32)
+    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], lora_dropout=0.05, bias="none")
+    model = get_peft_model(model, lora).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    load_ms = (time.perf_counter() - start) * 1e3
+    features = WhisperFeatureExtractor()(test_audio(), sampling_rate=16000, return_tensors="pt").input_features
+    # The same label ids as the Rust side's `lora_step_labels`; the model shifts them right.
+    labels = torch.tensor([[(i * 131) % 50000 + 100 for i in range(args.labels)]])
+    samples = []
+    for run in range(args.runs + 1):
+        t0 = time.perf_counter()
+        loss = model(input_features=features, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        if run > 0:  # the first step allocates the optimizer state
+            samples.append((time.perf_counter() - t0) * 1e3)
+    report(args, samples, load_ms)
+
+
+def report(args, samples, load_ms):
     print(
         json.dumps(
             {

@@ -14,6 +14,8 @@ use burn_models::heads::EncoderInput;
 use burn_models::hub::ModelDir;
 use serde_json::{Value, json};
 
+use crate::bench_speech::{LORA_STEP_LABELS, LORA_STEP_WORKLOAD};
+
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Run only workloads whose name contains this.
@@ -81,6 +83,11 @@ fn workloads() -> Vec<Workload> {
         "hidden_act": "gelu", "image_size": 224, "patch_size": 16, "num_channels": 3,
         "layer_norm_eps": 1e-12, "qkv_bias": true
     });
+    // microsoft/layoutlm-base-uncased: BERT-base plus the 2-D box tables.
+    let mut layoutlm_base = bert_base.clone();
+    layoutlm_base["model_type"] = json!("layoutlm");
+    layoutlm_base["architectures"] = json!(["LayoutLMModel"]);
+    layoutlm_base["max_2d_position_embeddings"] = json!(1024);
     let mut all = vec![
         Workload {
             name: GENERATE_WORKLOAD,
@@ -107,6 +114,20 @@ fn workloads() -> Vec<Workload> {
             batch: 8,
             seq: 128,
         },
+        // Token ids and one box per token (see `bench_boxes`).
+        Workload {
+            name: "layoutlm-base-forward-8x128",
+            config: layoutlm_base,
+            batch: 8,
+            seq: 128,
+        },
+        // One 800x1066 image (`seq` unused: see `bench_vision`).
+        Workload {
+            name: "detr-resnet50-forward-1x800x1066",
+            config: crate::bench_vision::detr_resnet50(),
+            batch: 1,
+            seq: crate::bench_vision::DETR_HEIGHT,
+        },
         // One optimizer step of fine-tuning (forward, loss, backward, clipping, AdamW) of a
         // fresh 5-label classification head on BERT-base: the Yelp recipe's step.
         Workload {
@@ -127,7 +148,24 @@ fn workloads() -> Vec<Workload> {
                 seq: 1,
             }),
     );
+    // One int8 + LoRA training step of whisper-small, on the whisper-small row's checkpoint.
+    all.push(Workload {
+        name: LORA_STEP_WORKLOAD,
+        config: crate::bench_speech::lora_step_config(),
+        batch: 1,
+        seq: 1,
+    });
     all
+}
+
+/// The checkpoint directory of a workload: its own, except for workloads that reuse
+/// another's (the LoRA training step runs on the whisper-small checkpoint).
+fn checkpoint_dir(root: &Path, name: &str) -> PathBuf {
+    root.join(if name == LORA_STEP_WORKLOAD {
+        "whisper-small-30s-32tok"
+    } else {
+        name
+    })
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -137,7 +175,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .into_iter()
             .find(|w| w.name == name)
             .with_context(|| format!("no workload {name}"))?;
-        let dir = PathBuf::from("target/bench/models").join(workload.name);
+        let dir = checkpoint_dir(Path::new("target/bench/models"), workload.name);
         let timing = bench_ours(&workload, &dir, &device, args.runs)?;
         println!(
             "{}",
@@ -158,7 +196,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         {
             continue;
         }
-        let dir = root.join(workload.name);
+        let dir = checkpoint_dir(&root, workload.name);
         write_random_checkpoint(&dir, &workload.config)?;
         eprintln!("{}: ours...", workload.name);
         let ours = bench_ours_in_process(workload.name, &args)?;
@@ -180,6 +218,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 torch
                     .as_ref()
                     .map_or("-".into(), |t| format!("{:.1}", rate(t.median_ms)))
+            );
+        }
+        if *name == LORA_STEP_WORKLOAD {
+            println!(
+                "\n{name}: ours is int8 (LLM.int8, threshold 6.0) + LoRA; the PyTorch column is an \
+                 f32 base + PEFT LoRA (bitsandbytes' int8 needs CUDA), so its ratio is not like for like"
             );
         }
         if *name == TRAIN_STEP_WORKLOAD {
@@ -208,6 +252,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "ours_peak_rss_mb": ours.peak_rss_mb,
                 "torch_peak_rss_mb": torch.as_ref().map(|t| t.peak_rss_mb),
                 "ratio": torch.as_ref().map(|t| ours.median_ms / t.median_ms),
+                "torch_note": (*name == LORA_STEP_WORKLOAD).then_some("f32 base + PEFT LoRA (bitsandbytes int8 needs CUDA)"),
             })
         })
         .collect();
@@ -321,6 +366,23 @@ fn bench_train_step(
     })
 }
 
+/// Deterministic boxes `(x0, y0, x1, y1)` in 0..1000 with x0 <= x1 and y0 <= y1, one per
+/// token, the same formula as `bench_torch.py`.
+fn bench_boxes(workload: &Workload) -> Vec<Vec<[i64; 4]>> {
+    (0..workload.batch)
+        .map(|b| {
+            (0..workload.seq)
+                .map(|s| {
+                    let x0 = ((b * 37 + s * 13) % 900) as i64;
+                    let y0 = ((b * 53 + s * 29) % 900) as i64;
+                    let (w, h) = (((s * 7) % 100) as i64, ((b + s) % 100) as i64);
+                    [x0, y0, x0 + w, y0 + h]
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Deterministic token ids and a full attention mask, the same as `bench_torch.py` builds.
 fn bench_inputs(workload: &Workload) -> (Vec<Vec<i64>>, Vec<Vec<i64>>) {
     let ids: Vec<Vec<i64>> = (0..workload.batch)
@@ -349,7 +411,7 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
     let mask = vec![vec![1i64; workload.seq]; workload.batch];
     let input = EncoderInput::new(&ids, &mask, None, device)?;
     let start = Instant::now();
-    let forward: Box<dyn Fn() -> Result<()>> = match workload.config["model_type"].as_str() {
+    let mut forward: Box<dyn FnMut() -> Result<()>> = match workload.config["model_type"].as_str() {
         Some("bert") => {
             let model = auto::load_bert(&model_dir, device)?;
             Box::new(move || {
@@ -358,6 +420,16 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
                 Ok(())
             })
         }
+        Some("layoutlm") => {
+            let model = auto::load_layoutlm(&model_dir, device)?;
+            let input = input.with_bbox(&bench_boxes(workload), device)?;
+            Box::new(move || {
+                let out = model.forward(&input)?;
+                let _ = out.last_hidden_state.into_data();
+                Ok(())
+            })
+        }
+        Some("detr") => crate::bench_vision::detector(dir, device)?,
         Some("distilbert") => {
             let model = auto::load_distilbert(&model_dir, device)?;
             Box::new(move || {
@@ -397,10 +469,14 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
                 Ok(())
             })
         }
+        // The training step's first call (optimizer state allocation) is its warm-up.
+        Some("whisper") if workload.name == LORA_STEP_WORKLOAD => {
+            crate::bench_speech::lora_train_step(dir, device)?
+        }
         Some("whisper") => crate::bench_speech::transcriber(dir, device)?,
         Some("vit") => {
             let model = burn_models::vision::load_vit(&model_dir, device)?;
-            let pixels = bench_pixels(workload.batch, workload.seq, device);
+            let pixels = bench_pixels(workload.batch, workload.seq, workload.seq, device);
             Box::new(move || {
                 let _ = model.forward(pixels.clone(), false)?.into_data();
                 Ok(())
@@ -423,15 +499,20 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
     })
 }
 
-/// Deterministic pixel values `[batch, 3, side, side]` in [-1, 1), the same formula as
+/// Deterministic pixel values `[batch, 3, height, width]` in [-1, 1), the same formula as
 /// bench_torch.py.
-fn bench_pixels(batch: usize, side: usize, device: &Device) -> burn::tensor::Tensor<4> {
-    let n = batch * 3 * side * side;
+pub fn bench_pixels(
+    batch: usize,
+    height: usize,
+    width: usize,
+    device: &Device,
+) -> burn::tensor::Tensor<4> {
+    let n = batch * 3 * height * width;
     let values: Vec<f32> = (0..n)
         .map(|i| ((i * 37) % 251) as f32 / 125.5 - 1.0)
         .collect();
     burn::tensor::Tensor::from_data(
-        burn::tensor::TensorData::new(values, [batch, 3, side, side]),
+        burn::tensor::TensorData::new(values, [batch, 3, height, width]),
         device,
     )
 }
@@ -457,6 +538,14 @@ fn bench_torch(
             "--seq",
             &workload.seq.to_string(),
         ])
+        .args(if workload.config["model_type"] == "detr" {
+            vec![
+                "--width".to_string(),
+                crate::bench_vision::DETR_WIDTH.to_string(),
+            ]
+        } else {
+            Vec::new()
+        })
         .args(if workload.config["model_type"] == "bart" {
             vec![
                 "--generate-new-tokens".to_string(),
@@ -473,6 +562,15 @@ fn bench_torch(
             "--threads",
             &threads.to_string(),
         ])
+        .args(if workload.name == LORA_STEP_WORKLOAD {
+            vec![
+                "--train-lora".to_string(),
+                "--labels".to_string(),
+                LORA_STEP_LABELS.to_string(),
+            ]
+        } else {
+            Vec::new()
+        })
         .args(if workload.name == TRAIN_STEP_WORKLOAD {
             vec![
                 "--train".to_string(),
@@ -538,7 +636,10 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
             let n: usize = shape.iter().product();
             let is_norm_weight = name.contains("LayerNorm.weight")
                 || name.contains("layer_norm.weight")
-                || (name.contains("layernorm") && name.ends_with(".weight"));
+                || (name.contains("layernorm") && name.ends_with(".weight"))
+                // ResNet's frozen batch norms: scales and variances near 1.
+                || name.ends_with("normalization.weight")
+                || name.ends_with("running_var");
             let bytes = (0..n)
                 .flat_map(|_| {
                     // xorshift: reproducible N(0, 0.02)-ish values without a rand dependency.
@@ -576,7 +677,8 @@ fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
     Ok(())
 }
 
-/// HF weight names and shapes of a bare BERT, DistilBERT or ViT encoder.
+/// HF weight names and shapes of a bare BERT, LayoutLM, DistilBERT or ViT encoder (Whisper
+/// and DETR: see `bench_speech` and `bench_vision`).
 fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
     let get = |k: &str| {
         config[k]
@@ -586,6 +688,9 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
     };
     if config["model_type"] == "whisper" {
         return crate::bench_speech::whisper_shapes(config);
+    }
+    if config["model_type"] == "detr" {
+        return crate::bench_vision::detr_shapes(config);
     }
     let mut shapes = Vec::new();
     let mut linear = |name: String, i: usize, o: usize| {
@@ -624,7 +729,7 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
         return Ok(shapes);
     }
     let hidden = match config["model_type"].as_str() {
-        Some("bert") => {
+        Some(family @ ("bert" | "layoutlm")) => {
             let (h, f) = (get("hidden_size")?, get("intermediate_size")?);
             for i in 0..get("num_hidden_layers")? {
                 let p = format!("encoder.layer.{i}");
@@ -638,6 +743,15 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
                 norms.push(format!("{p}.output.LayerNorm"));
             }
             linear("pooler.dense".into(), h, h);
+            if family == "layoutlm" {
+                let boxes = get("max_2d_position_embeddings")?;
+                for t in ["x", "y", "h", "w"] {
+                    shapes.push((
+                        format!("embeddings.{t}_position_embeddings.weight"),
+                        vec![boxes, h],
+                    ));
+                }
+            }
             shapes.push((
                 "embeddings.token_type_embeddings.weight".into(),
                 vec![get("type_vocab_size")?, h],

@@ -21,7 +21,7 @@ pub const AUDIO_SECONDS: f64 = 30.0;
 /// Tokens generated per run.
 pub const NEW_TOKENS: usize = 32;
 
-/// whisper-tiny and whisper-base architectures (multilingual vocabulary, 80 mel bins).
+/// whisper-tiny, whisper-base and whisper-small architectures (multilingual vocabulary, 80 mel bins).
 pub fn configs() -> Vec<(&'static str, Value)> {
     let whisper = |d: usize, layers: usize, heads: usize| {
         json!({
@@ -38,6 +38,7 @@ pub fn configs() -> Vec<(&'static str, Value)> {
     vec![
         ("whisper-tiny-30s-32tok", whisper(384, 4, 6)),
         ("whisper-base-30s-32tok", whisper(512, 6, 8)),
+        ("whisper-small-30s-32tok", whisper(768, 12, 12)),
     ]
 }
 
@@ -153,4 +154,99 @@ pub fn whisper_shapes(config: &Value) -> Result<Shapes> {
         vec![get("max_target_positions")?, d],
     ));
     Ok(shapes)
+}
+
+/// The int8 + LoRA training-step workload (timed by `lora_train_step`; PyTorch side:
+/// `bench_torch_whisper.py --train-lora`).
+pub const LORA_STEP_WORKLOAD: &str = "whisper-small-lora-int8-train-step";
+/// Label tokens of the training step's one example.
+pub const LORA_STEP_LABELS: usize = 32;
+
+/// whisper-small's architecture for the training step (the same checkpoint as the
+/// whisper-small inference row).
+pub fn lora_step_config() -> Value {
+    configs()
+        .into_iter()
+        .find(|(name, _)| *name == "whisper-small-30s-32tok")
+        .map(|(_, config)| config)
+        .expect("whisper-small config")
+}
+
+/// Deterministic label ids, the same formula as bench_torch_whisper.py.
+pub fn lora_step_labels() -> Vec<i64> {
+    (0..LORA_STEP_LABELS)
+        .map(|i| ((i * 131) % 50_000 + 100) as i64)
+        .collect()
+}
+
+/// One optimizer step of the train-whisper-lora recipe on one 30 s example: Whisper with
+/// int8 (LLM.int8, outlier threshold 6.0) frozen linears except the tied output projection,
+/// LoRA r=4, alpha 64, dropout 0.05 on q_proj/v_proj, teacher-forced cross-entropy on
+/// `LORA_STEP_LABELS` tokens, backward, clipping to 1.0, AdamW (lr 1e-3). Returns the load
+/// (checkpoint, quantization, adapters) and the step; its first call allocates the optimizer
+/// state.
+pub fn lora_train_step(dir: &Path, device: &Device) -> Result<Box<dyn FnMut() -> Result<()>>> {
+    use burn::module::Module;
+    use burn::optim::GradientsParams;
+    use burn_peft::{Bias, LoraConfig, Quantization, get_peft_model, quant};
+    use burn_tasks::train::speech::{load_whisper, masked_cross_entropy, shift_tokens_right};
+    use burn_tasks::train::trainer::{TrainingArguments, build_optimizer, clip_grad_norm};
+
+    let plain = device.clone().inner();
+    let ad = device.clone().autodiff();
+    plain.seed(42);
+    let int8 = Quantization::Int8 {
+        threshold: Some(quant::LLM_INT8_THRESHOLD),
+    };
+    let parts = load_whisper(&dir.to_string_lossy(), Some(int8), &plain)?;
+    let lora = LoraConfig {
+        lora_dropout: 0.05,
+        bias: Bias::None,
+        ..LoraConfig::new(4, 64.0, &["q_proj", "v_proj"])
+    };
+    let peft = get_peft_model(parts.model, lora)?;
+    // Each adapted module holds A `[r, d]` and B `[d, r]`: this many tensors get gradients.
+    let (trainable, _) = peft.get_nb_trainable_parameters();
+    let lora_tensors = trainable / (4 * parts.config.d_model);
+    let mut model = Some(peft.base_model.train());
+    let args = TrainingArguments {
+        learning_rate: 1e-3,
+        ..TrainingArguments::default()
+    };
+    let mut optim = build_optimizer(&args);
+    let extractor = WhisperFeatureExtractor::new(WhisperFeatureConfig::default())?;
+    let mel = extractor.extract(&audio());
+    let features: Tensor<3> = Tensor::from_data(
+        TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
+        &ad,
+    );
+    let labels = vec![lora_step_labels()];
+    let inputs = shift_tokens_right(
+        &labels,
+        parts.config.pad_token_id,
+        parts.config.decoder_start_token_id,
+    );
+    let ids: Tensor<2, burn::tensor::Int> =
+        Tensor::from_data(TensorData::new(inputs.concat(), [1, LORA_STEP_LABELS]), &ad);
+    let mut first = true;
+    Ok(Box::new(move || {
+        let current = model.take().context("model")?;
+        let logits = current.forward(features.clone(), ids.clone())?;
+        let loss = masked_cross_entropy(logits, &labels);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+        // The untimed first step checks that the step is what it says.
+        if std::mem::take(&mut first) {
+            let value: f32 = loss.into_scalar();
+            anyhow::ensure!(value.is_finite(), "loss {value}");
+            anyhow::ensure!(
+                grads.len() == lora_tensors,
+                "{} tensors have gradients, the adapters hold {lora_tensors}",
+                grads.len()
+            );
+        }
+        clip_grad_norm(&current, &mut grads, args.max_grad_norm);
+        model = Some(optim.step(args.learning_rate, current, grads));
+        plain.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(())
+    }))
 }

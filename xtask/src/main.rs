@@ -8,6 +8,7 @@
 
 mod bench;
 mod bench_speech;
+mod bench_vision;
 mod train;
 mod train_whisper;
 
