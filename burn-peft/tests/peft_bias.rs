@@ -308,3 +308,34 @@ fn new_bias_all_adapter_round_trips() {
     let diff = (a - b).abs().max().into_scalar::<f32>();
     assert!(diff < 1e-6, "{diff}");
 }
+
+/// wav2vec2 (CTC, "group" and "layer" feature-extractor norms): `bias="all"` trains the
+/// feature extractor's conv, GroupNorm and LayerNorm biases and the positional conv's, as
+/// PEFT counts them (tests/fixtures/peft-w2v-bias-all-params.json).
+#[test]
+fn wav2vec2_bias_all_counts_as_peft() {
+    use burn_models::wav2vec2::{Wav2Vec2Config, Wav2Vec2ForCTC};
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("peft-w2v-bias-all-params.json")).unwrap(),
+    )
+    .unwrap();
+    let config = LoraConfig {
+        bias: Bias::All,
+        ..LoraConfig::new(2, 4.0, &["q_proj", "v_proj"])
+    };
+    for base in ["w2v-ctc-group", "w2v-ctc-layer"] {
+        let dir = fixture(base);
+        let model_config: Wav2Vec2Config = read_config(&dir.join("config.json")).unwrap();
+        let weights = Weights::from_model_dir(&dir).unwrap();
+        let model = Wav2Vec2ForCTC::load(&weights.root(&device()), &model_config).unwrap();
+        let model = get_peft_model(model, config.clone()).unwrap();
+        // (The total differs: Burn folds the positional conv's weight norm into one weight
+        // and does not hold `masked_spec_embed`, a training-only parameter.)
+        let (trainable, _) = model.get_nb_trainable_parameters();
+        assert_eq!(
+            trainable,
+            golden[base]["trainable_params"].as_u64().unwrap() as usize,
+            "{base}"
+        );
+    }
+}
