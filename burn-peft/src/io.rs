@@ -14,10 +14,8 @@
 //! `{path}.original_module.bias` (the frozen original's) and `{path}.modules_to_save.bias`
 //! (the copy's, again); so do we.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-
-use std::collections::HashMap;
 
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
