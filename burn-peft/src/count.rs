@@ -22,6 +22,9 @@ pub struct LayerShape {
 pub struct ModelShape {
     pub linears: Vec<LayerShape>,
     pub other_params: usize,
+    /// How many of `other_params` are named `*.bias` (norms, convolutions): `bias="all"`
+    /// trains them too.
+    pub other_biases: usize,
 }
 
 impl ModelShape {
@@ -72,6 +75,9 @@ impl ModelShape {
             if bias_trains && layer.bias {
                 trainable += layer.d_output;
             }
+        }
+        if config.bias == Bias::All {
+            trainable += self.other_biases;
         }
         Ok((trainable, self.num_params() + added))
     }
@@ -143,6 +149,7 @@ pub fn whisper_shape(config: &WhisperDims) -> ModelShape {
     let layer_norm = 2 * d;
     // conv1 (mel -> d, kernel 3), conv2 (d -> d, kernel 3), both with bias; learned positions.
     shape.other_params += c.num_mel_bins * d * 3 + d + d * d * 3 + d;
+    shape.other_biases += 2 * d;
     shape.other_params += c.max_source_positions * d;
     let attention = |shape: &mut ModelShape, prefix: &str| {
         for (name, bias) in [
@@ -160,8 +167,10 @@ pub fn whisper_shape(config: &WhisperDims) -> ModelShape {
         shape.linear(format!("{p}.fc1"), d, c.encoder_ffn_dim, true);
         shape.linear(format!("{p}.fc2"), c.encoder_ffn_dim, d, true);
         shape.other_params += 2 * layer_norm;
+        shape.other_biases += 2 * d;
     }
     shape.other_params += layer_norm;
+    shape.other_biases += d;
     shape.other_params += c.vocab_size * d + c.max_target_positions * d;
     for i in 0..c.decoder_layers {
         let p = format!("model.decoder.layers.{i}");
@@ -170,8 +179,10 @@ pub fn whisper_shape(config: &WhisperDims) -> ModelShape {
         shape.linear(format!("{p}.fc1"), d, c.decoder_ffn_dim, true);
         shape.linear(format!("{p}.fc2"), c.decoder_ffn_dim, d, true);
         shape.other_params += 3 * layer_norm;
+        shape.other_biases += 3 * d;
     }
     shape.other_params += layer_norm;
+    shape.other_biases += d;
     // proj_out shares the token embedding when tied (counted once, as named_parameters does).
     if !c.tie_word_embeddings {
         shape.linear("proj_out".into(), d, c.vocab_size, false);

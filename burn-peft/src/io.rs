@@ -7,10 +7,14 @@
 //! | `base_model.model.{path}.base_layer.bias`         | bias of a LoRA layer (`bias` != none)  |
 //! | `base_model.model.{path}.bias`                    | bias of another layer (`bias="all"`)   |
 //! | `base_model.model.{path}.weight` / `.bias`        | a `modules_to_save` copy               |
+//! | `base_model.model.{name}` (`*.bias`)              | a norm or conv bias (`bias="all"`)     |
 //!
-//! (Older PEFT versions wrote `{path}.modules_to_save.weight` for the latter; both load.)
+//! (Older PEFT versions wrote `{path}.modules_to_save.weight` for the copy; both load.)
+//! With `bias="all"` PEFT also saves every `*.bias` inside its `modules_to_save` wrapper:
+//! `{path}.original_module.bias` (the frozen original's) and `{path}.modules_to_save.bias`
+//! (the copy's, again); so do we.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use burn::module::Param;
@@ -19,6 +23,7 @@ use burn_models::hub::Weights;
 use burn_models::nn::{Linear, LinearWeight, Linears, SavedLinear};
 use safetensors::{Dtype, View};
 
+use crate::bias;
 use crate::config::{Bias, LoraConfig};
 use crate::error::{PeftError, Result};
 use crate::model::new_adapter;
@@ -44,7 +49,8 @@ fn open_weights(dir: &Path) -> Result<Weights> {
     }
 }
 
-/// Reads adapter `name` from `dir` into the model's linear layers.
+/// Reads adapter `name` from `dir` into the model's linear layers (and, with
+/// `bias="all"`, its other biases).
 pub(crate) fn load_into(
     model: &mut impl Linears,
     dir: &Path,
@@ -65,6 +71,17 @@ pub(crate) fn load_into(
     });
     if let Some(e) = error {
         return Err(e);
+    }
+    if config.bias == Bias::All {
+        let mut values = HashMap::new();
+        for bias in bias::named_biases(model) {
+            let key = format!("{KEY_PREFIX}.{}", bias.name);
+            if weights.contains(&key) {
+                let value = read_vector(&weights, &bias.device(), &key, bias.len())?;
+                values.insert(bias.id, value);
+            }
+        }
+        bias::set_biases(model, values);
     }
     let unused = weights.unused();
     if !unused.is_empty() {
@@ -141,6 +158,21 @@ fn load_layer(
             )?)),
             None => None,
         };
+        if config.bias == Bias::All && linear.bias.is_some() {
+            // PEFT's `bias="all"` extras: the original's bias is loaded back into it; the
+            // copy's second key holds the same values as `{path}.bias`.
+            if weights.contains(&key("original_module.bias")) {
+                linear.bias = Some(Param::from_tensor(read_vector(
+                    weights,
+                    &device,
+                    &key("original_module.bias"),
+                    d_out,
+                )?));
+            }
+            if weights.contains(&key("modules_to_save.bias")) && b != key("modules_to_save.bias") {
+                read_vector(weights, &device, &key("modules_to_save.bias"), d_out)?;
+            }
+        }
         linear.saved.push(SavedLinear {
             weight: Param::from_tensor(weight),
             bias,
@@ -264,6 +296,12 @@ pub(crate) fn save(
             );
             if let Some(b) = &copy.bias {
                 add("bias".into(), to_f32_tensor(b.val()));
+                if config.bias == Bias::All {
+                    add("modules_to_save.bias".into(), to_f32_tensor(b.val()));
+                    if let Some(original) = &linear.bias {
+                        add("original_module.bias".into(), to_f32_tensor(original.val()));
+                    }
+                }
             }
         }
         let save_bias = match config.bias {
@@ -278,6 +316,14 @@ pub(crate) fn save(
     });
     if let Some(e) = error {
         return Err(e);
+    }
+    if config.bias == Bias::All {
+        for bias in bias::named_biases(model) {
+            tensors.insert(
+                format!("{KEY_PREFIX}.{}", bias.name),
+                to_f32_tensor(bias.value)?,
+            );
+        }
     }
     if tensors.is_empty() {
         return Err(PeftError::Adapter(format!(

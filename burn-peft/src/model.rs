@@ -10,7 +10,7 @@ use burn_models::nn::{Linear, LinearWeight, Linears, LoraAdapter, SavedLinear};
 
 use crate::config::{Bias, InitLoraWeights, LoraConfig};
 use crate::error::{PeftError, Result};
-use crate::quant;
+use crate::{bias, quant};
 
 /// The name PEFT gives the first adapter.
 pub const DEFAULT_ADAPTER: &str = "default";
@@ -76,6 +76,10 @@ impl<M: Linears> PeftModel<M> {
                 "target_modules {:?} matched no linear layer of the model",
                 config.target_modules
             )));
+        }
+        if config.bias == Bias::All {
+            // The biases of the other layers (norms, convolutions); linear ones are above.
+            bias::train_biases(&mut self.base_model);
         }
         self.adapters.push((name.to_string(), config));
         if self.adapters.len() == 1 {
@@ -251,6 +255,12 @@ impl<M: Linears> PeftModel<M> {
                 correction -= (d_in * d_out) as isize;
             }
         });
+        if config.is_some_and(|c| c.bias == Bias::All) {
+            trainable += bias::named_biases(&self.base_model)
+                .iter()
+                .map(|b| b.len())
+                .sum::<usize>();
+        }
         let all = (self.base_model.num_params() as isize + correction) as usize;
         (trainable, all)
     }

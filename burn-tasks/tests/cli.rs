@@ -239,6 +239,8 @@ fn adapter_option_matches_peft_pipeline() {
     for (base, adapter) in [
         ("bert-seqcls", "peft-bert-seqcls"),
         ("distilbert-seqcls", "peft-distilbert-seqcls"),
+        // bias="all": the LayerNorm biases come from the adapter too.
+        ("bert-seqcls", "peft-bert-bias-all"),
     ] {
         let single = golden_case(adapter, 0);
         let (model, adapter_dir) = (fixture(base), fixture(adapter));

@@ -5,7 +5,7 @@ mod weights;
 
 use std::path::{Path, PathBuf};
 
-pub use weights::{StoredDtype, WeightScope, Weights};
+pub use weights::{StoredDtype, WeightScope, Weights, param_name};
 
 use crate::error::{ModelError, Result};
 

@@ -7,12 +7,12 @@
 //! reported, and every shape is checked against the config before it reaches a module.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, RwLock};
 
-use burn::module::Param;
+use burn::module::{Param, ParamId};
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use memmap2::Mmap;
@@ -332,6 +332,23 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// Checkpoint names of the parameters made by [`WeightScope::param`], by parameter id: the
+/// `named_parameters` of layers that, unlike [`Linear`], do not carry their module path
+/// (`LayerNorm`, convolutions). PEFT's `bias="all"` trains and saves every parameter named
+/// `*.bias` and finds them by these names. Ids are unique in a process and survive clones,
+/// device moves and optimizer steps, so a name stays attached to its parameter.
+static PARAM_NAMES: LazyLock<RwLock<HashMap<ParamId, String>>> = LazyLock::new(Default::default);
+
+/// The checkpoint name of a parameter made by [`WeightScope::param`]
+/// (`bert.encoder.layer.0.output.LayerNorm.bias`), if it was.
+pub fn param_name(id: ParamId) -> Option<String> {
+    PARAM_NAMES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .cloned()
+}
+
 /// A view of the checkpoint under a name prefix, bound to the device tensors are created on.
 #[derive(Clone)]
 pub struct WeightScope<'a> {
@@ -392,6 +409,17 @@ impl<'a> WeightScope<'a> {
         ))
     }
 
+    /// A parameter whose shape must be `shape`, remembering its checkpoint name
+    /// ([`param_name`]).
+    pub fn param<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Param<Tensor<D>>> {
+        let param = Param::from_tensor(self.tensor(name, shape)?);
+        PARAM_NAMES
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(param.id, self.name(name));
+        Ok(param)
+    }
+
     /// A float tensor stored as `[rows, cols]` and returned transposed, as `[cols, rows]`.
     fn tensor_transposed(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
         let full = self.name(name);
@@ -446,8 +474,8 @@ impl<'a> WeightScope<'a> {
         let mut norm = LayerNormConfig::new(d_model)
             .with_epsilon(epsilon)
             .init(self.device);
-        norm.gamma = Param::from_tensor(scope.tensor(weight_name, [d_model])?);
-        norm.beta = Some(Param::from_tensor(scope.tensor(bias_name, [d_model])?));
+        norm.gamma = scope.param(weight_name, [d_model])?;
+        norm.beta = Some(scope.param(bias_name, [d_model])?);
         Ok(norm)
     }
 

@@ -3,9 +3,10 @@
 //! Hugging Face module path, so adapters can be attached by that path (PEFT's
 //! `target_modules`) without the model code knowing about them.
 
+use std::any::Any;
 use std::sync::Arc;
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::nn::Dropout;
 use burn::tensor::module::linear;
 use burn::tensor::{FloatDType, Int, Tensor, TensorData};
@@ -470,6 +471,50 @@ impl LoraAdapter {
 pub trait Linears {
     fn visit_linears(&self, f: &mut dyn FnMut(&Linear));
     fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear));
+
+    /// Every 1-D float parameter of the whole module (biases, norm scales), linear layers'
+    /// included: adapters that train parameters of other layers (PEFT's `bias="all"`) reach
+    /// them here, by the checkpoint names [`crate::hub::param_name`] gives. [`impl_linears!`]
+    /// implements it for any module; the default has none.
+    fn visit_vectors(&self, _f: &mut dyn FnMut(&Param<Tensor<1>>)) {}
+
+    /// Maps every parameter [`visit_vectors`](Self::visit_vectors) visits.
+    fn map_vectors(&mut self, _f: &mut dyn FnMut(Param<Tensor<1>>) -> Param<Tensor<1>>) {}
+}
+
+/// [`Linears::visit_vectors`] of a module.
+pub fn visit_module_vectors<M: Module>(module: &M, f: &mut dyn FnMut(&Param<Tensor<1>>)) {
+    struct Vectors<'a>(&'a mut dyn FnMut(&Param<Tensor<1>>));
+    impl ModuleVisitor for Vectors<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(vector) = (param as &dyn Any).downcast_ref::<Param<Tensor<1>>>() {
+                (self.0)(vector)
+            }
+        }
+    }
+    module.visit(&mut Vectors(f));
+}
+
+/// [`Linears::map_vectors`] of a module.
+pub fn map_module_vectors<M: Module>(
+    module: &mut M,
+    f: &mut dyn FnMut(Param<Tensor<1>>) -> Param<Tensor<1>>,
+) {
+    struct Vectors<'a>(&'a mut dyn FnMut(Param<Tensor<1>>) -> Param<Tensor<1>>);
+    impl ModuleMapper for Vectors<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let param: Box<dyn Any> = Box::new(param);
+            let param = match param.downcast::<Param<Tensor<1>>>() {
+                Ok(vector) => Box::new((self.0)(*vector)) as Box<dyn Any>,
+                Err(other) => other,
+            };
+            *param
+                .downcast::<Param<Tensor<D>>>()
+                .expect("the same parameter type")
+        }
+    }
+    // Tensors are reference-counted handles: the clone is cheap and dropped right away.
+    *module = module.clone().map(&mut Vectors(f));
 }
 
 impl Linears for Linear {
@@ -478,6 +523,12 @@ impl Linears for Linear {
     }
     fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear)) {
         f(self)
+    }
+    fn visit_vectors(&self, f: &mut dyn FnMut(&Param<Tensor<1>>)) {
+        visit_module_vectors(self, f)
+    }
+    fn map_vectors(&mut self, f: &mut dyn FnMut(Param<Tensor<1>>) -> Param<Tensor<1>>) {
+        map_module_vectors(self, f)
     }
 }
 
@@ -492,6 +543,16 @@ impl<T: Linears> Linears for Option<T> {
             inner.visit_linears_mut(f)
         }
     }
+    fn visit_vectors(&self, f: &mut dyn FnMut(&Param<Tensor<1>>)) {
+        if let Some(inner) = self {
+            inner.visit_vectors(f)
+        }
+    }
+    fn map_vectors(&mut self, f: &mut dyn FnMut(Param<Tensor<1>>) -> Param<Tensor<1>>) {
+        if let Some(inner) = self {
+            inner.map_vectors(f)
+        }
+    }
 }
 
 impl<T: Linears> Linears for Vec<T> {
@@ -500,6 +561,12 @@ impl<T: Linears> Linears for Vec<T> {
     }
     fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear)) {
         self.iter_mut().for_each(|inner| inner.visit_linears_mut(f))
+    }
+    fn visit_vectors(&self, f: &mut dyn FnMut(&Param<Tensor<1>>)) {
+        self.iter().for_each(|inner| inner.visit_vectors(f))
+    }
+    fn map_vectors(&mut self, f: &mut dyn FnMut(Param<Tensor<1>>) -> Param<Tensor<1>>) {
+        self.iter_mut().for_each(|inner| inner.map_vectors(f))
     }
 }
 
@@ -510,6 +577,12 @@ impl<T: Linears + ?Sized> Linears for Box<T> {
     fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear)) {
         (**self).visit_linears_mut(f)
     }
+    fn visit_vectors(&self, f: &mut dyn FnMut(&Param<Tensor<1>>)) {
+        (**self).visit_vectors(f)
+    }
+    fn map_vectors(&mut self, f: &mut dyn FnMut(Param<Tensor<1>>) -> Param<Tensor<1>>) {
+        (**self).map_vectors(f)
+    }
 }
 
 /// Mixed precision for every linear layer of `model` (see [`Linear::compute_dtype`]);
@@ -518,7 +591,7 @@ pub fn set_compute_dtype<M: Linears + ?Sized>(model: &mut M, dtype: Option<Float
     model.visit_linears_mut(&mut |linear| linear.compute_dtype = dtype);
 }
 
-/// `impl Linears` for a struct by listing its fields that hold linear layers.
+/// `impl Linears` for a module struct by listing its fields that hold linear layers.
 #[macro_export]
 macro_rules! impl_linears {
     ($ty:ty { $($field:ident),* $(,)? }) => {
@@ -528,6 +601,20 @@ macro_rules! impl_linears {
             }
             fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut $crate::nn::Linear)) {
                 $( $crate::nn::Linears::visit_linears_mut(&mut self.$field, f); )*
+            }
+            fn visit_vectors(
+                &self,
+                f: &mut dyn FnMut(&burn::module::Param<burn::tensor::Tensor<1>>),
+            ) {
+                $crate::nn::visit_module_vectors(self, f)
+            }
+            fn map_vectors(
+                &mut self,
+                f: &mut dyn FnMut(
+                    burn::module::Param<burn::tensor::Tensor<1>>,
+                ) -> burn::module::Param<burn::tensor::Tensor<1>>,
+            ) {
+                $crate::nn::map_module_vectors(self, f)
             }
         }
     };

@@ -79,9 +79,9 @@ fn conv1d(
 ) -> Result<Conv1d> {
     let scope = scope.push(name);
     Ok(Conv1d {
-        weight: Param::from_tensor(scope.tensor("weight", [d_out, d_in / groups, kernel])?),
+        weight: scope.param("weight", [d_out, d_in / groups, kernel])?,
         bias: if bias {
-            Some(Param::from_tensor(scope.tensor("bias", [d_out])?))
+            Some(scope.param("bias", [d_out])?)
         } else {
             None
         },
@@ -116,8 +116,8 @@ impl Wav2Vec2FeatureEncoder {
                         let mut group = GroupNormConfig::new(d_out, d_out)
                             .with_epsilon(CONV_NORM_EPS)
                             .init(scope.device());
-                        group.gamma = Some(Param::from_tensor(norm.tensor("weight", [d_out])?));
-                        group.beta = Some(Param::from_tensor(norm.tensor("bias", [d_out])?));
+                        group.gamma = Some(norm.param("weight", [d_out])?);
+                        group.beta = Some(norm.param("bias", [d_out])?);
                         (Some(group), None)
                     }
                     FeatExtractNorm::Group => (None, None),
@@ -170,7 +170,7 @@ impl Wav2Vec2PositionalConvEmbedding {
         Ok(Self {
             conv: Conv1d {
                 weight: Param::from_tensor(weight),
-                bias: Some(Param::from_tensor(conv.tensor("bias", [hidden])?)),
+                bias: Some(conv.param("bias", [hidden])?),
                 stride: 1,
                 kernel_size: kernel,
                 dilation: 1,

@@ -46,8 +46,8 @@ fn conv1d(
 ) -> Result<Conv1d> {
     let scope = scope.push(name);
     Ok(Conv1d {
-        weight: Param::from_tensor(scope.tensor("weight", [d_out, d_in, 3])?),
-        bias: Some(Param::from_tensor(scope.tensor("bias", [d_out])?)),
+        weight: scope.param("weight", [d_out, d_in, 3])?,
+        bias: Some(scope.param("bias", [d_out])?),
         stride,
         kernel_size: 3,
         dilation: 1,

@@ -83,6 +83,19 @@ macro_rules! linears_of_variants {
                     $(Self::$variant(m) => m.visit_linears_mut(f),)+
                 }
             }
+            fn visit_vectors(&self, f: &mut dyn FnMut(&Param<Tensor<1>>)) {
+                match self {
+                    $(Self::$variant(m) => m.visit_vectors(f),)+
+                }
+            }
+            fn map_vectors(
+                &mut self,
+                f: &mut dyn FnMut(Param<Tensor<1>>) -> Param<Tensor<1>>,
+            ) {
+                match self {
+                    $(Self::$variant(m) => m.map_vectors(f),)+
+                }
+            }
         }
     };
 }
