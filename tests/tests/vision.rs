@@ -477,6 +477,12 @@ fn image_classification_takes_paths_bytes_and_decoded_images_alike() {
     let results = pipeline.classify(&inputs, &options).unwrap();
     assert_eq!(results.len(), 3);
     assert_eq!(results[0].len(), 7);
-    assert_eq!(results[0], results[1]);
-    assert_eq!(results[0], results[2]);
+    // The same pixels: the same labels, and scores equal up to rounding (rows at different
+    // places of one batched product may be summed in another order).
+    for other in &results[1..] {
+        for (a, b) in results[0].iter().zip(other) {
+            assert_eq!(a.label, b.label);
+            assert!((a.score - b.score).abs() < 1e-6, "{a:?} vs {b:?}");
+        }
+    }
 }
