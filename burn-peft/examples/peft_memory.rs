@@ -560,7 +560,8 @@ fn write_random(
             let u = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
             let v = if norm { 1.0 + 0.1 * u } else { 0.07 * u };
             if f16 {
-                out.write_all(&burn::tensor::f16::from_f32(v).to_le_bytes()).unwrap();
+                out.write_all(&burn::tensor::f16::from_f32(v).to_le_bytes())
+                    .unwrap();
             } else {
                 out.write_all(&v.to_le_bytes()).unwrap();
             }

@@ -10,8 +10,8 @@
 //!
 //! Supported on the CPU backends (`flex`, `ndarray`) and the GPU ones (`wgpu`, `cuda`: Burn's
 //! cubecl backend); elsewhere, and where an op's input has no autodiff, callers take the plain
-//! composed path. Nothing here reads device memory back to the host on a GPU. `BURN_MODELS_PLAIN_BACKWARD=1` forces the
-//! plain path everywhere (to measure the difference).
+//! composed path. Nothing here reads device memory back to the host on a GPU.
+//! `BURN_MODELS_PLAIN_BACKWARD=1` forces the plain path everywhere (to measure the difference).
 
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
@@ -454,7 +454,7 @@ pub fn checkpoint<M: Module + 'static>(
 
 thread_local! {
     /// SplitMix64 state of [`seed`]'s stream.
-    static SEEDS: Cell<u64> = const { Cell::new(0x5EED_0F_C4EC_4901) };
+    static SEEDS: Cell<u64> = const { Cell::new(0x5EED_C4EC_0F49_0001) };
 }
 
 /// Seeds the stream that gives checkpointed layers their dropout seeds on a GPU (this thread's;
