@@ -3,13 +3,17 @@
 //! real sizes: a BERT-base-sized encoder (`--model bert-base`, LoRA r=8 on query/value) or a
 //! whisper-small-sized Whisper (`--model whisper-small`: d_model 768, 12 + 12 layers, 30 s
 //! windows = 3,000 mel frames, `--labels` decoder tokens; LoRA r=4, alpha 64 on q_proj/v_proj,
-//! dropout 0.05, the tied output projection kept in f32: the train-whisper-lora recipe). Each
+//! dropout 0.05, the tied output projection kept in f32: the train-whisper-lora recipe), or the
+//! recipe's own model size (`--model whisper-large-v2`: d_model 1280, 32 + 32 layers, 20 heads;
+//! its random checkpoint is written in f16, 3.1 GB, to save disk; loaded as f32). Each
 //! scheme runs in its own process; the peak is reset (`/proc/self/clear_refs`) after the model
 //! is built, so it covers the step with the model resident, not the transient of reading the
 //! f32 checkpoint. Linux only.
 //!
 //! ```sh
 //! cargo run -p burn-peft --example peft_memory -- --model whisper-small --batch 1
+//! cargo run -p burn-peft --example peft_memory -- --model whisper-large-v2 \
+//!     --schemes int8-lora [--checkpointing]
 //! cargo run -p burn-peft --example peft_memory -- [--model bert-base] [--batch 4] [--seq 128]
 //!     [--checkpointing] [--plain-backward] [--schemes f32-full,int8-lora]
 //! ```
@@ -53,11 +57,12 @@ fn main() {
     };
     let model = get("--model", "bert-base");
     let whisper = match model.as_str() {
-        "bert-base" => false,
-        "whisper-small" => true,
-        other => panic!("--model {other}: expected bert-base or whisper-small"),
+        "bert-base" => None,
+        "whisper-small" => Some(WhisperSize::SMALL),
+        "whisper-large-v2" => Some(WhisperSize::LARGE_V2),
+        other => panic!("--model {other}: expected bert-base, whisper-small or whisper-large-v2"),
     };
-    let batch: usize = get("--batch", if whisper { "1" } else { "4" })
+    let batch: usize = get("--batch", if whisper.is_some() { "1" } else { "4" })
         .parse()
         .expect("--batch");
     let seq: usize = get("--seq", "128").parse().expect("--seq");
@@ -70,7 +75,7 @@ fn main() {
         .map(|i| args[i + 1].clone())
     {
         let dir = PathBuf::from(get("--dir", "."));
-        let result = if whisper {
+        let result = if whisper.is_some() {
             whisper_worker(&scheme, &dir, batch, labels, checkpointing)
         } else {
             worker(&scheme, &dir, batch, seq, checkpointing)
@@ -83,13 +88,16 @@ fn main() {
         .split(',')
         .map(str::to_string)
         .collect();
-    if whisper {
-        write_whisper_checkpoint(&dir);
+    if let Some(size) = whisper {
+        write_whisper_checkpoint(&dir, size);
         println!(
-            "whisper-small-sized Whisper (d_model 768, 12 + 12 layers, vocab 51865), random \
+            "{model}-sized Whisper (d_model {}, {} + {} layers, vocab 51865), random \
              weights, batch {batch} x 3000 mel frames (30 s) x {labels} label tokens, one step \
              of Adam; LoRA r=4 alpha=64 on q_proj/v_proj; gradient checkpointing {}; \
              hand-written backward passes {}\n",
+            size.d_model,
+            size.layers,
+            size.layers,
             if checkpointing { "on" } else { "off" },
             if plain { "off" } else { "on" },
         );
@@ -303,7 +311,7 @@ fn write_checkpoint(dir: &Path) {
     shapes.push(("embeddings.word_embeddings.weight".into(), vec![30522, h]));
     shapes.push(("embeddings.position_embeddings.weight".into(), vec![512, h]));
     shapes.push(("embeddings.token_type_embeddings.weight".into(), vec![2, h]));
-    write_random(dir, shapes, |name| name.contains("LayerNorm.weight"));
+    write_random(dir, shapes, |name| name.contains("LayerNorm.weight"), false);
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
 }
 
@@ -418,19 +426,48 @@ fn whisper_worker(
     })
 }
 
-/// A whisper-small-sized `WhisperForConditionalGeneration` checkpoint (output projection tied)
-/// with reproducible random weights.
-fn write_whisper_checkpoint(dir: &Path) {
+/// The sizes of a Whisper checkpoint (openai/whisper-*'s config.json; both have 80 mel bins and
+/// a 51,865-token vocabulary).
+#[derive(Clone, Copy)]
+struct WhisperSize {
+    d_model: usize,
+    ffn: usize,
+    layers: usize,
+    heads: usize,
+    /// Checkpoint dtype: f16 halves the disk a large random checkpoint takes.
+    f16: bool,
+}
+
+impl WhisperSize {
+    const SMALL: Self = Self {
+        d_model: 768,
+        ffn: 3072,
+        layers: 12,
+        heads: 12,
+        f16: false,
+    };
+    const LARGE_V2: Self = Self {
+        d_model: 1280,
+        ffn: 5120,
+        layers: 32,
+        heads: 20,
+        f16: true,
+    };
+}
+
+/// A `WhisperForConditionalGeneration` checkpoint of `size` (output projection tied) with
+/// reproducible random weights.
+fn write_whisper_checkpoint(dir: &Path, size: WhisperSize) {
     if dir.join("model.safetensors").is_file() {
         return;
     }
     std::fs::create_dir_all(dir).unwrap();
-    let (d, ffn, layers, mels, vocab) = (768usize, 3072usize, 12usize, 80usize, 51865usize);
+    let (d, ffn, layers, mels, vocab) = (size.d_model, size.ffn, size.layers, 80usize, 51865usize);
     let config = json!({
         "model_type": "whisper", "architectures": ["WhisperForConditionalGeneration"],
         "vocab_size": vocab, "num_mel_bins": mels, "d_model": d,
         "encoder_layers": layers, "decoder_layers": layers,
-        "encoder_attention_heads": 12, "decoder_attention_heads": 12,
+        "encoder_attention_heads": size.heads, "decoder_attention_heads": size.heads,
         "encoder_ffn_dim": ffn, "decoder_ffn_dim": ffn,
         "max_source_positions": 1500, "max_target_positions": 448,
         "decoder_start_token_id": 50258, "pad_token_id": 50257,
@@ -479,38 +516,56 @@ fn write_whisper_checkpoint(dir: &Path) {
     }
     shapes.push(("model.decoder.embed_tokens.weight".into(), vec![vocab, d]));
     shapes.push(("model.decoder.embed_positions.weight".into(), vec![448, d]));
-    write_random(dir, shapes, |name| name.contains("norm.weight"));
+    write_random(dir, shapes, |name| name.contains("norm.weight"), size.f16);
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
 }
 
-/// Writes `model.safetensors` with reproducible uniform random values (norm weights near 1).
-fn write_random(dir: &Path, shapes: Vec<(String, Vec<usize>)>, is_norm: impl Fn(&str) -> bool) {
+/// Writes `model.safetensors` with reproducible uniform random values (norm weights near 1),
+/// in f32 or f16, streaming (a large checkpoint is never held in memory).
+fn write_random(
+    dir: &Path,
+    shapes: Vec<(String, Vec<usize>)>,
+    is_norm: impl Fn(&str) -> bool,
+    f16: bool,
+) {
+    use std::io::Write;
+    let size = if f16 { 2 } else { 4 };
+    // The safetensors layout: u64 header length, JSON header (offsets into the data), data.
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape) in &shapes {
+        let bytes = shape.iter().product::<usize>() * size;
+        header.insert(
+            name.clone(),
+            json!({"dtype": if f16 { "F16" } else { "F32" }, "shape": shape,
+                   "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let mut header = Value::Object(header).to_string().into_bytes();
+    // Padded with spaces to 8 bytes, as safetensors' own writer does.
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let file = std::fs::File::create(dir.join("model.safetensors")).unwrap();
+    let mut out = std::io::BufWriter::with_capacity(1 << 22, file);
+    out.write_all(&(header.len() as u64).to_le_bytes()).unwrap();
+    out.write_all(&header).unwrap();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let data: Vec<(String, Vec<usize>, Vec<u8>)> = shapes
-        .into_iter()
-        .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            let norm = is_norm(&name);
-            let bytes = (0..n)
-                .flat_map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let u = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-                    (if norm { 1.0 + 0.1 * u } else { 0.07 * u }).to_le_bytes()
-                })
-                .collect();
-            (name, shape, bytes)
-        })
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = data
-        .iter()
-        .map(|(name, shape, bytes)| {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+    for (name, shape) in shapes {
+        let n: usize = shape.iter().product();
+        let norm = is_norm(&name);
+        for _ in 0..n {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let u = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            let v = if norm { 1.0 + 0.1 * u } else { 0.07 * u };
+            if f16 {
+                out.write_all(&burn::tensor::f16::from_f32(v).to_le_bytes())
                     .unwrap();
-            (name.clone(), view)
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+            } else {
+                out.write_all(&v.to_le_bytes()).unwrap();
+            }
+        }
+    }
+    out.flush().unwrap();
 }

@@ -56,6 +56,20 @@ fn step(
     (values(logits).1, collect.out)
 }
 
+/// The comparisons below test the hand-written path only where it is taken: on every backend
+/// the tests run on (`BURN_DEVICE`: cpu, ndarray, wgpu, cuda), unless switched off.
+#[test]
+fn the_hand_written_path_applies_on_the_test_device() {
+    if !lean::enabled() {
+        return; // BURN_MODELS_PLAIN_BACKWARD=1
+    }
+    let device = device().autodiff();
+    let x = Tensor::<2>::ones([2, 3], &device).require_grad();
+    assert!(lean::applies(&x), "no hand-written backward on {device:?}");
+    assert!(!lean::applies(&x.clone().inner()));
+    assert!(!lean::with_plain_backward(|| lean::applies(&x)));
+}
+
 #[test]
 fn frozen_quantized_linear_backward_matches_the_composed_ops() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -8,9 +8,10 @@
 //! attention recomputes its probabilities from `q`, `k`, `v` (as PyTorch's flash/memory-efficient
 //! SDPA kernels do). Gradients are the same as the composed ops' (tests compare them).
 //!
-//! Supported on the CPU backends (`flex`, `ndarray`); elsewhere, and where an op's input has no
-//! autodiff, callers take the plain composed path. `BURN_MODELS_PLAIN_BACKWARD=1` forces the
-//! plain path everywhere (to measure the difference).
+//! Supported on the CPU backends (`flex`, `ndarray`) and the GPU ones (`wgpu`, `cuda`: Burn's
+//! cubecl backend); elsewhere, and where an op's input has no autodiff, callers take the plain
+//! composed path. Nothing here reads device memory back to the host on a GPU.
+//! `BURN_MODELS_PLAIN_BACKWARD=1` forces the plain path everywhere (to measure the difference).
 
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
@@ -179,6 +180,11 @@ fn pick_bool(t: &Tensor<4, Bool>, b: usize) -> Tensor<4, Bool> {
 }
 
 fn supported<const D: usize>(input: &Tensor<D>) -> bool {
+    on_host(input) || on_gpu(input)
+}
+
+/// Whether `input` is on a CPU backend (where reading a value back is a copy, not a sync).
+fn on_host<const D: usize>(input: &Tensor<D>) -> bool {
     let _ = input;
     #[cfg(feature = "flex")]
     if is_on::<burn_dispatch::backends::Flex, D>(input) {
@@ -186,6 +192,18 @@ fn supported<const D: usize>(input: &Tensor<D>) -> bool {
     }
     #[cfg(feature = "ndarray")]
     if is_on::<burn_dispatch::backends::NdArray, D>(input) {
+        return true;
+    }
+    false
+}
+
+/// Whether `input` is on Burn's cubecl backend (wgpu, CUDA: one backend type, the device says
+/// which runtime). Burn's `wgpu`/`cuda` features turn on burn-dispatch's of the same name,
+/// which defines it.
+fn on_gpu<const D: usize>(input: &Tensor<D>) -> bool {
+    let _ = input;
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if is_on::<burn_dispatch::backends::Cube, D>(input) {
         return true;
     }
     false
@@ -222,6 +240,12 @@ pub fn record<const N: usize, const D: usize, const DO: usize>(
     #[cfg(feature = "ndarray")]
     if let Some(out) =
         record_on::<burn_dispatch::backends::NdArray, N, D, DO>(inputs, &output, &backward)
+    {
+        return out;
+    }
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if let Some(out) =
+        record_on::<burn_dispatch::backends::Cube, N, D, DO>(inputs, &output, &backward)
     {
         return out;
     }
@@ -331,6 +355,10 @@ fn node_id<const D: usize>(tensor: &Tensor<D>) -> Option<NodeId> {
     if let Some(id) = node_id_on::<burn_dispatch::backends::NdArray, D>(tensor) {
         return Some(id);
     }
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if let Some(id) = node_id_on::<burn_dispatch::backends::Cube, D>(tensor) {
+        return Some(id);
+    }
     None
 }
 
@@ -387,15 +415,8 @@ pub fn checkpoint<M: Module + 'static>(
         .reduce(|a, b| a + b)
         .unwrap_or_else(|| Tensor::<1>::zeros([1], &device))
         .reshape([1, 1, 1]);
-    // Dropout masks: the same in both runs, and drawn from the device's own random stream
-    // (so a seeded run stays reproducible).
-    let seed = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_or(0, |v| {
-            (u64::from(v[0].to_bits()) << 32) | u64::from(v[1].to_bits())
-        });
+    // Dropout masks: the same in both runs.
+    let seed = dropout_seed(&x);
     device.seed(seed);
     let output = layer(&module.clone().no_grad(), x.clone().detach()).inner();
     // Modules are `Send` but not always `Sync`; the backward closure must be both.
@@ -428,6 +449,41 @@ pub fn checkpoint<M: Module + 'static>(
         }
     });
     record(&[x, anchor], output, backward)
+}
+
+thread_local! {
+    /// SplitMix64 state of [`seed`]'s stream.
+    static SEEDS: Cell<u64> = const { Cell::new(0x5EED_C4EC_0F49_0001) };
+}
+
+/// Seeds the stream that gives checkpointed layers their dropout seeds on a GPU (this thread's;
+/// the trainer calls it with the device's seed before each step). On the CPU backends the seed
+/// is drawn from the device's own random stream instead; on a GPU that would read a value back
+/// to the host, which waits for every queued kernel, once per layer.
+pub fn seed(seed: u64) {
+    SEEDS.with(|s| s.set(seed));
+}
+
+/// The seed a checkpointed layer's two runs share (see [`seed`]).
+fn dropout_seed<const D: usize>(x: &Tensor<D>) -> u64 {
+    if on_host(x) {
+        // From the device's own random stream, so a seeded device gives reproducible runs.
+        return Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &x.device())
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_or(0, |v| {
+                (u64::from(v[0].to_bits()) << 32) | u64::from(v[1].to_bits())
+            });
+    }
+    SEEDS.with(|s| {
+        let state = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        s.set(state);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
 }
 
 /// Float parameters that require gradients.

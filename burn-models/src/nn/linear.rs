@@ -216,11 +216,18 @@ impl Int8Weight {
                 .val()
                 .div_scalar(127.0)
                 .unsqueeze_dim::<2>(0);
-        let exact = flat.clone().matmul(weight.clone());
-        let approx = y_inliers + (flat * outliers).matmul(weight);
+        let tracked = flat.is_autodiff();
+        let approx = y_inliers + (flat.clone() * outliers).matmul(weight.clone());
         // Gradients flow as through the dequantized weight (bitsandbytes' backward does the
-        // same); the forward value is the decomposed product.
-        let y = exact.clone() + (approx - exact).detach();
+        // same); the forward value is the decomposed product. Without autodiff (inference,
+        // and `nn::lean`'s frozen layers, whose backward is their own) the exact product
+        // would only be cancelled out: a third matmul saved.
+        let y = if tracked {
+            let exact = flat.matmul(weight);
+            exact.clone() + (approx - exact).detach()
+        } else {
+            approx
+        };
         let mut out_dims = dims;
         out_dims[D - 1] = self.row_absmax.val().dims()[0];
         y.reshape(out_dims)

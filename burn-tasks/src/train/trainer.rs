@@ -597,6 +597,8 @@ pub fn train<T: TrainTask>(
                 let scale = loss_scale / group.len() as f64;
                 let (value, grads) = if replicas.len() == 1 {
                     ad_device.seed(seed);
+                    // Checkpointed layers' dropout seeds on a GPU (see `lean::seed`).
+                    burn_models::nn::lean::seed(seed);
                     let loss = if args.gradient_checkpointing {
                         task.loss(&checkpointed(&model), micro, &ad_device)?
                     } else {
@@ -797,6 +799,7 @@ fn sharded_backward<T: TrainTask>(
                     let mut out = Vec::with_capacity(list.len());
                     for (i, shard) in list {
                         ad.seed(mix_seed(seed, 0xDA7A, i as u64));
+                        burn_models::nn::lean::seed(mix_seed(seed, 0xDA7A, i as u64));
                         let loss = task.loss(&replica, shard, &ad)?;
                         let share = shard.len() as f64 / total;
                         let value = f64::from(loss.clone().into_scalar::<f32>()) * share;
