@@ -4,7 +4,7 @@
 //! forward allocates and frees a few hundred buffers of 1-12 MB. glibc serves blocks above its
 //! mmap threshold (128 KiB at first, raised only as such blocks are freed) with fresh `mmap`s and
 //! returns the heap's free top to the OS, so each new buffer is faulted in and zeroed by the kernel
-//! page by page: measured here, 4.5x the page faults and 22% more CPU time for a BERT-base forward.
+//! page by page: measured here, 4.5x the page faults and 28% more CPU time for a BERT-base forward.
 
 /// Serve tensor-sized blocks from the heap and keep freed memory for reuse: an mmap threshold of
 /// 32 MiB (glibc's maximum) and a trim threshold of 256 MiB. Call once at start-up; the binaries
