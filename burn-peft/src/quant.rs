@@ -52,12 +52,16 @@ pub fn quantize_int8(weight: Tensor<2>, threshold: Option<f32>) -> Int8Weight {
             *q = (v * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
         }
     }
+    // `from_data` builds the device's default integer type; store int8 where the device has
+    // it (WGSL has no 8-bit integers: wgpu keeps the values in its default i32).
+    let values = Tensor::<2, Int>::from_data(TensorData::new(quantized, [d_out, d_in]), &device);
+    let values = if device.supports_dtype(IntDType::I8) {
+        values.cast(IntDType::I8)
+    } else {
+        values
+    };
     Int8Weight {
-        // `from_data` builds the device's default integer type; store int8.
-        values: frozen_int(
-            Tensor::<2, Int>::from_data(TensorData::new(quantized, [d_out, d_in]), &device)
-                .cast(IntDType::I8),
-        ),
+        values: frozen_int(values),
         row_absmax: frozen(Tensor::from_data(TensorData::new(absmax, [d_out]), &device)),
         threshold,
     }
@@ -131,9 +135,15 @@ pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
             codes[group * NF4_ABSMAX_BLOCK_SIZE + i] = nearest(&map, c * inv) as u8;
         }
     }
+    // Bytes where the device stores them (WGSL has no 8-bit integers: wgpu keeps its i32).
     let u8_tensor = |v: Vec<u8>| {
         let n = v.len();
-        frozen_int(Tensor::<1, Int>::from_data(TensorData::new(v, [n]), &device).cast(IntDType::U8))
+        let t = Tensor::<1, Int>::from_data(TensorData::new(v, [n]), &device);
+        frozen_int(if device.supports_dtype(IntDType::U8) {
+            t.cast(IntDType::U8)
+        } else {
+            t
+        })
     };
     let n_scales = scales.len();
     Nf4Weight {

@@ -6,8 +6,7 @@
 //!   softmax's `exp` from libm per score (a quarter of Whisper's run time on 30 s of audio);
 //!   here each (example, head) is two `gemm` calls on the strided views and a vectorized
 //!   softmax, heads in parallel, written straight into the `[batch, seq, heads, dim]` layout
-//!   the output projection reads.
-//!
+//!   the output projection reads;
 //! * a linear layer on a few rows (a decoder step): gemm runs a matrix-vector product on one
 //!   thread whatever the parallelism asked; here the weight's columns are split over the pool.
 //!
@@ -38,11 +37,11 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
             for_each_chunk(values, gelu_in_place);
             return Tensor::from_primitive::<Flex>(t);
         }
-        // Training: the same kernel forward, and a fused kernel for the backward pass (flex's
-        // evaluates `erf` and `exp` per element on one core).
-        if super::lean::applies(&x) {
+        // Training on flex: the same kernel forward, and a fused kernel for the backward pass
+        // (flex's evaluates `erf` and `exp` per element on one core).
+        let input = x.clone().inner();
+        if super::lean::applies(&x) && input.clone().try_into_primitive::<Flex>().is_ok() {
             use std::sync::Arc;
-            let input = x.clone().inner();
             let output = gelu(input.clone());
             let backward: super::lean::GradFn<1, D, D> = Arc::new(move |grad: Tensor<D>, _| {
                 [Some(gelu_backward(input.clone(), grad))].into()

@@ -335,11 +335,13 @@ impl LinearWeight {
         match self {
             Self::Dense(w) => w.shape().num_elements() * 4,
             Self::Int8(w) => {
-                w.values.shape().num_elements() + w.row_absmax.shape().num_elements() * 4
+                // One byte a value, or four where the device has no int8 storage (WGSL).
+                w.values.shape().num_elements() * w.values.val().dtype().size()
+                    + w.row_absmax.shape().num_elements() * 4
             }
             Self::Nf4(w) => {
-                w.packed.shape().num_elements()
-                    + w.absmax_codes.shape().num_elements()
+                (w.packed.shape().num_elements() + w.absmax_codes.shape().num_elements())
+                    * w.packed.val().dtype().size()
                     + w.absmax_scale.shape().num_elements() * 4
                     + 4
             }
