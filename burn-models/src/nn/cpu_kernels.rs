@@ -176,6 +176,13 @@ mod flex_linear {
     unsafe impl Send for SendPtr {}
     unsafe impl Sync for SendPtr {}
 
+    impl SendPtr {
+        /// The pointer; a method, so closures capture the whole (`Send`) wrapper.
+        fn get(self) -> *mut f32 {
+            self.0
+        }
+    }
+
     pub(super) fn run(
         x: &Tensor<2>,
         weight: &Tensor<2>,
@@ -225,7 +232,6 @@ mod flex_linear {
             .for_each(|task| {
                 let start = task * per_task;
                 let cols = per_task.min(d_output - start);
-                let out_ptr = out_ptr;
                 // SAFETY: layouts come from the tensors; columns `start..start + cols` of the
                 // output are this task's alone.
                 unsafe {
@@ -233,7 +239,7 @@ mod flex_linear {
                         rows,
                         cols,
                         d_input,
-                        out_ptr.0.add(start),
+                        out_ptr.get().add(start),
                         1,
                         d_output as isize,
                         read_dst,
@@ -342,6 +348,13 @@ mod flex_attention {
     // SAFETY: each (example, head) writes its own disjoint rows of the output.
     unsafe impl Send for SendPtr {}
     unsafe impl Sync for SendPtr {}
+
+    impl SendPtr {
+        /// The pointer; a method, so closures capture the whole (`Send`) wrapper.
+        fn get(self) -> *mut f32 {
+            self.0
+        }
+    }
 
     pub(super) fn run(
         query: &Tensor<4>,
@@ -453,14 +466,13 @@ mod flex_attention {
                 }
                 row_ops::softmax(row);
             }
-            let out_ptr = out_ptr;
             // SAFETY: rows `[b, 0..seq_q, h, ..]` of the output belong to this (b, h) alone.
             unsafe {
                 gemm::gemm(
                     seq_q,
                     val_dim,
                     seq_kv,
-                    out_ptr.0.add(((b * seq_q) * heads + h) * val_dim),
+                    out_ptr.get().add(((b * seq_q) * heads + h) * val_dim),
                     1,
                     (heads * val_dim) as isize,
                     false,
@@ -578,8 +590,8 @@ mod row_ops {
         // SAFETY: `lanes` holds 8 floats.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), max8) };
         let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        for k in j..n {
-            max = max.max(row[k]);
+        for &v in &row[j..] {
+            max = max.max(v);
         }
         if max == f32::NEG_INFINITY {
             row.fill(0.0);
@@ -600,9 +612,9 @@ mod row_ops {
         // SAFETY: `lanes` holds 8 floats.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum8) };
         let mut sum: f32 = lanes.iter().sum();
-        for k in j..n {
-            row[k] = (row[k] - max).exp();
-            sum += row[k];
+        for s in &mut row[j..] {
+            *s = (*s - max).exp();
+            sum += *s;
         }
         let inv = _mm256_set1_ps(1.0 / sum);
         j = 0;
@@ -802,7 +814,7 @@ fn gelu_loop(values: &mut [f32]) {
 /// `x¹..x¹³`, then even denominator coefficients `x⁰..x⁸`.
 const ERF_P: [f32; 7] = [
     -1.609_603_3e-2,
-    -2.954_599_8e-3,
+    -2.954_6e-3,
     -7.349_906_3e-4,
     -5.692_506_4e-5,
     -2.101_024e-6,
@@ -951,12 +963,13 @@ mod tests {
                 scale: Some(0.3),
                 ..Default::default()
             };
-            let cases: Vec<(
-                &str,
+            type Case<'a> = (
+                &'a str,
                 Option<Tensor<4, Bool>>,
                 Option<Tensor<4>>,
                 AttentionModuleOptions,
-            )> = vec![
+            );
+            let cases: Vec<Case> = vec![
                 ("plain", None, None, AttentionModuleOptions::default()),
                 (
                     "padding mask",
