@@ -150,8 +150,39 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tenso
     module::linear(x, weight, bias)
 }
 
+/// What the flex kernels share.
+#[cfg(feature = "flex")]
+mod flex_common {
+    use burn::tensor::{DType, Tensor};
+    use burn_dispatch::backends::Flex;
+    use burn_dispatch::backends::flex::FlexTensor;
+
+    /// The flex primitive of an f32 tensor without autodiff (shares its buffer).
+    pub(super) fn flex_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+        if t.dtype() != DType::F32 {
+            return None;
+        }
+        t.clone().try_into_primitive::<Flex>().ok()
+    }
+
+    /// An output pointer handed to the pool's tasks.
+    #[derive(Clone, Copy)]
+    pub(super) struct SendPtr(pub(super) *mut f32);
+    // SAFETY: every kernel gives each task its own disjoint part of the output.
+    unsafe impl Send for SendPtr {}
+    unsafe impl Sync for SendPtr {}
+
+    impl SendPtr {
+        /// The pointer; a method, so closures capture the whole (`Send`) wrapper.
+        pub(super) fn get(self) -> *mut f32 {
+            self.0
+        }
+    }
+}
+
 #[cfg(feature = "flex")]
 mod flex_linear {
+    use super::flex_common::{SendPtr, flex_f32};
     use super::{DType, Tensor};
     use burn::tensor::Shape;
     use burn_dispatch::backends::Flex;
@@ -162,26 +193,6 @@ mod flex_linear {
     const MAX_ROWS: usize = 8;
     /// Below this many weights a task's start-up outweighs the split.
     const MIN_WEIGHTS: usize = 1 << 18;
-
-    fn flex_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
-        if t.dtype() != DType::F32 {
-            return None;
-        }
-        t.clone().try_into_primitive::<Flex>().ok()
-    }
-
-    #[derive(Clone, Copy)]
-    struct SendPtr(*mut f32);
-    // SAFETY: each task writes its own columns of the output.
-    unsafe impl Send for SendPtr {}
-    unsafe impl Sync for SendPtr {}
-
-    impl SendPtr {
-        /// The pointer; a method, so closures capture the whole (`Send`) wrapper.
-        fn get(self) -> *mut f32 {
-            self.0
-        }
-    }
 
     pub(super) fn run(
         x: &Tensor<2>,
@@ -282,6 +293,7 @@ pub fn attention(
 
 #[cfg(feature = "flex")]
 mod flex_attention {
+    use super::flex_common::{SendPtr, flex_f32};
     use super::{AttentionModuleOptions, Bool, DType, Tensor, row_ops};
     use burn::tensor::Shape;
     use burn_dispatch::backends::Flex;
@@ -333,26 +345,6 @@ mod flex_attention {
                 .iter()
                 .zip(dims)
                 .all(|(&d, want)| d == want || d == 1)
-        }
-    }
-
-    fn flex_f32(t: &Tensor<4>) -> Option<FlexTensor> {
-        if t.dtype() != DType::F32 {
-            return None;
-        }
-        t.clone().try_into_primitive::<Flex>().ok()
-    }
-
-    #[derive(Clone, Copy)]
-    struct SendPtr(*mut f32);
-    // SAFETY: each (example, head) writes its own disjoint rows of the output.
-    unsafe impl Send for SendPtr {}
-    unsafe impl Sync for SendPtr {}
-
-    impl SendPtr {
-        /// The pointer; a method, so closures capture the whole (`Send`) wrapper.
-        fn get(self) -> *mut f32 {
-            self.0
         }
     }
 
