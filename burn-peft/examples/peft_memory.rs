@@ -217,6 +217,31 @@ fn worker(scheme: &str, dir: &Path, batch: usize, seq: usize, checkpointing: boo
     let output = model.forward(&input).unwrap();
     let pooled = output.pooler_output.expect("pooler");
     let loss = output.last_hidden_state.powi_scalar(2).mean() + pooled.powi_scalar(2).mean();
+    finish_step(
+        model,
+        loss,
+        start,
+        Report {
+            scheme,
+            bytes,
+            trainable,
+            rss_after_setup,
+        },
+    )
+}
+
+/// Adam (first step) over the parameters that received gradients.
+/// What a worker reports besides the step's own figures.
+struct Report<'a> {
+    scheme: &'a str,
+    bytes: usize,
+    trainable: usize,
+    rss_after_setup: f64,
+}
+
+/// Backward pass and Adam update from `loss`, then the report with the step time (from
+/// `start`) and the process's peak RSS.
+fn finish_step<M: Module>(model: M, loss: Tensor<1>, start: Instant, report: Report) -> Value {
     let grads = loss.backward();
     let mut adam = Adam {
         grads: &grads,
@@ -227,22 +252,21 @@ fn worker(scheme: &str, dir: &Path, batch: usize, seq: usize, checkpointing: boo
     let model = model.map(&mut adam);
     let step_s = start.elapsed().as_secs_f64();
     assert_eq!(
-        adam.updated, trainable,
+        adam.updated, report.trainable,
         "Adam holds state for the trainable parameters alone"
     );
     let peak = status_kb("VmHWM:") / 1024.0;
     drop(model);
     json!({
-        "scheme": scheme,
-        "base_weight_bytes": bytes,
-        "trainable": trainable,
-        "rss_after_setup_mb": rss_after_setup,
+        "scheme": report.scheme,
+        "base_weight_bytes": report.bytes,
+        "trainable": report.trainable,
+        "rss_after_setup_mb": report.rss_after_setup,
         "peak_step_mb": peak,
         "step_s": step_s,
     })
 }
 
-/// Adam (first step) over the parameters that received gradients.
 struct Adam<'a> {
     grads: &'a Gradients,
     state: HashMap<ParamId, (Tensor<1>, Tensor<1>)>,
@@ -401,29 +425,17 @@ fn whisper_worker(
         .gather(2, targets.unsqueeze_dim::<3>(2))
         .mean()
         .neg();
-    let grads = loss.backward();
-    let mut adam = Adam {
-        grads: &grads,
-        state: HashMap::new(),
-        lr: 1e-4,
-        updated: 0,
-    };
-    let model = model.map(&mut adam);
-    let step_s = start.elapsed().as_secs_f64();
-    assert_eq!(
-        adam.updated, trainable,
-        "Adam holds state for the trainable parameters alone"
-    );
-    let peak = status_kb("VmHWM:") / 1024.0;
-    drop(model);
-    json!({
-        "scheme": scheme,
-        "base_weight_bytes": bytes,
-        "trainable": trainable,
-        "rss_after_setup_mb": rss_after_setup,
-        "peak_step_mb": peak,
-        "step_s": step_s,
-    })
+    finish_step(
+        model,
+        loss,
+        start,
+        Report {
+            scheme,
+            bytes,
+            trainable,
+            rss_after_setup,
+        },
+    )
 }
 
 /// The sizes of a Whisper checkpoint (openai/whisper-*'s config.json; both have 80 mel bins and
