@@ -793,6 +793,48 @@ fn encoder_shapes(config: &Value) -> Result<Vec<(String, Vec<usize>)>> {
 }
 
 /// HF weight names and shapes of `BartForConditionalGeneration` (the LM head is tied).
+/// `(name, PyTorch shape)` of every tensor of a checkpoint.
+pub type Shapes = Vec<(String, Vec<usize>)>;
+
+/// The tensors of one BART-style transformer layer at `prefix` (`self_attn`, for a decoder
+/// also `encoder_attn`, each with its LayerNorm; `fc1`, `fc2`, `final_layer_norm`), all
+/// Linear layers with biases except Whisper's `k_proj` when `key_bias` is false.
+pub fn transformer_layer_shapes(
+    shapes: &mut Shapes,
+    prefix: &str,
+    decoder: bool,
+    d: usize,
+    ffn: usize,
+    key_bias: bool,
+) {
+    let mut linear = |name: String, i: usize, o: usize, bias: bool| {
+        shapes.push((format!("{name}.weight"), vec![o, i]));
+        if bias {
+            shapes.push((format!("{name}.bias"), vec![o]));
+        }
+    };
+    let attentions: &[&str] = if decoder {
+        &["self_attn", "encoder_attn"]
+    } else {
+        &["self_attn"]
+    };
+    for a in attentions {
+        for n in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+            linear(format!("{prefix}.{a}.{n}"), d, d, n != "k_proj" || key_bias);
+        }
+    }
+    linear(format!("{prefix}.fc1"), d, ffn, true);
+    linear(format!("{prefix}.fc2"), ffn, d, true);
+    for norm in attentions
+        .iter()
+        .map(|a| format!("{a}_layer_norm"))
+        .chain(["final_layer_norm".to_string()])
+    {
+        shapes.push((format!("{prefix}.{norm}.weight"), vec![d]));
+        shapes.push((format!("{prefix}.{norm}.bias"), vec![d]));
+    }
+}
+
 fn bart_shapes(get: &dyn Fn(&str) -> Result<usize>) -> Result<Vec<(String, Vec<usize>)>> {
     let d = get("d_model")?;
     let mut shapes = vec![
@@ -816,19 +858,7 @@ fn bart_shapes(get: &dyn Fn(&str) -> Result<usize>) -> Result<Vec<(String, Vec<u
         let ffn = get(&format!("{side}_ffn_dim"))?;
         for i in 0..get(&format!("{side}_layers"))? {
             let l = format!("{p}.layers.{i}");
-            let mut attentions = vec!["self_attn"];
-            if side == "decoder" {
-                attentions.push("encoder_attn");
-            }
-            for a in attentions {
-                for n in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                    linear(&mut shapes, format!("{l}.{a}.{n}"), d, d);
-                }
-                linear(&mut shapes, format!("{l}.{a}_layer_norm"), 0, d);
-            }
-            linear(&mut shapes, format!("{l}.fc1"), d, ffn);
-            linear(&mut shapes, format!("{l}.fc2"), ffn, d);
-            linear(&mut shapes, format!("{l}.final_layer_norm"), 0, d);
+            transformer_layer_shapes(&mut shapes, &l, side == "decoder", d, ffn, true);
         }
     }
     // LayerNorms came out as `[d, 0]` "linears": make them `[d]` weights and biases.

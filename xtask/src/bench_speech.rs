@@ -86,7 +86,7 @@ pub fn transcriber(dir: &Path, device: &Device) -> Result<Box<dyn Fn() -> Result
     }))
 }
 
-type Shapes = Vec<(String, Vec<usize>)>;
+use crate::bench::{Shapes, transformer_layer_shapes};
 
 /// HF names and shapes of `WhisperForConditionalGeneration` (output projection tied).
 pub fn whisper_shapes(config: &Value) -> Result<Shapes> {
@@ -98,25 +98,9 @@ pub fn whisper_shapes(config: &Value) -> Result<Shapes> {
     };
     let d = get("d_model")?;
     let mut shapes: Shapes = Vec::new();
-    let linear = |shapes: &mut Shapes, name: String, i: usize, o: usize, bias: bool| {
-        shapes.push((format!("{name}.weight"), vec![o, i]));
-        if bias {
-            shapes.push((format!("{name}.bias"), vec![o]));
-        }
-    };
     let norm = |shapes: &mut Shapes, name: String| {
         shapes.push((format!("{name}.weight"), vec![d]));
         shapes.push((format!("{name}.bias"), vec![d]));
-    };
-    let attention = |shapes: &mut Shapes, p: String| {
-        for (n, bias) in [
-            ("q_proj", true),
-            ("k_proj", false),
-            ("v_proj", true),
-            ("out_proj", true),
-        ] {
-            linear(shapes, format!("{p}.{n}"), d, d, bias);
-        }
     };
     let mels = get("num_mel_bins")?;
     shapes.push(("model.encoder.conv1.weight".into(), vec![d, mels, 3]));
@@ -133,15 +117,8 @@ pub fn whisper_shapes(config: &Value) -> Result<Shapes> {
     ] {
         for i in 0..layers {
             let p = format!("model.{side}.layers.{i}");
-            attention(&mut shapes, format!("{p}.self_attn"));
-            norm(&mut shapes, format!("{p}.self_attn_layer_norm"));
-            if side == "decoder" {
-                attention(&mut shapes, format!("{p}.encoder_attn"));
-                norm(&mut shapes, format!("{p}.encoder_attn_layer_norm"));
-            }
-            linear(&mut shapes, format!("{p}.fc1"), d, ffn, true);
-            linear(&mut shapes, format!("{p}.fc2"), ffn, d, true);
-            norm(&mut shapes, format!("{p}.final_layer_norm"));
+            // Whisper's `k_proj` has no bias.
+            transformer_layer_shapes(&mut shapes, &p, side == "decoder", d, ffn, false);
         }
         norm(&mut shapes, format!("model.{side}.layer_norm"));
     }

@@ -35,7 +35,7 @@ pub fn detr_resnet50() -> Value {
     })
 }
 
-type Shapes = Vec<(String, Vec<usize>)>;
+use crate::bench::{Shapes, transformer_layer_shapes};
 
 /// HF names and shapes of `DetrForObjectDetection` with an HF ResNet backbone (its batch
 /// norms frozen: weight, bias, running mean and variance).
@@ -91,11 +91,6 @@ pub fn detr_shapes(config: &Value) -> Result<Shapes> {
         shapes.push((format!("{name}.weight"), vec![d]));
         shapes.push((format!("{name}.bias"), vec![d]));
     };
-    let attention = |shapes: &mut Shapes, p: String| {
-        for n in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-            linear(shapes, format!("{p}.{n}"), d, d);
-        }
-    };
     shapes.push(("model.input_projection.weight".into(), vec![d, d_in, 1, 1]));
     shapes.push(("model.input_projection.bias".into(), vec![d]));
     shapes.push((
@@ -108,15 +103,7 @@ pub fn detr_shapes(config: &Value) -> Result<Shapes> {
     ] {
         for i in 0..layers {
             let p = format!("model.{side}.layers.{i}");
-            attention(&mut shapes, format!("{p}.self_attn"));
-            norm(&mut shapes, format!("{p}.self_attn_layer_norm"));
-            if side == "decoder" {
-                attention(&mut shapes, format!("{p}.encoder_attn"));
-                norm(&mut shapes, format!("{p}.encoder_attn_layer_norm"));
-            }
-            linear(&mut shapes, format!("{p}.fc1"), d, ffn);
-            linear(&mut shapes, format!("{p}.fc2"), ffn, d);
-            norm(&mut shapes, format!("{p}.final_layer_norm"));
+            transformer_layer_shapes(&mut shapes, &p, side == "decoder", d, ffn, true);
         }
     }
     norm(&mut shapes, "model.decoder.layernorm".into());
