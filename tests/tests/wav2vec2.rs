@@ -390,7 +390,7 @@ fn short_and_long_clips_batch_with_an_attention_mask() {
 /// Where the time goes for a wav2vec2-base-sized model: `W2V_BENCH=DIR` (a `Wav2Vec2ForCTC`
 /// checkpoint) `cargo test -p integration-tests --test wav2vec2 -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a timing run, not a check: needs W2V_BENCH=<a wav2vec2-base-sized checkpoint dir>"]
 fn time_a_base_sized_model() {
     let Ok(dir) = std::env::var("W2V_BENCH") else {
         return;
