@@ -4,7 +4,9 @@
 
 use burn::module::{Param, ParamId};
 use burn::tensor::{Int, IntDType, Tensor, TensorData};
-use burn_models::nn::{Int8Weight, LinearWeight, Linears, NF4_CODE, Nf4Weight, dynamic_map};
+use burn_models::nn::{
+    Int8Weight, LinearWeight, Linears, NF4_CODE, Nf4Weight, dynamic_map, pack_bytes,
+};
 
 use crate::error::{PeftError, Result};
 
@@ -38,6 +40,36 @@ fn frozen<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
 /// `int8_vectorwise_quant` of `W` `[out, in]`, `CB = round(W * 127 / absmax_row)` (ties to
 /// even, as `torch.round`). Computed on the host: the int8 tensor is built from i8 data.
 pub fn quantize_int8(weight: Tensor<2>, threshold: Option<f32>) -> Int8Weight {
+    let storage = ByteStorage::for_device(&weight.device(), IntDType::I8);
+    quantize_int8_as(weight, threshold, storage)
+}
+
+/// How a quantized weight's bytes are held on its device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteStorage {
+    /// One per 8-bit integer element.
+    Bytes,
+    /// Four per `i32` ([`pack_bytes`]): devices without 8-bit integers (WGSL).
+    Words,
+}
+
+impl ByteStorage {
+    /// `Bytes` where `device` stores `dtype` (i8 or u8), else `Words`.
+    pub fn for_device(device: &burn::tensor::Device, dtype: IntDType) -> Self {
+        if device.supports_dtype(dtype) {
+            Self::Bytes
+        } else {
+            Self::Words
+        }
+    }
+}
+
+/// [`quantize_int8`] with the bytes held as `storage` says.
+pub fn quantize_int8_as(
+    weight: Tensor<2>,
+    threshold: Option<f32>,
+    storage: ByteStorage,
+) -> Int8Weight {
     let device = weight.device();
     let [d_in, d_out] = weight.dims();
     let values = host_rows(weight);
@@ -52,18 +84,25 @@ pub fn quantize_int8(weight: Tensor<2>, threshold: Option<f32>) -> Int8Weight {
             *q = (v * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
         }
     }
-    // `from_data` builds the device's default integer type; store int8 where the device has
-    // it (WGSL has no 8-bit integers: wgpu keeps the values in its default i32).
-    let values = Tensor::<2, Int>::from_data(TensorData::new(quantized, [d_out, d_in]), &device);
-    let values = if device.supports_dtype(IntDType::I8) {
-        values.cast(IntDType::I8)
+    // One byte a value: int8 where the device has it; elsewhere (WGSL has only 32-bit
+    // integers) each row's bytes packed four to an i32.
+    let in_words = storage == ByteStorage::Words;
+    let values = if in_words {
+        let words: Vec<i32> = quantized
+            .chunks(d_in.max(1))
+            .flat_map(|row| pack_bytes(&row.iter().map(|&v| v as u8).collect::<Vec<_>>()))
+            .collect();
+        Tensor::<2, Int>::from_data(TensorData::new(words, [d_out, d_in.div_ceil(4)]), &device)
     } else {
-        values
+        Tensor::<2, Int>::from_data(TensorData::new(quantized, [d_out, d_in]), &device)
+            .cast(IntDType::I8)
     };
     Int8Weight {
         values: frozen_int(values),
         row_absmax: frozen(Tensor::from_data(TensorData::new(absmax, [d_out]), &device)),
         threshold,
+        d_input: d_in,
+        in_words,
     }
 }
 
@@ -96,6 +135,12 @@ fn nearest(code: &[f32], x: f32) -> usize {
 /// as bitsandbytes `quantize_4bit(W, blocksize=64, compress_statistics=True, quant_type="nf4")`
 /// lays out `W` `[out, in]`.
 pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
+    let storage = ByteStorage::for_device(&weight.device(), IntDType::U8);
+    quantize_nf4_as(weight, storage)
+}
+
+/// [`quantize_nf4`] with the bytes held as `storage` says.
+pub fn quantize_nf4_as(weight: Tensor<2>, storage: ByteStorage) -> Nf4Weight {
     let device = weight.device();
     let [d_in, d_out] = weight.dims();
     let values = host_rows(weight);
@@ -135,14 +180,16 @@ pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
             codes[group * NF4_ABSMAX_BLOCK_SIZE + i] = nearest(&map, c * inv) as u8;
         }
     }
-    // Bytes where the device stores them (WGSL has no 8-bit integers: wgpu keeps its i32).
+    // Bytes where the device has them; elsewhere (WGSL) packed four to an i32.
+    let in_words = storage == ByteStorage::Words;
     let u8_tensor = |v: Vec<u8>| {
-        let n = v.len();
-        let t = Tensor::<1, Int>::from_data(TensorData::new(v, [n]), &device);
-        frozen_int(if device.supports_dtype(IntDType::U8) {
-            t.cast(IntDType::U8)
+        frozen_int(if in_words {
+            let words = pack_bytes(&v);
+            let n = words.len();
+            Tensor::<1, Int>::from_data(TensorData::new(words, [n]), &device)
         } else {
-            t
+            let n = v.len();
+            Tensor::<1, Int>::from_data(TensorData::new(v, [n]), &device).cast(IntDType::U8)
         })
     };
     let n_scales = scales.len();
@@ -157,6 +204,7 @@ pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
         block_size: NF4_BLOCK_SIZE,
         absmax_block_size: NF4_ABSMAX_BLOCK_SIZE,
         absmax_offset: offset,
+        in_words,
     }
 }
 

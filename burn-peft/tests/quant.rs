@@ -85,24 +85,43 @@ fn weight(values: Vec<f32>, d_in: usize, d_out: usize) -> Tensor<2> {
 fn int8_is_row_absmax_as_bitsandbytes_stores_it() {
     let w = vec![0.5, -1.0, 0.25, 0.0, /* row 2 */ 2.0, 1.0, -0.5, 0.1];
     let q = quant::quantize_int8(weight(w.clone(), 4, 2), None);
-    let (_, cb) = {
-        let t = q.values.val();
-        (
-            t.dims(),
-            t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(),
-        )
-    };
+    let cb: Vec<i64> = q
+        .int_values()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap();
     // CB = round(W * 127 / absmax_row), SCB = absmax_row.
     assert_eq!(cb, [64, -127, 32, 0, 127, 64, -32, 6]);
     let (_, scb) = values(q.row_absmax.val());
     assert_eq!(scb, [1.0, 2.0]);
-    assert_eq!(q.values.val().dtype(), burn::tensor::DType::I8);
+    // One byte a value: int8, or packed four to an i32 where the device has no int8 (wgpu).
+    if q.in_words {
+        assert_eq!(q.values.val().dims(), [2, 1]);
+    } else {
+        assert_eq!(q.values.val().dtype(), burn::tensor::DType::I8);
+    }
     let (_, deq) = values(q.dequantize().transpose());
     for (row, chunk) in deq.chunks(4).enumerate() {
         for (d, o) in chunk.iter().zip(&w[row * 4..]) {
             assert!((d - o).abs() <= scb[row] / 254.0 + 1e-7);
         }
     }
+}
+
+/// The first `len` stored bytes, whether one per element or packed four to a word.
+fn host_bytes(t: Tensor<1, burn::tensor::Int>, in_words: bool, len: usize) -> Vec<i64> {
+    let stored: Vec<i64> = t.into_data().convert::<i64>().try_to_vec().unwrap();
+    if !in_words {
+        return stored;
+    }
+    let bytes: Vec<i64> = stored
+        .iter()
+        .flat_map(|&w| (w as i32).to_le_bytes())
+        .map(i64::from)
+        .collect();
+    assert!(bytes.len() >= len && bytes.len() < len + 4);
+    bytes[..len].to_vec()
 }
 
 #[test]
@@ -116,20 +135,14 @@ fn nf4_packs_two_per_byte_with_double_quantized_absmax() {
     w[64] = 2.0;
     w[128] = -3.0;
     let q = quant::quantize_nf4(weight(w.clone(), 13, 10));
-    let packed = q.packed.val();
-    assert_eq!(packed.dtype(), burn::tensor::DType::U8);
-    let bytes: Vec<i64> = packed.into_data().convert::<i64>().try_to_vec().unwrap();
+    if !q.in_words {
+        assert_eq!(q.packed.val().dtype(), burn::tensor::DType::U8);
+    }
+    let bytes = host_bytes(q.packed.val(), q.in_words, 65);
     assert_eq!(bytes.len(), 65, "two 4-bit values per byte");
     // First value in the high nibble: -1.0 -> code 0, +1.0 -> code 15.
     assert_eq!(bytes[0], 0x0F);
-    let codes: Vec<i64> = q
-        .absmax_codes
-        .val()
-        .into_data()
-        .convert::<i64>()
-        .try_to_vec()
-        .unwrap();
-    assert_eq!(codes.len(), 3);
+    let codes = host_bytes(q.absmax_codes.val(), q.in_words, 3);
     assert_eq!(q.absmax_offset, 2.0, "mean of the block absmaxes");
     let map = dynamic_map();
     assert_eq!(map.len(), 256);
@@ -239,4 +252,68 @@ fn relative_weight_error() {
         worst[0], worst[1]
     );
     assert!(worst[0] < 0.02 && worst[1] < 0.12, "{worst:?}");
+}
+
+/// Devices without 8-bit integers (WGSL) hold the bytes four to an i32 word: the same weight,
+/// the same outputs (LLM.int8's too), and one byte a value where words are 32-bit.
+#[test]
+fn bytes_packed_in_words_give_the_same_weights() {
+    use burn_peft::quant::ByteStorage;
+    let device = device();
+    // Rows of 13 values: not a whole number of words.
+    let (d_in, d_out) = (13, 10);
+    let w: Vec<f32> = (0..d_in * d_out)
+        .map(|i| ((i * 7919 % 101) as f32 / 50.0 - 1.0) * if i % 9 == 0 { 3.0 } else { 1.0 })
+        .collect();
+    let x = Tensor::<2>::from_data(
+        TensorData::new(
+            (0..3 * d_in)
+                .map(|i| (i as f32 * 0.37).sin() * if i == 5 { 9.0 } else { 1.0 })
+                .collect::<Vec<f32>>(),
+            [3, d_in],
+        ),
+        &device,
+    );
+    for threshold in [None, Some(quant::LLM_INT8_THRESHOLD)] {
+        let bytes = quant::quantize_int8_as(
+            weight(w.clone(), d_in, d_out),
+            threshold,
+            ByteStorage::Bytes,
+        );
+        let words = quant::quantize_int8_as(
+            weight(w.clone(), d_in, d_out),
+            threshold,
+            ByteStorage::Words,
+        );
+        assert!(!bytes.in_words && words.in_words);
+        assert_eq!(words.values.val().dims(), [d_out, 4]);
+        let (_, a) = values(bytes.int_values().float());
+        let (_, b) = values(words.int_values().float());
+        assert_eq!(a, b, "int8 values");
+        assert!(a.iter().any(|v| *v < 0.0) && a.iter().any(|v| *v == 127.0));
+        let as_linear = |q| {
+            let mut linear = burn_models::nn::Linear::new(
+                "l",
+                burn::module::Param::from_tensor(Tensor::zeros([d_in, d_out], &device)),
+                None,
+            );
+            linear.weight = LinearWeight::Int8(q);
+            linear
+        };
+        let (_, ya) = values(as_linear(bytes).forward(x.clone()));
+        let (_, yb) = values(as_linear(words).forward(x.clone()));
+        assert_eq!(ya, yb, "forward with threshold {threshold:?}");
+    }
+    let bytes = quant::quantize_nf4_as(weight(w.clone(), d_in, d_out), ByteStorage::Bytes);
+    let words = quant::quantize_nf4_as(weight(w.clone(), d_in, d_out), ByteStorage::Words);
+    // 130 values: 65 bytes of nibbles in 17 words; 3 block codes in 1 word.
+    assert_eq!(words.packed.val().dims(), [17]);
+    assert_eq!(words.absmax_codes.val().dims(), [1]);
+    let (_, a) = values(bytes.dequantize());
+    let (_, b) = values(words.dequantize());
+    assert_eq!(a, b, "nf4 weights");
+    // Stored size: words of the device's integer type (4 bytes on wgpu: a byte a value).
+    let words_size = words.packed.val().dtype().size();
+    let stored = LinearWeight::Nf4(words).stored_bytes();
+    assert_eq!(stored, (17 + 1) * words_size + 4 + 4);
 }

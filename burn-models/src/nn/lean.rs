@@ -395,44 +395,89 @@ pub fn checkpoint<M: Module + 'static>(
     x: Tensor<3>,
     layer: fn(&M, Tensor<3>) -> Tensor<3>,
 ) -> Tensor<3> {
-    let Some(strategy) = x.gradient_checkpointing_strategy() else {
-        return layer(module, x);
-    };
-    if strategy != GradientCheckpointingStrategy::Balanced || !applies(&x) {
+    if !checkpoints(&x) {
         return layer(module, x);
     }
-    // The trainable parameters, by id, with their nodes in the graph.
+    let anchor = anchor(module, &x);
+    checkpoint_inputs(module, [x, anchor], move |m, [x, _]| layer(m, x))
+}
+
+/// [`checkpoint`] of a layer that also reads a `context` it does not change (a decoder layer's
+/// encoder output): the context is kept by reference, not copied, and gets its gradient from
+/// the recomputation too. Without it, each decoder layer of an encoder-decoder would keep its
+/// cross-attention keys and values over every encoder position until the backward pass.
+pub fn checkpoint_with_context<M: Module + 'static>(
+    module: &M,
+    x: Tensor<3>,
+    context: Tensor<3>,
+    layer: fn(&M, Tensor<3>, Tensor<3>) -> Tensor<3>,
+) -> Tensor<3> {
+    if !checkpoints(&x) {
+        return layer(module, x, context);
+    }
+    let anchor = anchor(module, &x);
+    checkpoint_inputs(module, [x, context, anchor], move |m, [x, context, _]| {
+        layer(m, x, context)
+    })
+}
+
+/// Whether [`checkpoint`] recomputes a layer on `x` (rather than just running it).
+fn checkpoints(x: &Tensor<3>) -> bool {
+    x.gradient_checkpointing_strategy() == Some(GradientCheckpointingStrategy::Balanced)
+        && applies(x)
+}
+
+/// A zero `[1, 1, 1]` computed from the module's trainable parameters: as the last input of a
+/// checkpointed layer it ties the op to them, so the op is recorded whenever they train (its
+/// own gradient is zero; theirs are registered directly).
+fn anchor<M: Module>(module: &M, x: &Tensor<3>) -> Tensor<3> {
     let mut trainable = Trainable::default();
     module.visit(&mut trainable);
-    let nodes = trainable.nodes;
-    // Ties the output to the parameters, so the op is recorded whenever they train (its own
-    // gradient is zero; theirs are registered directly).
-    let device = x.device();
-    let anchor = trainable
+    trainable
         .params
         .into_iter()
         .map(|(_, t)| t.slice(0..1).sum().mul_scalar(0.0))
         .reduce(|a, b| a + b)
-        .unwrap_or_else(|| Tensor::<1>::zeros([1], &device))
-        .reshape([1, 1, 1]);
+        .unwrap_or_else(|| Tensor::<1>::zeros([1], &x.device()))
+        .reshape([1, 1, 1])
+}
+
+/// The checkpointed op on `inputs`, whose last one is the [`anchor`]; `layer` gets all of them
+/// (and ignores the anchor).
+fn checkpoint_inputs<M: Module + 'static, const N: usize>(
+    module: &M,
+    inputs: [Tensor<3>; N],
+    layer: impl Fn(&M, [Tensor<3>; N]) -> Tensor<3> + Send + Sync + 'static,
+) -> Tensor<3> {
+    let strategy = GradientCheckpointingStrategy::Balanced;
+    // The trainable parameters' nodes in the graph, by id.
+    let mut trainable = Trainable::default();
+    module.visit(&mut trainable);
+    let nodes = trainable.nodes;
     // Dropout masks: the same in both runs.
-    let seed = dropout_seed(&x);
+    let device = inputs[0].device();
+    let seed = dropout_seed(&inputs[0]);
     device.seed(seed);
-    let output = layer(&module.clone().no_grad(), x.clone().detach()).inner();
+    let frozen = module.clone().no_grad();
+    let output = layer(&frozen, inputs.clone().map(|t| t.detach())).inner();
+    drop(frozen);
     // Modules are `Send` but not always `Sync`; the backward closure must be both.
     let module = std::sync::Mutex::new(module.clone());
-    let x_kept = x.clone().inner();
-    let backward: GradFn<2, 3, 3> = Arc::new(move |grad: Tensor<3>, needed: [bool; 2]| {
+    let kept = inputs.clone().map(Tensor::inner);
+    let backward: GradFn<N, 3, 3> = Arc::new(move |grad: Tensor<3>, needed: [bool; N]| {
         let on = |t: Tensor<3>| t.autodiff().with_gradient_checkpointing_strategy(strategy);
-        let x = on(x_kept.clone());
-        let x = if needed[0] { x.require_grad() } else { x };
+        let real = N - 1;
+        let xs: [Tensor<3>; N] = std::array::from_fn(|i| {
+            let t = on(kept[i].clone());
+            if i < real && needed[i] { t.require_grad() } else { t }
+        });
         let fresh = module
             .lock()
             .expect("checkpointed module")
             .clone()
             .map(&mut Fresh { strategy });
-        x.device().seed(seed);
-        let y = layer(&fresh, x.clone());
+        xs[0].device().seed(seed);
+        let y = layer(&fresh, xs.clone());
         let inner = (y * on(grad)).sum().backward();
         let mut collect = Collect {
             grads: &inner,
@@ -440,15 +485,22 @@ pub fn checkpoint<M: Module + 'static>(
             out: Vec::new(),
         };
         fresh.visit(&mut collect);
-        let dx = if needed[0] { x.grad(&inner) } else { None };
-        // The anchor's own gradient: zero (it only ties the parameters to the op).
-        let anchor = Tensor::<3>::zeros([1, 1, 1], &x_kept.device());
+        let inputs = std::array::from_fn(|i| {
+            if !needed[i] {
+                None
+            } else if i < real {
+                xs[i].grad(&inner)
+            } else {
+                // The anchor's own gradient: zero (it only ties the parameters to the op).
+                Some(Tensor::<3>::zeros([1, 1, 1], &kept[i].device()))
+            }
+        });
         InputGrads {
-            inputs: [dx, needed[1].then_some(anchor)],
+            inputs,
             leaves: collect.out,
         }
     });
-    record(&[x, anchor], output, backward)
+    record(&inputs, output, backward)
 }
 
 thread_local! {

@@ -56,7 +56,8 @@ pub enum LinearWeight {
 /// `SCB` (the f32 absmax of each output row), `W ≈ CB * SCB / 127`.
 #[derive(Module, Debug)]
 pub struct Int8Weight {
-    /// `CB`: `[d_output, d_input]`, int8.
+    /// `CB`: `[d_output, d_input]`, int8; or, with `in_words`, each row's bytes packed four to
+    /// an `i32` (`[d_output, ceil(d_input / 4)]`, see [`pack_bytes`]).
     pub values: Param<Tensor<2, Int>>,
     /// `SCB`: `[d_output]`.
     pub row_absmax: Param<Tensor<1>>,
@@ -65,6 +66,13 @@ pub struct Int8Weight {
     /// decomposition). `None` (or 0) dequantizes the weight and multiplies in f32.
     #[module(skip)]
     pub threshold: Option<f32>,
+    /// `d_input` (the row length, which packed rows round up).
+    #[module(skip)]
+    pub d_input: usize,
+    /// The bytes are packed four to an `i32` word: devices without 8-bit integers (WGSL) would
+    /// otherwise hold each value in 4 bytes.
+    #[module(skip)]
+    pub in_words: bool,
 }
 
 /// NF4 weights packed two per byte in blocks of `block_size` (64), the block absmax itself
@@ -72,8 +80,9 @@ pub struct Int8Weight {
 #[derive(Module, Debug)]
 pub struct Nf4Weight {
     /// `[d_output * d_input / 2]` u8; the first value of each pair in the high nibble.
+    /// With `in_words`, those bytes packed four to an `i32` ([`pack_bytes`]).
     pub packed: Param<Tensor<1, Int>>,
-    /// Quantized block absmax, u8 indices into the dynamic map `[n_blocks]`.
+    /// Quantized block absmax, u8 indices into the dynamic map `[n_blocks]` (packed alike).
     pub absmax_codes: Param<Tensor<1, Int>>,
     /// Absmax of each group of 256 block absmaxes (`state2.absmax`) `[n_groups]`.
     pub absmax_scale: Param<Tensor<1>>,
@@ -88,6 +97,53 @@ pub struct Nf4Weight {
     /// Mean of the block absmaxes, subtracted before their quantization.
     #[module(skip)]
     pub absmax_offset: f32,
+    /// `packed` and `absmax_codes` hold four bytes per `i32` (as [`Int8Weight::in_words`]).
+    #[module(skip)]
+    pub in_words: bool,
+}
+
+/// Bytes four to an `i32` word, byte `4j + k` in bits `8k..8k + 8` (the last word zero-padded):
+/// how int8/NF4 weights keep one byte per value on devices without 8-bit integer storage (WGSL
+/// has only 32-bit integers).
+pub fn pack_bytes(bytes: &[u8]) -> Vec<i32> {
+    bytes
+        .chunks(4)
+        .map(|chunk| {
+            let mut word = [0u8; 4];
+            word[..chunk.len()].copy_from_slice(chunk);
+            i32::from_le_bytes(word)
+        })
+        .collect()
+}
+
+/// The inverse of [`pack_bytes`] on the device, row by row: `[rows, words]` -> the first `len`
+/// bytes of each row `[rows, len]`, as 0..=255 in the device's default integer type.
+fn unpack_bytes(words: Tensor<2, Int>, len: usize) -> Tensor<2, Int> {
+    let int_dtype = words.device().settings().int_dtype;
+    let words = words.cast(int_dtype);
+    let [rows, n] = words.dims();
+    // Masking after the shift makes arithmetic and logical shifts agree.
+    let bytes: Vec<Tensor<2, Int>> = (0..4)
+        .map(|k| {
+            words
+                .clone()
+                .bitwise_right_shift_scalar(8 * k)
+                .bitwise_and_scalar(255)
+        })
+        .collect();
+    Tensor::stack::<3>(bytes, 2)
+        .reshape([rows, 4 * n])
+        .slice([0..rows, 0..len])
+}
+
+/// Bytes as stored (one per element, or in words) -> 0..=255 `[len]` in the default int type.
+fn stored_bytes_1d(stored: Tensor<1, Int>, in_words: bool, len: usize) -> Tensor<1, Int> {
+    if in_words {
+        unpack_bytes(stored.unsqueeze::<2>(), len).reshape([len])
+    } else {
+        let int_dtype = stored.device().settings().int_dtype;
+        stored.cast(int_dtype)
+    }
 }
 
 /// A full copy of a layer owned by one adapter (`ModulesToSaveWrapper.modules_to_save[name]`).
@@ -176,9 +232,21 @@ pub fn dynamic_map() -> [f32; 256] {
 }
 
 impl Int8Weight {
+    /// `CB` `[d_output, d_input]`: the int8 values (unpacked from words where they are packed).
+    pub fn int_values(&self) -> Tensor<2, Int> {
+        let values = self.values.val();
+        if !self.in_words {
+            return values;
+        }
+        // Two's complement bytes back to -128..=127.
+        let bytes = unpack_bytes(values, self.d_input);
+        let negative = bytes.clone().greater_equal_elem(128).int().mul_scalar(256);
+        bytes - negative
+    }
+
     /// The weight as f32 `[d_input, d_output]` (Burn's layout).
     pub fn dequantize(&self) -> Tensor<2> {
-        let values = self.values.val().float();
+        let values = self.int_values().float();
         let scales = self
             .row_absmax
             .val()
@@ -208,7 +276,7 @@ impl Int8Weight {
         let inliers = flat.clone() * (outliers.clone().neg() + 1.0);
         let row_max = inliers.clone().abs().max_dim(1).clamp_min(1e-12);
         let x_q = (inliers.clone() * row_max.clone().recip() * 127.0).round();
-        let w_q = self.values.val().float().transpose();
+        let w_q = self.int_values().float().transpose();
         let y_inliers = x_q.matmul(w_q)
             * (row_max / 127.0)
             * self
@@ -243,8 +311,9 @@ impl Nf4Weight {
         let dynamic =
             Tensor::<1>::from_data(TensorData::new(dynamic_map().to_vec(), [256]), &device);
         // Block absmax: dynamic code * group scale + offset.
+        let total = d_output * d_input;
+        let n_blocks = total.div_ceil(self.block_size);
         let codes = self.absmax_codes.val();
-        let n_blocks = codes.dims()[0];
         let group = self
             .absmax_scale
             .val()
@@ -252,15 +321,15 @@ impl Nf4Weight {
             .repeat_dim(1, self.absmax_block_size)
             .reshape([-1])
             .slice(0..n_blocks);
-        // Indices are stored as u8; `select` takes the device's default integer type.
-        let int_dtype = device.settings().int_dtype;
-        let absmax = dynamic.select(0, codes.cast(int_dtype)) * group + self.absmax_offset;
+        // Indices are stored as u8 (or in words); `select` takes the device's default integer
+        // type.
+        let codes = stored_bytes_1d(codes, self.in_words, n_blocks);
+        let absmax = dynamic.select(0, codes) * group + self.absmax_offset;
         // Unpack: high nibble first.
-        let packed = self.packed.val().cast(int_dtype);
+        let packed = stored_bytes_1d(self.packed.val(), self.in_words, total.div_ceil(2));
         let high = packed.clone().div_scalar(16);
         let low = packed.remainder_scalar(16);
         let indices = Tensor::stack::<2>(vec![high, low], 1).reshape([-1]);
-        let total = d_output * d_input;
         let values = code.select(0, indices).slice(0..total);
         let padded = n_blocks * self.block_size;
         let values = if padded > total {
@@ -322,10 +391,7 @@ impl LinearWeight {
     pub fn dims(&self) -> [usize; 2] {
         match self {
             Self::Dense(w) => w.shape().dims(),
-            Self::Int8(w) => {
-                let [o, i] = w.values.shape().dims();
-                [i, o]
-            }
+            Self::Int8(w) => [w.d_input, w.row_absmax.shape().dims::<1>()[0]],
             Self::Nf4(w) => [w.shape[1], w.shape[0]],
         }
     }
@@ -335,7 +401,7 @@ impl LinearWeight {
         match self {
             Self::Dense(w) => w.shape().num_elements() * 4,
             Self::Int8(w) => {
-                // One byte a value, or four where the device has no int8 storage (WGSL).
+                // One byte a value, packed in words where the device has no 8-bit integers.
                 w.values.shape().num_elements() * w.values.val().dtype().size()
                     + w.row_absmax.shape().num_elements() * 4
             }

@@ -23,6 +23,7 @@ pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
 pub use feed_forward::{FeedForward, GatedFeedForward};
 pub use linear::{
     Int8Weight, Linear, LinearWeight, Linears, LoraAdapter, NF4_CODE, Nf4Weight, SavedLinear,
+    pack_bytes,
     dynamic_map, map_module_vectors, set_compute_dtype, visit_module_vectors,
 };
 pub use pre_norm::{PreNormEncoder, PreNormEncoderLayer};

@@ -8,7 +8,7 @@ use super::WhisperConfig;
 use crate::config::CommonConfig;
 use crate::error::{ModelError, Result};
 use crate::generation::Seq2SeqLm;
-use crate::nn::{Activation, DecoderCache, FeedForward, MultiHeadAttention};
+use crate::nn::{Activation, DecoderCache, FeedForward, KeyValue, MultiHeadAttention};
 
 /// Pre-norm encoder layer.
 #[derive(Module, Debug)]
@@ -99,6 +99,50 @@ pub struct WhisperDecoderLayer {
     pub final_layer_norm: LayerNorm,
 }
 
+impl WhisperDecoderLayer {
+    /// The layer over a whole teacher-forced sequence `x` `[batch, seq, d_model]` (causal, no
+    /// cache) attending to `encoder_hidden`: what training runs, and recomputes under gradient
+    /// checkpointing.
+    pub fn forward(&self, x: Tensor<3>, encoder_hidden: Tensor<3>) -> Tensor<3> {
+        self.forward_cached(x, &encoder_hidden, &mut None, &mut None, false)
+            .0
+    }
+
+    /// The layer over new positions `x` after those in `self_kv`; `cross_kv` holds (or
+    /// receives) the encoder's keys and values. With `cross_weights`, also the cross-attention
+    /// probabilities `[batch, heads, new, src]` (computed explicitly, off the fused op).
+    fn forward_cached(
+        &self,
+        x: Tensor<3>,
+        encoder_hidden: &Tensor<3>,
+        self_kv: &mut Option<KeyValue>,
+        cross_kv: &mut Option<KeyValue>,
+        cross_weights: bool,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
+        let h = self.self_attn_layer_norm.forward(x.clone());
+        let x = x + self.self_attn.forward_cached_self(h, self_kv, None, None);
+        let h = self.encoder_attn_layer_norm.forward(x.clone());
+        let (attended, weights) = if cross_weights {
+            let (out, probs) = self.encoder_attn.forward_cached_cross_with_weights(
+                h,
+                encoder_hidden,
+                cross_kv,
+                None,
+                None,
+            );
+            (out, Some(probs))
+        } else {
+            let out =
+                self.encoder_attn
+                    .forward_cached_cross(h, encoder_hidden, cross_kv, None, None, None);
+            (out, None)
+        };
+        let x = x + attended;
+        let h = self.final_layer_norm.forward(x.clone());
+        (x + self.feed_forward.forward(h), weights)
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct WhisperDecoder {
     pub embed_tokens: Embedding,
@@ -116,6 +160,35 @@ impl WhisperDecoder {
         cache: &mut DecoderCache,
     ) -> Result<Tensor<3>> {
         Ok(self.run(input_ids, cache, &[])?.0)
+    }
+
+    /// Hidden states `[batch, seq, d_model]` of a whole teacher-forced sequence `input_ids`
+    /// `[batch, seq]` attending to `encoder_hidden`, without a cache (training). Under gradient
+    /// checkpointing each layer keeps only its input: its cross-attention keys and values over
+    /// every encoder position are recomputed in the backward pass.
+    pub fn forward_teacher_forced(
+        &self,
+        input_ids: Tensor<2, Int>,
+        encoder_hidden: Tensor<3>,
+    ) -> Result<Tensor<3>> {
+        let [_, seq] = input_ids.dims();
+        let [max_positions, _] = self.embed_positions.dims();
+        if seq > max_positions {
+            return Err(ModelError::InvalidInput(format!(
+                "decoder sequence of {seq} tokens is longer than max_target_positions {max_positions}"
+            )));
+        }
+        let positions = self.embed_positions.val().slice(0..seq).unsqueeze::<3>();
+        let mut x = self.embed_tokens.forward(input_ids) + positions;
+        for layer in &self.layers {
+            x = crate::nn::lean::checkpoint_with_context(
+                layer,
+                x,
+                encoder_hidden.clone(),
+                WhisperDecoderLayer::forward,
+            );
+        }
+        Ok(self.layer_norm.forward(x))
     }
 
     /// [`forward`](Self::forward) that also returns the cross-attention probabilities
@@ -155,32 +228,15 @@ impl WhisperDecoder {
         let mut weights = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let (self_kv, cross_kv) = cache.layer_mut(i);
-            let h = layer.self_attn_layer_norm.forward(x.clone());
-            x = x + layer.self_attn.forward_cached_self(h, self_kv, None, None);
-            let h = layer.encoder_attn_layer_norm.forward(x.clone());
-            if weights_of.contains(&i) {
-                let (out, probs) = layer.encoder_attn.forward_cached_cross_with_weights(
-                    h,
-                    &encoder_hidden,
-                    cross_kv,
-                    None,
-                    None,
-                );
-                x = x + out;
-                weights.push(Some(probs));
-            } else {
-                x = x + layer.encoder_attn.forward_cached_cross(
-                    h,
-                    &encoder_hidden,
-                    cross_kv,
-                    None,
-                    None,
-                    None,
-                );
-                weights.push(None);
-            }
-            let h = layer.final_layer_norm.forward(x.clone());
-            x = x + layer.feed_forward.forward(h);
+            let (out, probs) = layer.forward_cached(
+                x,
+                &encoder_hidden,
+                self_kv,
+                cross_kv,
+                weights_of.contains(&i),
+            );
+            x = out;
+            weights.push(probs);
         }
         cache.advance(new);
         Ok((self.layer_norm.forward(x), weights))
@@ -229,8 +285,9 @@ impl WhisperForConditionalGeneration {
     ) -> Result<Tensor<3>> {
         self.check_ids(&decoder_input_ids)?;
         let encoder_states = self.encode(input_features)?;
-        let mut cache = self.new_cache(&encoder_states);
-        let hidden = self.decoder.forward(decoder_input_ids, &mut cache)?;
+        let hidden = self
+            .decoder
+            .forward_teacher_forced(decoder_input_ids, encoder_states)?;
         Ok(self.proj_out.forward(hidden))
     }
 
