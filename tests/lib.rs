@@ -272,3 +272,46 @@ pub fn assert_invalid_input(
         other => panic!("{what}: expected TaskError::InvalidInput, got {other:?}"),
     }
 }
+
+/// A 0/255 mask as the goldens store it: size, pixels at 255, and run lengths of the row-major
+/// pixels alternating 0-runs and 255-runs, starting with a (possibly empty) 0-run.
+pub fn mask_json(width: usize, height: usize, pixels: &[u8]) -> Value {
+    assert_eq!(pixels.len(), width * height);
+    assert!(
+        pixels.iter().all(|&p| p == 0 || p == 255),
+        "mask values must be 0 or 255"
+    );
+    let mut runs = Vec::new();
+    let mut current = 0u8;
+    let mut length = 0u64;
+    for &p in pixels {
+        if p != current {
+            runs.push(length);
+            current = p;
+            length = 0;
+        }
+        length += 1;
+    }
+    runs.push(length);
+    serde_json::json!({
+        "width": width,
+        "height": height,
+        "ones": pixels.iter().filter(|&&p| p == 255).count(),
+        "rle": runs,
+    })
+}
+
+/// Replaces every `mask` path of a pipeline's JSON output by [`mask_json`] of the PNG there.
+pub fn masks_to_json(output: &mut Value) {
+    match output {
+        Value::Array(items) => items.iter_mut().for_each(masks_to_json),
+        Value::Object(segment) => {
+            let path = segment["mask"].as_str().expect("mask path").to_string();
+            let png = burn_tasks::input::load_image(std::path::Path::new(&path)).expect("mask PNG");
+            // Grayscale decodes to equal RGB channels.
+            let gray: Vec<u8> = png.data.chunks_exact(3).map(|p| p[0]).collect();
+            segment.insert("mask".into(), mask_json(png.width, png.height, &gray));
+        }
+        other => panic!("unexpected output item {other}"),
+    }
+}

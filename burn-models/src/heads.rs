@@ -167,7 +167,7 @@ pub trait TokenClassifier: Send + Linears {
 
 /// Models that answer questions about images by scoring an answer vocabulary
 /// (`*ForQuestionAnswering` of ViLT).
-pub trait VisualQuestionAnswerer: Send {
+pub trait VisualQuestionAnswerer: Send + Linears {
     /// Logits `[batch, num_answers]` for the question tokens `text` and the images
     /// `pixel_values` `[batch, C, H, W]` with `pixel_mask` `[batch, H, W]` (0 = padding).
     fn logits(

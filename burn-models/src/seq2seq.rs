@@ -8,9 +8,10 @@ use crate::config::read_config;
 use crate::error::{ModelError, Result};
 use crate::generation::Seq2SeqLm;
 use crate::hub::{ModelDir, Weights};
+use crate::nn::Linears;
 
 /// A text encoder-decoder: encode token ids once, then decode step by step ([`Seq2SeqLm`]).
-pub trait TextSeq2SeqLm: Seq2SeqLm {
+pub trait TextSeq2SeqLm: Seq2SeqLm + Linears {
     /// Encoder output `[batch, src, dim]` of `input_ids` `[batch, src]` (1/0 padding mask).
     fn encode(
         &self,

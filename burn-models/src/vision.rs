@@ -8,17 +8,18 @@ use crate::config::CommonConfig;
 use crate::detr::{DetrForObjectDetection, DetrForSegmentation};
 use crate::error::{ModelError, Result};
 use crate::hub::ModelDir;
+use crate::nn::Linears;
 use crate::vit::{ViTForImageClassification, ViTModel};
 
 /// Models with an image classification head (`*ForImageClassification`).
-pub trait ImageClassifier: Send {
+pub trait ImageClassifier: Send + Linears {
     /// Logits `[batch, num_labels]` of `pixel_values` `[batch, channels, height, width]`.
     fn logits(&self, pixel_values: Tensor<4>) -> Result<Tensor<2>>;
     fn common_config(&self) -> &CommonConfig;
 }
 
 /// Models with an object detection head (`*ForObjectDetection`).
-pub trait ObjectDetector: Send {
+pub trait ObjectDetector: Send + Linears {
     /// Class logits `[batch, queries, num_labels + 1]` (the last is "no object") and boxes
     /// `[batch, queries, 4]` as relative `(center_x, center_y, width, height)`, from
     /// `pixel_values` `[batch, C, H, W]` and `pixel_mask` `[batch, H, W]`.
@@ -31,7 +32,7 @@ pub trait ObjectDetector: Send {
 }
 
 /// Models with a mask per query (`DetrForSegmentation`, `AutoModelForImageSegmentation`).
-pub trait ImageSegmenter: Send {
+pub trait ImageSegmenter: Send + Linears {
     /// Class logits `[batch, queries, num_labels + 1]` (the last is "no object") and mask
     /// logits `[batch, queries, h, w]`, from `pixel_values` `[batch, C, H, W]` and
     /// `pixel_mask` `[batch, H, W]`.

@@ -89,9 +89,14 @@ pub(crate) fn load_into(
             path: dir.join(WEIGHTS_NAME),
             message: format!(
                 "{} tensors match no linear layer of this model (another base model, or \
-                 adapters on layers other than nn.Linear): {}",
+                 adapters on layers other than nn.Linear): {}{}",
                 unused.len(),
-                unused.join(", ")
+                unused[..unused.len().min(6)].join(", "),
+                if unused.len() > 6 {
+                    format!(", and {} more", unused.len() - 6)
+                } else {
+                    String::new()
+                }
             ),
         });
     }

@@ -91,49 +91,6 @@ fn detr_segmentation_loads_timm_backbone_names() {
     check_model("detr-panoptic-timm", "detr-panoptic-timm");
 }
 
-/// A 0/255 mask as the goldens store it: size, pixels at 255, and run lengths of the row-major
-/// pixels alternating 0-runs and 255-runs, starting with a (possibly empty) 0-run.
-fn mask_json(width: usize, height: usize, pixels: &[u8]) -> Value {
-    assert_eq!(pixels.len(), width * height);
-    assert!(
-        pixels.iter().all(|&p| p == 0 || p == 255),
-        "mask values must be 0 or 255"
-    );
-    let mut runs = Vec::new();
-    let mut current = 0u8;
-    let mut length = 0u64;
-    for &p in pixels {
-        if p != current {
-            runs.push(length);
-            current = p;
-            length = 0;
-        }
-        length += 1;
-    }
-    runs.push(length);
-    json!({
-        "width": width,
-        "height": height,
-        "ones": pixels.iter().filter(|&&p| p == 255).count(),
-        "rle": runs,
-    })
-}
-
-/// Replaces every `mask` path of a pipeline's JSON output by [`mask_json`] of the PNG there.
-fn masks_to_json(output: &mut Value) {
-    match output {
-        Value::Array(items) => items.iter_mut().for_each(masks_to_json),
-        Value::Object(segment) => {
-            let path = segment["mask"].as_str().expect("mask path").to_string();
-            let png = load_image(std::path::Path::new(&path)).expect("mask PNG");
-            // Grayscale decodes to equal RGB channels.
-            let gray: Vec<u8> = png.data.chunks_exact(3).map(|p| p[0]).collect();
-            segment.insert("mask".into(), mask_json(png.width, png.height, &gray));
-        }
-        other => panic!("unexpected output item {other}"),
-    }
-}
-
 fn load_pipeline(name: &str) -> burn_tasks::Pipeline {
     burn_tasks::pipeline(burn_tasks::Task::ImageSegmentation)
         .model(fixture(name).display().to_string())

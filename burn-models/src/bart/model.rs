@@ -199,3 +199,15 @@ fn check_ids(ids: &Tensor<2, Int>, vocab: usize, what: &str) -> Result<()> {
     }
     Ok(())
 }
+
+// Every linear layer with its HF module path, for LoRA adapters and quantization (burn-peft).
+crate::impl_linears!(BartDecoderLayer {
+    self_attn,
+    encoder_attn,
+    feed_forward
+});
+crate::impl_linears!(BartForConditionalGeneration {
+    encoder,
+    decoder_layers,
+    lm_head
+});

@@ -342,3 +342,21 @@ impl ObjectDetector for DetrForObjectDetection {
         &self.model.config.common
     }
 }
+
+// Every linear layer with its HF module path, for LoRA adapters and quantization (burn-peft).
+crate::impl_linears!(DetrEncoderLayer {
+    self_attn,
+    feed_forward
+});
+crate::impl_linears!(DetrDecoderLayer {
+    self_attn,
+    encoder_attn,
+    feed_forward
+});
+crate::impl_linears!(DetrModel { encoder, decoder });
+crate::impl_linears!(DetrMlp { layers });
+crate::impl_linears!(DetrForObjectDetection {
+    model,
+    class_labels_classifier,
+    bbox_predictor
+});

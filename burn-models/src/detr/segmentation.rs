@@ -225,3 +225,10 @@ impl ImageSegmenter for DetrForSegmentation {
         &self.detr.model.config.common
     }
 }
+
+// Every linear layer with its HF module path (the mask head is convolutions only).
+crate::impl_linears!(DetrMHAttentionMap { q_linear, k_linear });
+crate::impl_linears!(DetrForSegmentation {
+    detr,
+    bbox_attention
+});

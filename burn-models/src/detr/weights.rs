@@ -15,7 +15,6 @@
 //! `detr.class_labels_classifier`, ...) plus `bbox_attention.{q,k}_linear` and
 //! `mask_head.{lay1..lay5, gn1..gn5, out_lay, adapter1..adapter3}`.
 
-use burn::module::Param;
 use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm};
 
 use super::*;
@@ -170,8 +169,9 @@ fn group_norm(
 ) -> Result<GroupNorm> {
     let s = scope.push(name);
     let mut norm = GroupNormConfig::new(groups, channels).init(scope.device());
-    norm.gamma = Some(Param::from_tensor(s.tensor("weight", [channels])?));
-    norm.beta = Some(Param::from_tensor(s.tensor("bias", [channels])?));
+    // Named (`hub::param_name`): PEFT's bias="all" trains the bias.
+    norm.gamma = Some(s.param("weight", [channels])?);
+    norm.beta = Some(s.param("bias", [channels])?);
     Ok(norm)
 }
 

@@ -46,6 +46,7 @@ impl HubOptions {
 }
 
 /// Files a model directory may hold besides its weights. Absent ones are simply skipped.
+#[cfg(feature = "hub")]
 const OPTIONAL_FILES: &[&str] = &[
     "tokenizer.json",
     "tokenizer_config.json",

@@ -41,7 +41,8 @@ impl WeightScope<'_> {
         let [d_in, d_out] = channels;
         let weight = scope.tensor("weight", [d_out, d_in, kernel, kernel])?;
         let bias = if bias {
-            Some(Param::from_tensor(scope.tensor("bias", [d_out])?))
+            // Named (`hub::param_name`): PEFT's bias="all" trains it.
+            Some(scope.param("bias", [d_out])?)
         } else {
             None
         };

@@ -37,3 +37,4 @@ impl GatedFeedForward {
     }
 }
 crate::impl_linears!(FeedForward { up, down });
+crate::impl_linears!(GatedFeedForward { gate, up, down });

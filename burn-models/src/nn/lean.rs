@@ -469,7 +469,11 @@ fn checkpoint_inputs<M: Module + 'static, const N: usize>(
         let real = N - 1;
         let xs: [Tensor<3>; N] = std::array::from_fn(|i| {
             let t = on(kept[i].clone());
-            if i < real && needed[i] { t.require_grad() } else { t }
+            if i < real && needed[i] {
+                t.require_grad()
+            } else {
+                t
+            }
         });
         let fresh = module
             .lock()

@@ -23,7 +23,6 @@ pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
 pub use feed_forward::{FeedForward, GatedFeedForward};
 pub use linear::{
     Int8Weight, Linear, LinearWeight, Linears, LoraAdapter, NF4_CODE, Nf4Weight, SavedLinear,
-    pack_bytes,
-    dynamic_map, map_module_vectors, set_compute_dtype, visit_module_vectors,
+    dynamic_map, map_module_vectors, pack_bytes, set_compute_dtype, visit_module_vectors,
 };
 pub use pre_norm::{PreNormEncoder, PreNormEncoderLayer};

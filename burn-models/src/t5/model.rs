@@ -234,3 +234,17 @@ fn check_ids(ids: &Tensor<2, Int>, vocab: usize, what: &str) -> Result<()> {
     }
     Ok(())
 }
+
+// Every linear layer with its HF module path, for LoRA adapters and quantization (burn-peft).
+crate::impl_linears!(T5FeedForward { dense, gated });
+crate::impl_linears!(T5Block {
+    self_attn,
+    cross_attn,
+    feed_forward
+});
+crate::impl_linears!(T5Stack { blocks });
+crate::impl_linears!(T5ForConditionalGeneration {
+    encoder,
+    decoder,
+    lm_head
+});

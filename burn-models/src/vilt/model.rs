@@ -268,3 +268,16 @@ impl VisualQuestionAnswerer for ViltForQuestionAnswering {
         &self.vilt.config.common
     }
 }
+
+// Every linear layer with its HF module path, for LoRA adapters and quantization (burn-peft).
+crate::impl_linears!(ViltPatchEmbeddings { patch_embeddings });
+crate::impl_linears!(ViltModel {
+    image_embeddings,
+    encoder,
+    pooler
+});
+crate::impl_linears!(ViltForQuestionAnswering {
+    vilt,
+    dense,
+    output
+});

@@ -220,3 +220,13 @@ impl ImageClassifier for ViTForImageClassification {
         &self.vit.config.common
     }
 }
+
+// Every linear layer with its HF module path, for LoRA adapters and quantization (burn-peft).
+// (HF's patch projection is a Conv2d held here as a linear over flattened patches.)
+crate::impl_linears!(PatchEmbeddings { projection });
+crate::impl_linears!(ViTEmbeddings { patch_embeddings });
+crate::impl_linears!(ViTModel {
+    embeddings,
+    encoder
+});
+crate::impl_linears!(ViTForImageClassification { vit, classifier });

@@ -132,9 +132,14 @@ impl WhisperDecoderLayer {
             );
             (out, Some(probs))
         } else {
-            let out =
-                self.encoder_attn
-                    .forward_cached_cross(h, encoder_hidden, cross_kv, None, None, None);
+            let out = self.encoder_attn.forward_cached_cross(
+                h,
+                encoder_hidden,
+                cross_kv,
+                None,
+                None,
+                None,
+            );
             (out, None)
         };
         let x = x + attended;

@@ -81,7 +81,18 @@ pub struct AudioClassificationPipeline {
 impl AudioClassificationPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::AudioClassification)?;
-        Self::from_dir(&dir, source.device.clone())
+        let mut pipeline = Self::from_dir(&dir, source.device.clone())?;
+        pipeline.model = match pipeline.model {
+            AudioClassifier::Whisper { model, features } => AudioClassifier::Whisper {
+                model: source.apply_adapter(model)?,
+                features,
+            },
+            AudioClassifier::Wav2Vec2 { model, features } => AudioClassifier::Wav2Vec2 {
+                model: source.apply_adapter(model)?,
+                features,
+            },
+        };
+        Ok(pipeline)
     }
 
     pub fn from_dir(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {

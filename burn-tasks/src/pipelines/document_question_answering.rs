@@ -125,7 +125,7 @@ impl DocumentQuestionAnsweringPipeline {
                 "document-question-answering supports LayoutLM models (model_type `layoutlm`), not `{kind}`"
             )));
         }
-        let model = load_question_answerer(&dir, &source.device)?;
+        let model = source.apply_adapter(load_question_answerer(&dir, &source.device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         Ok(Self {
             model,

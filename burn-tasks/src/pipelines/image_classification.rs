@@ -39,7 +39,7 @@ pub struct ImageClassificationPipeline {
 impl ImageClassificationPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::ImageClassification)?;
-        let model = load_image_classifier(&dir, &source.device)?;
+        let model = source.apply_adapter(load_image_classifier(&dir, &source.device)?)?;
         if model.common_config().num_labels() == 0 {
             return Err(TaskError::InvalidInput(format!(
                 "{}: the config defines no labels (empty id2label)",

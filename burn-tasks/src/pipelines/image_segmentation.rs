@@ -131,7 +131,7 @@ impl ImageSegmentationPipeline {
             )));
         }
         Ok(Self {
-            model: load_image_segmenter(&dir, &source.device)?,
+            model: source.apply_adapter(load_image_segmenter(&dir, &source.device)?)?,
             processor,
             device: source.device.clone(),
         })

@@ -59,7 +59,7 @@ pub struct ObjectDetectionPipeline {
 impl ObjectDetectionPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::ObjectDetection)?;
-        let model = load_object_detector(&dir, &source.device)?;
+        let model = source.apply_adapter(load_object_detector(&dir, &source.device)?)?;
         let processor_path = dir.file("preprocessor_config.json").ok_or_else(|| {
             TaskError::InvalidInput(format!(
                 "{}: no preprocessor_config.json (the image processor's settings)",

@@ -139,7 +139,7 @@ impl Text2TextGenerationPipeline {
             return Err(TaskError::UnknownTask(task_name.to_string()));
         }
         let dir = source.resolve(task)?;
-        let model = load_seq2seq_lm(&dir, &source.device)?;
+        let model = source.apply_adapter(load_seq2seq_lm(&dir, &source.device)?)?;
         let tokenizer =
             if dir.file("tokenizer.json").is_none() && MarianTokenizer::is_marian_dir(dir.path()) {
                 Seq2SeqTokenizer::Marian(MarianTokenizer::from_dir(dir.path())?)

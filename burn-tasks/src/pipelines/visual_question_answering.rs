@@ -65,7 +65,7 @@ pub struct VisualQuestionAnsweringPipeline {
 impl VisualQuestionAnsweringPipeline {
     pub fn new(source: &PipelineSource) -> Result<Self> {
         let dir = source.resolve(Task::VisualQuestionAnswering)?;
-        let model = load_visual_question_answerer(&dir, &source.device)?;
+        let model = source.apply_adapter(load_visual_question_answerer(&dir, &source.device)?)?;
         if model.common_config().num_labels() == 0 {
             return Err(TaskError::InvalidInput(format!(
                 "{}: the config defines no answers (empty id2label)",
