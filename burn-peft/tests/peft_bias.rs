@@ -339,3 +339,65 @@ fn wav2vec2_bias_all_counts_as_peft() {
         );
     }
 }
+
+/// bias="all" on vision models, whose biases also sit in convolutions (DETR's input
+/// projection and mask head) and GroupNorms: PEFT's trainable counts
+/// (tests/fixtures/peft-vision-bias-all-params.json).
+#[test]
+fn vision_bias_all_counts_as_peft() {
+    use burn_models::detr::{DetrConfig, DetrForObjectDetection, DetrForSegmentation};
+    use burn_models::vit::{ViTConfig, ViTForImageClassification};
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("peft-vision-bias-all-params.json")).unwrap(),
+    )
+    .unwrap();
+    let config_for = |base: &str| {
+        let targets: Vec<String> = golden[base]["target_modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        LoraConfig {
+            bias: Bias::All,
+            ..LoraConfig::new(2, 4.0, &targets)
+        }
+    };
+    let expected = |base: &str| golden[base]["trainable_params"].as_u64().unwrap() as usize;
+    let device = device();
+    let load = |base: &str| {
+        let dir = fixture(base);
+        (
+            Weights::from_model_dir(&dir).unwrap(),
+            dir.join("config.json"),
+        )
+    };
+
+    let (weights, config) = load("detr-objdet");
+    let detr_config: DetrConfig = read_config(&config).unwrap();
+    let model = DetrForObjectDetection::load(&weights.root(&device), &detr_config).unwrap();
+    let model = get_peft_model(model, config_for("detr-objdet")).unwrap();
+    assert_eq!(
+        model.get_nb_trainable_parameters().0,
+        expected("detr-objdet")
+    );
+
+    let (weights, config) = load("detr-panoptic");
+    let detr_config: DetrConfig = read_config(&config).unwrap();
+    let model = DetrForSegmentation::load(&weights.root(&device), &detr_config).unwrap();
+    let model = get_peft_model(model, config_for("detr-panoptic")).unwrap();
+    assert_eq!(
+        model.get_nb_trainable_parameters().0,
+        expected("detr-panoptic")
+    );
+
+    let (weights, config) = load("vit-imgcls");
+    let vit_config: ViTConfig = read_config(&config).unwrap();
+    let model = ViTForImageClassification::load(&weights.root(&device), &vit_config).unwrap();
+    let model = get_peft_model(model, config_for("vit-imgcls")).unwrap();
+    assert_eq!(
+        model.get_nb_trainable_parameters().0,
+        expected("vit-imgcls")
+    );
+}

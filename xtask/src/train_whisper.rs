@@ -86,9 +86,15 @@ pub struct WhisperLoraArgs {
     #[arg(long, default_value = "epoch")]
     save_strategy: String,
     /// Recompute activations in the backward pass (HF's `gradient_checkpointing=True`): Whisper's
-    /// encoder layers are run again from their inputs instead of keeping their activations.
+    /// encoder and decoder layers are run again from their inputs instead of keeping their
+    /// activations.
     #[arg(long)]
     gradient_checkpointing: bool,
+    /// Micro-batches whose gradients are summed before each optimizer step (HF's
+    /// `gradient_accumulation_steps`): the effective batch is --batch-size times this, the
+    /// memory that of one --batch-size.
+    #[arg(long, default_value_t = 1)]
+    gradient_accumulation_steps: usize,
     /// Print PEFT's trainable-parameters line from the model's config alone and exit.
     #[arg(long)]
     dry_run: bool,
@@ -180,6 +186,7 @@ pub fn run(args: WhisperLoraArgs) -> Result<()> {
             fp16: args.fp16,
             bf16: args.bf16,
             gradient_checkpointing: args.gradient_checkpointing,
+            gradient_accumulation_steps: args.gradient_accumulation_steps,
             ..defaults.args
         },
     };
