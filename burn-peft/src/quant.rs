@@ -64,7 +64,8 @@ impl ByteStorage {
     }
 }
 
-/// [`quantize_int8`] with the bytes held as `storage` says.
+/// [`quantize_int8`] with the bytes held as `storage` says (`Bytes` only where the device has
+/// 8-bit integers; elsewhere words).
 pub fn quantize_int8_as(
     weight: Tensor<2>,
     threshold: Option<f32>,
@@ -86,7 +87,7 @@ pub fn quantize_int8_as(
     }
     // One byte a value: int8 where the device has it; elsewhere (WGSL has only 32-bit
     // integers) each row's bytes packed four to an i32.
-    let in_words = storage == ByteStorage::Words;
+    let in_words = storage == ByteStorage::Words || !device.supports_dtype(IntDType::I8);
     let values = if in_words {
         let words: Vec<i32> = quantized
             .chunks(d_in.max(1))
@@ -139,7 +140,8 @@ pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
     quantize_nf4_as(weight, storage)
 }
 
-/// [`quantize_nf4`] with the bytes held as `storage` says.
+/// [`quantize_nf4`] with the bytes held as `storage` says (`Bytes` only where the device has
+/// 8-bit integers; elsewhere words).
 pub fn quantize_nf4_as(weight: Tensor<2>, storage: ByteStorage) -> Nf4Weight {
     let device = weight.device();
     let [d_in, d_out] = weight.dims();
@@ -181,7 +183,7 @@ pub fn quantize_nf4_as(weight: Tensor<2>, storage: ByteStorage) -> Nf4Weight {
         }
     }
     // Bytes where the device has them; elsewhere (WGSL) packed four to an i32.
-    let in_words = storage == ByteStorage::Words;
+    let in_words = storage == ByteStorage::Words || !device.supports_dtype(IntDType::U8);
     let u8_tensor = |v: Vec<u8>| {
         frozen_int(if in_words {
             let words = pack_bytes(&v);

@@ -285,7 +285,9 @@ fn bytes_packed_in_words_give_the_same_weights() {
             threshold,
             ByteStorage::Words,
         );
-        assert!(!bytes.in_words && words.in_words);
+        // Bytes only where the device has int8 (not wgpu: there both are words).
+        let has_int8 = device.supports_dtype(burn::tensor::IntDType::I8);
+        assert!(bytes.in_words != has_int8 && words.in_words);
         assert_eq!(words.values.val().dims(), [d_out, 4]);
         let (_, a) = values(bytes.int_values().float());
         let (_, b) = values(words.int_values().float());
