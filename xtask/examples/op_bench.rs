@@ -60,6 +60,28 @@ fn bench(name: &str, device: &Device) {
             gflops(flops, st)
         );
     }
+    // A decoder step of beam search (4 beams): linear layers on 4 rows, weights read once.
+    for (label, rows, k, n) in [
+        ("step proj [4,1024]x[1024,1024]", 4, 1024, 1024),
+        ("step ffn [4,1024]x[1024,4096]", 4, 1024, 4096),
+        ("step lm_head [4,1024]x[1024,50265]", 4, 1024, 50265),
+    ] {
+        let x = rand([rows, k], device);
+        let w = rand([k, n], device);
+        let weight_gb = (k * n * 4) as f64 / 1e9;
+        let ours = time(runs, || {
+            let _ = burn_models::nn::cpu_kernels::linear(x.clone(), w.clone(), None).into_data();
+        });
+        let burn = time(runs, || {
+            let _ = linear(x.clone(), w.clone(), None).into_data();
+        });
+        println!(
+            "{label}: ours {:.2} ms ({:.1} GB/s of weights), Burn's op {:.2} ms",
+            ours * 1e3,
+            weight_gb / ours,
+            burn * 1e3
+        );
+    }
     let a = rand([1024, 1024], device);
     let b = rand([1024, 1024], device);
     let s = time(runs, || {

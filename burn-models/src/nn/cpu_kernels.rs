@@ -1076,7 +1076,7 @@ mod tests {
             let (d_input, d_output) = (96, 5000);
             let w = rand([d_input, d_output], &device);
             let b = rand([d_output], &device);
-            for rows in [1, 3, 8, 9] {
+            for rows in [1, 3, 4, 5, 8, 9] {
                 let x = rand([rows, d_input], &device);
                 let ours = super::super::linear(x.clone(), w.clone(), Some(b.clone()));
                 let burn = module::linear(x.clone(), w.clone(), Some(b.clone()));
