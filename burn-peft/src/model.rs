@@ -261,7 +261,7 @@ impl<M: Linears> PeftModel<M> {
                 .map(|b| b.len())
                 .sum::<usize>();
         }
-        let all = (self.base_model.num_params() as isize + correction) as usize;
+        let all = (distinct_params(&self.base_model) as isize + correction) as usize;
         (trainable, all)
     }
 
@@ -308,6 +308,29 @@ pub fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+/// Elements of the model's parameters as PyTorch's `num_parameters()` counts them: a parameter
+/// held in two places (BART's `shared` and `decoder.embed_tokens`, one id) once, and none of
+/// those PyTorch keeps as buffers ([`burn_models::hub::is_buffer`]).
+fn distinct_params<M: Module>(model: &M) -> usize {
+    struct Count {
+        seen: std::collections::HashSet<burn::module::ParamId>,
+        total: usize,
+    }
+    impl burn::module::ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if self.seen.insert(param.id) && !burn_models::hub::is_buffer(param.id) {
+                self.total += param.shape().num_elements();
+            }
+        }
+    }
+    let mut count = Count {
+        seen: Default::default(),
+        total: 0,
+    };
+    model.visit(&mut count);
+    count.total
 }
 
 /// `num_params` counts float parameters only; PEFT counts a quantized weight as its

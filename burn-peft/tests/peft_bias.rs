@@ -401,3 +401,44 @@ fn vision_bias_all_counts_as_peft() {
         expected("vit-imgcls")
     );
 }
+
+/// Encoder-decoders whose output projection is tied to the embeddings: PEFT's trainable and
+/// total counts (PyTorch counts the shared tensor once; here the projection is a view of it).
+#[test]
+fn tied_seq2seq_counts_as_peft() {
+    use burn_models::bart::{BartConfig, BartForConditionalGeneration};
+    use burn_models::t5::{T5Config, T5ForConditionalGeneration};
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("peft-vision-bias-all-params.json")).unwrap(),
+    )
+    .unwrap();
+    let expected = |base: &str| {
+        (
+            golden[base]["trainable_params"].as_u64().unwrap() as usize,
+            golden[base]["all_params"].as_u64().unwrap() as usize,
+        )
+    };
+    let device = device();
+    let dir = fixture("bart-gen");
+    let weights = Weights::from_model_dir(&dir).unwrap();
+    let config: BartConfig = read_config(&dir.join("config.json")).unwrap();
+    let model = BartForConditionalGeneration::load(&weights.root(&device), &config).unwrap();
+    assert!(model.lm_head.tied);
+    let lora = LoraConfig {
+        bias: Bias::All,
+        ..LoraConfig::new(2, 4.0, &["q_proj", "v_proj"])
+    };
+    let model = get_peft_model(model, lora).unwrap();
+    assert_eq!(model.get_nb_trainable_parameters(), expected("bart-gen"));
+
+    let dir = fixture("t5-gen");
+    let weights = Weights::from_model_dir(&dir).unwrap();
+    let config: T5Config = read_config(&dir.join("config.json")).unwrap();
+    let model = T5ForConditionalGeneration::load(&weights.root(&device), &config).unwrap();
+    let lora = LoraConfig {
+        bias: Bias::All,
+        ..LoraConfig::new(2, 4.0, &["q", "v"])
+    };
+    let model = get_peft_model(model, lora).unwrap();
+    assert_eq!(model.get_nb_trainable_parameters(), expected("t5-gen"));
+}

@@ -156,11 +156,7 @@ pub(crate) fn load_layout(
     let lm_head = if l.tie_word_embeddings {
         // `lm_head.weight` is `decoder_embed_tokens.weight`: checkpoints may still store it.
         let _ = root.contains("lm_head.weight");
-        Linear::new(
-            root.name("lm_head"),
-            Param::from_tensor(decoder_embed_tokens.weight.val().transpose()),
-            None,
-        )
+        Linear::tied_to(root.name("lm_head"), &decoder_embed_tokens.weight)
     } else {
         root.linear("lm_head", d, l.decoder_vocab_size, false)?
     };
@@ -182,7 +178,12 @@ pub(crate) fn load_layout(
         },
         decoder_layers,
         lm_head,
-        final_logits_bias: Param::from_tensor(final_logits_bias),
+        final_logits_bias: {
+            // A registered buffer in transformers, not a parameter.
+            let param = Param::from_tensor(final_logits_bias);
+            crate::hub::mark_buffer(param.id);
+            param
+        },
         embed_scale: if l.scale_embedding {
             (d as f32).sqrt()
         } else {

@@ -5,7 +5,7 @@ mod weights;
 
 use std::path::{Path, PathBuf};
 
-pub use weights::{StoredDtype, WeightScope, Weights, param_name};
+pub use weights::{StoredDtype, WeightScope, Weights, is_buffer, mark_buffer, param_name};
 
 use crate::error::{ModelError, Result};
 

@@ -339,6 +339,27 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// device moves and optimizer steps, so a name stays attached to its parameter.
 static PARAM_NAMES: LazyLock<RwLock<HashMap<ParamId, String>>> = LazyLock::new(Default::default);
 
+/// Parameters held here that PyTorch holds as buffers (BART's `final_logits_bias`):
+/// `num_parameters()` there, and so PEFT's counts, leave them out.
+static BUFFERS: LazyLock<RwLock<std::collections::HashSet<ParamId>>> =
+    LazyLock::new(Default::default);
+
+/// Marks a parameter as a buffer in PyTorch's model ([`is_buffer`]).
+pub fn mark_buffer(id: ParamId) {
+    BUFFERS
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id);
+}
+
+/// Whether PyTorch holds this parameter as a buffer (not counted as a parameter).
+pub fn is_buffer(id: ParamId) -> bool {
+    BUFFERS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&id)
+}
+
 /// The checkpoint name of a parameter made by [`WeightScope::param`]
 /// (`bert.encoder.layer.0.output.LayerNorm.bias`), if it was.
 pub fn param_name(id: ParamId) -> Option<String> {

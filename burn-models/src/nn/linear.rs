@@ -434,6 +434,23 @@ impl Linear {
         }
     }
 
+    /// An output projection tied to an embedding table `[vocab, d]` (`lm_head`/`proj_out` when
+    /// `tie_word_embeddings`): its weight is a transposed view of the table's buffer, not a
+    /// copy, and parameter counts take it once (`tied`).
+    pub fn tied_to(path: impl Into<String>, embedding: &Param<Tensor<2>>) -> Self {
+        let table = embedding.val();
+        // A fresh leaf over the same buffer (a transpose recorded on an autodiff device could
+        // not be a parameter).
+        let weight = if table.is_autodiff() {
+            table.inner().transpose().autodiff()
+        } else {
+            table.transpose()
+        };
+        let mut linear = Self::new(path, Param::from_tensor(weight), None);
+        linear.tied = true;
+        linear
+    }
+
     /// `[d_input, d_output]`.
     pub fn dims(&self) -> [usize; 2] {
         self.weight.dims()

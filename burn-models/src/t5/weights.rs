@@ -120,11 +120,7 @@ impl T5ForConditionalGeneration {
             root.embedding("encoder.embed_tokens", config.vocab_size, config.d_model)?
         };
         let lm_head = if config.tie_word_embeddings {
-            Linear::new(
-                root.name("lm_head"),
-                Param::from_tensor(shared.weight.val().transpose()),
-                None,
-            )
+            Linear::tied_to(root.name("lm_head"), &shared.weight)
         } else {
             root.linear("lm_head", config.d_model, config.vocab_size, false)?
         };

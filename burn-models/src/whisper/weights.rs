@@ -19,7 +19,7 @@ use burn::nn::conv::Conv1d;
 use super::*;
 use crate::error::{ModelError, Result};
 use crate::hub::WeightScope;
-use crate::nn::{FeedForward, MultiHeadAttention};
+use crate::nn::{FeedForward, Linear, MultiHeadAttention};
 
 const LAYER_NORM_EPS: f64 = 1e-5;
 
@@ -162,17 +162,13 @@ impl WhisperForConditionalGeneration {
         let encoder = WhisperEncoder::load(&model.push("encoder"), config)?;
         let decoder = WhisperDecoder::load(&model.push("decoder"), config)?;
         // Tied to the token embeddings unless the checkpoint stores its own.
-        let proj_name = if root.contains("proj_out.weight") {
-            "proj_out"
+        let proj_out = if root.contains("proj_out.weight") {
+            root.linear("proj_out", config.d_model, config.vocab_size, false)?
         } else {
-            "model.decoder.embed_tokens"
+            // HF's module is `proj_out`, sharing the embedding's tensor (a view here, not a
+            // copy: 253 MiB for large-v2's vocabulary).
+            Linear::tied_to(root.name("proj_out"), &decoder.embed_tokens.weight)
         };
-        let mut proj_out = root.linear(proj_name, config.d_model, config.vocab_size, false)?;
-        if proj_name != "proj_out" {
-            // HF's module is `proj_out`, sharing the embedding's tensor.
-            proj_out.path = root.name("proj_out");
-            proj_out.tied = true;
-        }
         Ok(Self {
             encoder,
             decoder,
