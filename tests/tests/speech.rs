@@ -407,3 +407,53 @@ fn asr_long_form_audio_matches_transformers() {
     let err = pipe.call(&inputs, &kwargs).unwrap_err().to_string();
     assert!(err.contains("return_timestamps=True"), "{err}");
 }
+
+/// Whisper's `proj_out` is tied to the token embeddings as PyTorch ties them: one trained
+/// tensor, whose gradient sums the lookup's and the projection's (what an untied copy of the
+/// projection would receive, transposed), and the projection's own view never trains.
+#[test]
+fn tied_projection_trains_the_embedding() {
+    use burn::module::Param;
+    use burn_models::config::read_config;
+    use burn_models::nn::Linear;
+    let device = device().autodiff();
+    let dir = fixture("whisper-tiny");
+    let config: WhisperConfig = read_config(&dir.join("config.json")).unwrap();
+    let weights = Weights::from_model_dir(&dir).unwrap();
+    let tied = WhisperForConditionalGeneration::load(&weights.root(&device), &config).unwrap();
+    assert!(tied.proj_out.tied);
+    // The same model with the projection as its own (untied) copy.
+    let mut untied =
+        WhisperForConditionalGeneration::load(&weights.root(&device), &config).unwrap();
+    let copy = untied.decoder.embed_tokens.weight.val().inner().transpose();
+    let copy = Tensor::<2>::from_data(copy.into_data(), &device);
+    untied.proj_out = Linear::new("proj_out", Param::from_tensor(copy), None);
+
+    let frames = 2 * config.max_source_positions;
+    let features: Vec<f32> = (0..config.num_mel_bins * frames)
+        .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 2.0)
+        .collect();
+    let features = Tensor::<3>::from_data(
+        TensorData::new(features, [1, config.num_mel_bins, frames]),
+        &device,
+    );
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 30], [1, 4]), &device);
+    let grads_of = |model: &WhisperForConditionalGeneration| {
+        let logits = model.forward(features.clone(), ids.clone()).unwrap();
+        let loss = (logits.clone() * logits).mean();
+        let grads = loss.backward();
+        let table = model.decoder.embed_tokens.weight.val().grad(&grads);
+        let projection = model.proj_out.weight.dense().grad(&grads);
+        (table, projection)
+    };
+    let (tied_table, tied_projection) = grads_of(&tied);
+    let (untied_table, untied_projection) = grads_of(&untied);
+    assert!(tied_projection.is_none(), "the tied view is not trained");
+    let expected = untied_table.unwrap() + untied_projection.unwrap().transpose();
+    let diff = (tied_table.unwrap() - expected.clone())
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+    let scale = expected.abs().max().into_scalar::<f32>();
+    assert!(diff <= 1e-5 * scale.max(1e-6), "{diff} vs {scale}");
+}

@@ -178,7 +178,9 @@ impl Seq2SeqLm for BartForConditionalGeneration {
             x = layer.forward(x, self_kv, cross_kv, &encoder_hidden, encoder_mask.as_ref());
         }
         cache.advance(new);
-        let logits = self.lm_head.forward(x);
+        let logits = self
+            .lm_head
+            .forward_tied(x, &self.decoder_embed_tokens.weight);
         Ok(logits + self.final_logits_bias.val().unsqueeze::<3>())
     }
 

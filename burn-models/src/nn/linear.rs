@@ -446,9 +446,33 @@ impl Linear {
         } else {
             table.transpose()
         };
-        let mut linear = Self::new(path, Param::from_tensor(weight), None);
+        // Frozen: training goes through the table itself ([`forward_tied`](Self::forward_tied)).
+        let mut linear = Self::new(
+            path,
+            Param::from_tensor(weight).set_require_grad(false),
+            None,
+        );
         linear.tied = true;
         linear
+    }
+
+    /// The forward pass of a layer made by [`tied_to`](Self::tied_to), through the embedding
+    /// `table`'s own parameter: full fine-tuning then updates the one shared tensor, as
+    /// PyTorch's tied weights do. Layers with adapters or saved copies (and untied ones) take
+    /// [`forward`](Self::forward).
+    pub fn forward_tied<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        table: &Param<Tensor<2>>,
+    ) -> Tensor<D> {
+        let plain = self.tied
+            && self.adapters.is_empty()
+            && self.saved.is_empty()
+            && matches!(self.weight, LinearWeight::Dense(_));
+        if !plain {
+            return self.forward(x);
+        }
+        self.forward_with(x, Some(table.val().transpose()))
     }
 
     /// `[d_input, d_output]`.
@@ -457,38 +481,44 @@ impl Linear {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward_with(x, None)
+    }
+
+    /// [`forward`](Self::forward) with `dense` (`[d_input, d_output]`) in place of a dense
+    /// weight.
+    fn forward_with<const D: usize>(&self, x: Tensor<D>, dense: Option<Tensor<2>>) -> Tensor<D> {
         // One `[rows, d_input]` product instead of a batched one: Burn keeps `[batch, seq, d]`
         // inputs batched, and the CPU backend then packs the weight again for every batch entry
         // and gives each thread whole entries; as rows it packs once and splits the product.
         if D > 2 {
             let dims = x.dims();
             let rows = dims[..D - 1].iter().product::<usize>();
-            let y = self.forward_rows::<2>(x.reshape([rows, dims[D - 1]]));
+            let y = self.forward_rows::<2>(x.reshape([rows, dims[D - 1]]), dense);
             let mut out_dims = dims;
             out_dims[D - 1] = y.dims()[1];
             return y.reshape(out_dims);
         }
-        self.forward_rows(x)
+        self.forward_rows(x, dense)
     }
 
-    fn forward_rows<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+    fn forward_rows<const D: usize>(&self, x: Tensor<D>, dense: Option<Tensor<2>>) -> Tensor<D> {
         if let Some(copy) = self.active_copy() {
             return linear(x, copy.weight.val(), copy.bias.as_ref().map(Param::val));
         }
         let bias = self.bias.as_ref().map(Param::val);
         if let Some(dtype) = self.compute_dtype {
-            return self.forward_autocast(x, bias, dtype);
+            return self.forward_autocast(x, bias, dtype, dense);
         }
         let mut y = match &self.weight {
             LinearWeight::Dense(w) if D == 2 => {
                 let dims = x.dims();
                 let x2: Tensor<2> = x.clone().reshape([dims[0], dims[D - 1]]);
-                let y = super::cpu_kernels::linear(x2, w.val(), bias);
+                let y = super::cpu_kernels::linear(x2, dense.unwrap_or_else(|| w.val()), bias);
                 let mut out_dims = dims;
                 out_dims[D - 1] = y.dims()[1];
                 y.reshape(out_dims)
             }
-            LinearWeight::Dense(w) => linear(x.clone(), w.val(), bias),
+            LinearWeight::Dense(w) => linear(x.clone(), dense.unwrap_or_else(|| w.val()), bias),
             LinearWeight::Int8(_) | LinearWeight::Nf4(_) => {
                 add_bias(self.weight.frozen_forward(x.clone()), bias)
             }
@@ -506,9 +536,10 @@ impl Linear {
         x: Tensor<D>,
         bias: Option<Tensor<1>>,
         dtype: FloatDType,
+        dense: Option<Tensor<2>>,
     ) -> Tensor<D> {
         let input_dtype = x.dtype();
-        let weight = self.weight.dense();
+        let weight = dense.unwrap_or_else(|| self.weight.dense());
         let y = linear(
             x.clone().cast(dtype),
             weight.cast(dtype),

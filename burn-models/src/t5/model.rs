@@ -219,7 +219,7 @@ impl Seq2SeqLm for T5ForConditionalGeneration {
             // The tied head sees the output rescaled, as in Mesh TensorFlow.
             x = x * (self.config.d_model as f64).powf(-0.5);
         }
-        Ok(self.lm_head.forward(x))
+        Ok(self.lm_head.forward_tied(x, &self.shared.weight))
     }
 }
 

@@ -279,7 +279,7 @@ impl WhisperForConditionalGeneration {
         let hidden = self.decoder.forward(input_ids, cache)?;
         let [batch, new, dim] = hidden.dims();
         let last = hidden.slice([0..batch, new - 1..new]).reshape([batch, dim]);
-        Ok(self.proj_out.forward(last))
+        Ok(self.project(last))
     }
 
     /// `model(input_features, decoder_input_ids).logits`: `[batch, seq, vocab]`, no cache.
@@ -293,7 +293,13 @@ impl WhisperForConditionalGeneration {
         let hidden = self
             .decoder
             .forward_teacher_forced(decoder_input_ids, encoder_states)?;
-        Ok(self.proj_out.forward(hidden))
+        Ok(self.project(hidden))
+    }
+
+    /// `proj_out` (through the token embeddings' parameter when tied to them).
+    fn project<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
+        self.proj_out
+            .forward_tied(hidden, &self.decoder.embed_tokens.weight)
     }
 
     /// Token ids must index the embedding table.
@@ -321,7 +327,7 @@ impl Seq2SeqLm for WhisperForConditionalGeneration {
         cache: &mut DecoderCache,
     ) -> Result<Tensor<3>> {
         let hidden = self.decoder.forward(decoder_input_ids, cache)?;
-        Ok(self.proj_out.forward(hidden))
+        Ok(self.project(hidden))
     }
 
     fn max_decoder_positions(&self) -> Option<usize> {
