@@ -180,7 +180,7 @@ fn worker(scheme: &str, dir: &Path, batch: usize, seq: usize, checkpointing: boo
     let (model, trainable, bytes) = match scheme {
         "f32-full" => {
             let bytes = base_weight_bytes(&model);
-            let n = model.num_params();
+            let n = trainable_params(&model);
             (model, n, bytes)
         }
         _ => {
@@ -230,7 +230,22 @@ fn worker(scheme: &str, dir: &Path, batch: usize, seq: usize, checkpointing: boo
     )
 }
 
-/// Adam (first step) over the parameters that received gradients.
+/// Elements of the parameters full fine-tuning trains: those that require gradients (a tied
+/// output projection trains through the embedding it is tied to, not as its own copy).
+fn trainable_params<M: Module>(model: &M) -> usize {
+    struct Count(usize);
+    impl burn::module::ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if param.val().is_require_grad() {
+                self.0 += param.shape().num_elements();
+            }
+        }
+    }
+    let mut count = Count(0);
+    model.visit(&mut count);
+    count.0
+}
+
 /// What a worker reports besides the step's own figures.
 struct Report<'a> {
     scheme: &'a str,
@@ -383,7 +398,7 @@ fn whisper_worker(
     }
     let bytes = base_weight_bytes(&model);
     let (model, trainable) = if scheme == "f32-full" {
-        let n = model.num_params();
+        let n = trainable_params(&model);
         (model, n)
     } else {
         let lora = LoraConfig {
