@@ -398,7 +398,8 @@ fn whisper_worker(
     }
     let bytes = base_weight_bytes(&model);
     let (model, trainable) = if scheme == "f32-full" {
-        let n = trainable_params(&model);
+        // Counted on the trainable model (with checkpointing it is built on the plain device).
+        let n = trainable_params(&model.clone().train());
         (model, n)
     } else {
         let lora = LoraConfig {
