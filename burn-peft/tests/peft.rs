@@ -238,20 +238,9 @@ fn saved_adapter_round_trips() {
         std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap(),
         std::fs::read_to_string(fixture(name).join("adapter_config.json")).unwrap()
     );
-    let read = |path: std::path::PathBuf| {
-        let bytes = std::fs::read(path).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
-            .tensors()
-            .into_iter()
-            .map(|(k, v)| (k, v.shape().to_vec(), v.data().to_vec()))
-            .collect();
-        tensors.sort();
-        tensors
-    };
     assert_eq!(
-        read(dir.path().join(WEIGHTS_NAME)),
-        read(fixture(name).join(WEIGHTS_NAME))
+        read_tensors(dir.path().join(WEIGHTS_NAME)),
+        read_tensors(fixture(name).join(WEIGHTS_NAME))
     );
     let reloaded = PeftModel::from_pretrained(bert("bert-seqcls", &device), dir.path()).unwrap();
     check(name, &reloaded.base_model, &golden, "adapter");

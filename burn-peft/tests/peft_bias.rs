@@ -5,13 +5,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Gradients, Int, Tensor, TensorData};
-use burn_models::config::read_config;
 use burn_models::heads::SequenceClassifier;
-use burn_models::hub::{Weights, param_name};
+use burn_models::hub::param_name;
+use burn_models::nn::Linears;
 use burn_models::whisper::{WhisperConfig, WhisperForConditionalGeneration};
 use burn_peft::*;
 use common::*;
@@ -35,10 +35,11 @@ fn check_bert<M: SequenceClassifier>(what: &str, model: &M, key: &str) {
 }
 
 fn whisper(device: &burn::tensor::Device) -> WhisperForConditionalGeneration {
-    let dir = fixture("whisper-tiny");
-    let config: WhisperConfig = read_config(&dir.join("config.json")).unwrap();
-    let weights = Weights::from_model_dir(&dir).unwrap();
-    WhisperForConditionalGeneration::load(&weights.root(device), &config).unwrap()
+    load_fixture::<WhisperConfig, _>(
+        "whisper-tiny",
+        device,
+        WhisperForConditionalGeneration::load,
+    )
 }
 
 /// The generator's synthetic log-mel input, `0.5 sin(0.001 (m + 1) (t + 1))`, and its
@@ -71,19 +72,6 @@ fn check_whisper(what: &str, model: &WhisperForConditionalGeneration, key: &str)
     let (features, ids) = whisper_input(&device);
     let logits = model.forward(features, ids).unwrap();
     assert_close(what, logits, &golden(WHISPER)[key], TOLERANCE);
-}
-
-/// `adapter_model.safetensors` as sorted (key, shape, bytes).
-fn read_tensors(path: PathBuf) -> Vec<(String, Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Vec<_> = st
-        .tensors()
-        .into_iter()
-        .map(|(k, v)| (k, v.shape().to_vec(), v.data().to_vec()))
-        .collect();
-    tensors.sort();
-    tensors
 }
 
 /// Saves the adapter and compares file by file with PEFT's: the same config, the same keys,
@@ -324,10 +312,7 @@ fn wav2vec2_bias_all_counts_as_peft() {
         ..LoraConfig::new(2, 4.0, &["q_proj", "v_proj"])
     };
     for base in ["w2v-ctc-group", "w2v-ctc-layer"] {
-        let dir = fixture(base);
-        let model_config: Wav2Vec2Config = read_config(&dir.join("config.json")).unwrap();
-        let weights = Weights::from_model_dir(&dir).unwrap();
-        let model = Wav2Vec2ForCTC::load(&weights.root(&device()), &model_config).unwrap();
+        let model = load_fixture::<Wav2Vec2Config, _>(base, &device(), Wav2Vec2ForCTC::load);
         let model = get_peft_model(model, config.clone()).unwrap();
         // (The total differs: Burn folds the positional conv's weight norm into one weight
         // and does not hold `masked_spec_embed`, a training-only parameter.)
@@ -340,65 +325,52 @@ fn wav2vec2_bias_all_counts_as_peft() {
     }
 }
 
-/// bias="all" on vision models, whose biases also sit in convolutions (DETR's input
-/// projection and mask head) and GroupNorms: PEFT's trainable counts
-/// (tests/fixtures/peft-vision-bias-all-params.json).
-#[test]
-fn vision_bias_all_counts_as_peft() {
-    use burn_models::detr::{DetrConfig, DetrForObjectDetection, DetrForSegmentation};
-    use burn_models::vit::{ViTConfig, ViTForImageClassification};
+/// PEFT's counts for a fixture with `bias="all"` (tests/fixtures/peft-vision-bias-all-params.json,
+/// from `generate_peft_bias.py vision`): (trainable, all).
+fn peft_counts(base: &str) -> (usize, usize) {
     let golden: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("peft-vision-bias-all-params.json")).unwrap(),
     )
     .unwrap();
-    let config_for = |base: &str| {
-        let targets: Vec<String> = golden[base]["target_modules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap().to_string())
-            .collect();
-        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-        LoraConfig {
-            bias: Bias::All,
-            ..LoraConfig::new(2, 4.0, &targets)
-        }
+    let count = |key: &str| golden[base][key].as_u64().unwrap() as usize;
+    (count("trainable_params"), count("all_params"))
+}
+
+/// Our (trainable, all) counts of `model` with the LoRA config the counts were made with: r=2,
+/// alpha 4 on `targets`, `bias="all"`.
+fn bias_all_counts<M: Linears + Module>(model: M, targets: &[&str]) -> (usize, usize) {
+    let config = LoraConfig {
+        bias: Bias::All,
+        ..LoraConfig::new(2, 4.0, targets)
     };
-    let expected = |base: &str| golden[base]["trainable_params"].as_u64().unwrap() as usize;
+    get_peft_model(model, config)
+        .unwrap()
+        .get_nb_trainable_parameters()
+}
+
+/// bias="all" on vision models, whose biases also sit in convolutions (DETR's input
+/// projection and mask head) and GroupNorms: PEFT's trainable counts.
+#[test]
+fn vision_bias_all_counts_as_peft() {
+    use burn_models::detr::{DetrConfig, DetrForObjectDetection, DetrForSegmentation};
+    use burn_models::vit::{ViTConfig, ViTForImageClassification};
     let device = device();
-    let load = |base: &str| {
-        let dir = fixture(base);
-        (
-            Weights::from_model_dir(&dir).unwrap(),
-            dir.join("config.json"),
-        )
-    };
-
-    let (weights, config) = load("detr-objdet");
-    let detr_config: DetrConfig = read_config(&config).unwrap();
-    let model = DetrForObjectDetection::load(&weights.root(&device), &detr_config).unwrap();
-    let model = get_peft_model(model, config_for("detr-objdet")).unwrap();
+    let detr = ["q_proj", "v_proj"];
+    let model = load_fixture::<DetrConfig, _>("detr-objdet", &device, DetrForObjectDetection::load);
     assert_eq!(
-        model.get_nb_trainable_parameters().0,
-        expected("detr-objdet")
+        bias_all_counts(model, &detr).0,
+        peft_counts("detr-objdet").0
     );
-
-    let (weights, config) = load("detr-panoptic");
-    let detr_config: DetrConfig = read_config(&config).unwrap();
-    let model = DetrForSegmentation::load(&weights.root(&device), &detr_config).unwrap();
-    let model = get_peft_model(model, config_for("detr-panoptic")).unwrap();
+    let model = load_fixture::<DetrConfig, _>("detr-panoptic", &device, DetrForSegmentation::load);
     assert_eq!(
-        model.get_nb_trainable_parameters().0,
-        expected("detr-panoptic")
+        bias_all_counts(model, &detr).0,
+        peft_counts("detr-panoptic").0
     );
-
-    let (weights, config) = load("vit-imgcls");
-    let vit_config: ViTConfig = read_config(&config).unwrap();
-    let model = ViTForImageClassification::load(&weights.root(&device), &vit_config).unwrap();
-    let model = get_peft_model(model, config_for("vit-imgcls")).unwrap();
+    let model =
+        load_fixture::<ViTConfig, _>("vit-imgcls", &device, ViTForImageClassification::load);
     assert_eq!(
-        model.get_nb_trainable_parameters().0,
-        expected("vit-imgcls")
+        bias_all_counts(model, &["query", "value"]).0,
+        peft_counts("vit-imgcls").0
     );
 }
 
@@ -408,37 +380,14 @@ fn vision_bias_all_counts_as_peft() {
 fn tied_seq2seq_counts_as_peft() {
     use burn_models::bart::{BartConfig, BartForConditionalGeneration};
     use burn_models::t5::{T5Config, T5ForConditionalGeneration};
-    let golden: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("peft-vision-bias-all-params.json")).unwrap(),
-    )
-    .unwrap();
-    let expected = |base: &str| {
-        (
-            golden[base]["trainable_params"].as_u64().unwrap() as usize,
-            golden[base]["all_params"].as_u64().unwrap() as usize,
-        )
-    };
     let device = device();
-    let dir = fixture("bart-gen");
-    let weights = Weights::from_model_dir(&dir).unwrap();
-    let config: BartConfig = read_config(&dir.join("config.json")).unwrap();
-    let model = BartForConditionalGeneration::load(&weights.root(&device), &config).unwrap();
+    let model =
+        load_fixture::<BartConfig, _>("bart-gen", &device, BartForConditionalGeneration::load);
     assert!(model.lm_head.tied);
-    let lora = LoraConfig {
-        bias: Bias::All,
-        ..LoraConfig::new(2, 4.0, &["q_proj", "v_proj"])
-    };
-    let model = get_peft_model(model, lora).unwrap();
-    assert_eq!(model.get_nb_trainable_parameters(), expected("bart-gen"));
-
-    let dir = fixture("t5-gen");
-    let weights = Weights::from_model_dir(&dir).unwrap();
-    let config: T5Config = read_config(&dir.join("config.json")).unwrap();
-    let model = T5ForConditionalGeneration::load(&weights.root(&device), &config).unwrap();
-    let lora = LoraConfig {
-        bias: Bias::All,
-        ..LoraConfig::new(2, 4.0, &["q", "v"])
-    };
-    let model = get_peft_model(model, lora).unwrap();
-    assert_eq!(model.get_nb_trainable_parameters(), expected("t5-gen"));
+    assert_eq!(
+        bias_all_counts(model, &["q_proj", "v_proj"]),
+        peft_counts("bart-gen")
+    );
+    let model = load_fixture::<T5Config, _>("t5-gen", &device, T5ForConditionalGeneration::load);
+    assert_eq!(bias_all_counts(model, &["q", "v"]), peft_counts("t5-gen"));
 }

@@ -8,7 +8,7 @@ use burn_models::bert::{BertConfig, BertForSequenceClassification};
 use burn_models::config::read_config;
 use burn_models::distilbert::{DistilBertConfig, DistilBertForSequenceClassification};
 use burn_models::heads::EncoderInput;
-use burn_models::hub::Weights;
+use burn_models::hub::{WeightScope, Weights};
 use serde_json::Value;
 
 /// The package's directory, read at run time: cargo sets it for `cargo test`, and a test
@@ -35,18 +35,37 @@ pub fn device() -> Device {
     .expect("test device")
 }
 
-pub fn bert(name: &str, device: &Device) -> BertForSequenceClassification {
+/// The model of fixture `name`, read with its config by `load` (a model's `load`).
+pub fn load_fixture<C: serde::de::DeserializeOwned, M>(
+    name: &str,
+    device: &Device,
+    load: impl FnOnce(&WeightScope, &C) -> burn_models::error::Result<M>,
+) -> M {
     let dir = fixture(name);
-    let config: BertConfig = read_config(&dir.join("config.json")).unwrap();
+    let config: C = read_config(&dir.join("config.json")).unwrap();
     let weights = Weights::from_model_dir(&dir).unwrap();
-    BertForSequenceClassification::load(&weights.root(device), &config).unwrap()
+    load(&weights.root(device), &config).unwrap()
+}
+
+pub fn bert(name: &str, device: &Device) -> BertForSequenceClassification {
+    load_fixture::<BertConfig, _>(name, device, BertForSequenceClassification::load)
 }
 
 pub fn distilbert(name: &str, device: &Device) -> DistilBertForSequenceClassification {
-    let dir = fixture(name);
-    let config: DistilBertConfig = read_config(&dir.join("config.json")).unwrap();
-    let weights = Weights::from_model_dir(&dir).unwrap();
-    DistilBertForSequenceClassification::load(&weights.root(device), &config).unwrap()
+    load_fixture::<DistilBertConfig, _>(name, device, DistilBertForSequenceClassification::load)
+}
+
+/// A safetensors file as sorted (key, shape, bytes).
+pub fn read_tensors(path: PathBuf) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    tensors.sort();
+    tensors
 }
 
 fn rows(value: &Value) -> Vec<Vec<i64>> {
