@@ -398,8 +398,8 @@ pub fn checkpoint<M: Module + 'static>(
     if !checkpoints(&x) {
         return layer(module, x);
     }
-    let anchor = anchor(module, &x);
-    checkpoint_inputs(module, [x, anchor], move |m, [x, _]| layer(m, x))
+    let (anchor, nodes) = anchor(module, &x);
+    checkpoint_inputs(module, [x, anchor], nodes, move |m, [x, _]| layer(m, x))
 }
 
 /// [`checkpoint`] of a layer that also reads a `context` it does not change (a decoder layer's
@@ -415,10 +415,13 @@ pub fn checkpoint_with_context<M: Module + 'static>(
     if !checkpoints(&x) {
         return layer(module, x, context);
     }
-    let anchor = anchor(module, &x);
-    checkpoint_inputs(module, [x, context, anchor], move |m, [x, context, _]| {
-        layer(m, x, context)
-    })
+    let (anchor, nodes) = anchor(module, &x);
+    checkpoint_inputs(
+        module,
+        [x, context, anchor],
+        nodes,
+        move |m, [x, context, _]| layer(m, x, context),
+    )
 }
 
 /// Whether [`checkpoint`] recomputes a layer on `x` (rather than just running it).
@@ -429,31 +432,30 @@ fn checkpoints(x: &Tensor<3>) -> bool {
 
 /// A zero `[1, 1, 1]` computed from the module's trainable parameters: as the last input of a
 /// checkpointed layer it ties the op to them, so the op is recorded whenever they train (its
-/// own gradient is zero; theirs are registered directly).
-fn anchor<M: Module>(module: &M, x: &Tensor<3>) -> Tensor<3> {
+/// own gradient is zero; theirs are registered directly). Also returns the trainable
+/// parameters' nodes in the graph, by id, which the backward pass addresses.
+fn anchor<M: Module>(module: &M, x: &Tensor<3>) -> (Tensor<3>, Vec<(ParamId, NodeId)>) {
     let mut trainable = Trainable::default();
     module.visit(&mut trainable);
-    trainable
+    let anchor = trainable
         .params
         .into_iter()
         .map(|(_, t)| t.slice(0..1).sum().mul_scalar(0.0))
         .reduce(|a, b| a + b)
         .unwrap_or_else(|| Tensor::<1>::zeros([1], &x.device()))
-        .reshape([1, 1, 1])
+        .reshape([1, 1, 1]);
+    (anchor, trainable.nodes)
 }
 
-/// The checkpointed op on `inputs`, whose last one is the [`anchor`]; `layer` gets all of them
-/// (and ignores the anchor).
+/// The checkpointed op on `inputs`, whose last one is the [`anchor`] (`nodes`: its parameter
+/// nodes); `layer` gets all of them (and ignores the anchor).
 fn checkpoint_inputs<M: Module + 'static, const N: usize>(
     module: &M,
     inputs: [Tensor<3>; N],
+    nodes: Vec<(ParamId, NodeId)>,
     layer: impl Fn(&M, [Tensor<3>; N]) -> Tensor<3> + Send + Sync + 'static,
 ) -> Tensor<3> {
     let strategy = GradientCheckpointingStrategy::Balanced;
-    // The trainable parameters' nodes in the graph, by id.
-    let mut trainable = Trainable::default();
-    module.visit(&mut trainable);
-    let nodes = trainable.nodes;
     // Dropout masks: the same in both runs.
     let device = inputs[0].device();
     let seed = dropout_seed(&inputs[0]);

@@ -167,6 +167,22 @@ impl WhisperDecoder {
         Ok(self.run(input_ids, cache, &[])?.0)
     }
 
+    /// Learned positions `[1, new, d_model]` of the `new` tokens after `past`.
+    fn positions(&self, past: usize, new: usize) -> Result<Tensor<3>> {
+        let [max_positions, _] = self.embed_positions.dims();
+        if past + new > max_positions {
+            return Err(ModelError::InvalidInput(format!(
+                "decoder sequence of {} tokens is longer than max_target_positions {max_positions}",
+                past + new
+            )));
+        }
+        Ok(self
+            .embed_positions
+            .val()
+            .slice(past..past + new)
+            .unsqueeze::<3>())
+    }
+
     /// Hidden states `[batch, seq, d_model]` of a whole teacher-forced sequence `input_ids`
     /// `[batch, seq]` attending to `encoder_hidden`, without a cache (training). Under gradient
     /// checkpointing each layer keeps only its input: its cross-attention keys and values over
@@ -177,13 +193,7 @@ impl WhisperDecoder {
         encoder_hidden: Tensor<3>,
     ) -> Result<Tensor<3>> {
         let [_, seq] = input_ids.dims();
-        let [max_positions, _] = self.embed_positions.dims();
-        if seq > max_positions {
-            return Err(ModelError::InvalidInput(format!(
-                "decoder sequence of {seq} tokens is longer than max_target_positions {max_positions}"
-            )));
-        }
-        let positions = self.embed_positions.val().slice(0..seq).unsqueeze::<3>();
+        let positions = self.positions(0, seq)?;
         let mut x = self.embed_tokens.forward(input_ids) + positions;
         for layer in &self.layers {
             x = crate::nn::lean::checkpoint_with_context(
@@ -215,19 +225,7 @@ impl WhisperDecoder {
         weights_of: &[usize],
     ) -> Result<(Tensor<3>, Vec<Option<Tensor<4>>>)> {
         let [_, new] = input_ids.dims();
-        let past = cache.past_len();
-        let [max_positions, _] = self.embed_positions.dims();
-        if past + new > max_positions {
-            return Err(ModelError::InvalidInput(format!(
-                "decoder sequence of {} tokens is longer than max_target_positions {max_positions}",
-                past + new
-            )));
-        }
-        let positions = self
-            .embed_positions
-            .val()
-            .slice(past..past + new)
-            .unsqueeze::<3>();
+        let positions = self.positions(cache.past_len(), new)?;
         let encoder_hidden = cache.encoder_hidden().clone();
         let mut x = self.embed_tokens.forward(input_ids) + positions;
         let mut weights = Vec::with_capacity(self.layers.len());
