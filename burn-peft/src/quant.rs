@@ -40,28 +40,16 @@ fn frozen<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
 /// `int8_vectorwise_quant` of `W` `[out, in]`, `CB = round(W * 127 / absmax_row)` (ties to
 /// even, as `torch.round`). Computed on the host: the int8 tensor is built from i8 data.
 pub fn quantize_int8(weight: Tensor<2>, threshold: Option<f32>) -> Int8Weight {
-    let storage = ByteStorage::for_device(&weight.device(), IntDType::I8);
-    quantize_int8_as(weight, threshold, storage)
+    quantize_int8_as(weight, threshold, ByteStorage::Bytes)
 }
 
 /// How a quantized weight's bytes are held on its device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ByteStorage {
-    /// One per 8-bit integer element.
+    /// One per 8-bit integer element, where the device has 8-bit integers (words elsewhere).
     Bytes,
     /// Four per `i32` ([`pack_bytes`]): devices without 8-bit integers (WGSL).
     Words,
-}
-
-impl ByteStorage {
-    /// `Bytes` where `device` stores `dtype` (i8 or u8), else `Words`.
-    pub fn for_device(device: &burn::tensor::Device, dtype: IntDType) -> Self {
-        if device.supports_dtype(dtype) {
-            Self::Bytes
-        } else {
-            Self::Words
-        }
-    }
 }
 
 /// [`quantize_int8`] with the bytes held as `storage` says (`Bytes` only where the device has
@@ -136,8 +124,7 @@ fn nearest(code: &[f32], x: f32) -> usize {
 /// as bitsandbytes `quantize_4bit(W, blocksize=64, compress_statistics=True, quant_type="nf4")`
 /// lays out `W` `[out, in]`.
 pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
-    let storage = ByteStorage::for_device(&weight.device(), IntDType::U8);
-    quantize_nf4_as(weight, storage)
+    quantize_nf4_as(weight, ByteStorage::Bytes)
 }
 
 /// [`quantize_nf4`] with the bytes held as `storage` says (`Bytes` only where the device has
