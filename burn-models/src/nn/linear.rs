@@ -246,7 +246,11 @@ impl Int8Weight {
 
     /// The weight as f32 `[d_input, d_output]` (Burn's layout).
     pub fn dequantize(&self) -> Tensor<2> {
-        let values = self.int_values().float();
+        self.dequantize_values(self.int_values().float())
+    }
+
+    /// `CB` as f32 `[d_output, d_input]` scaled by its rows' `SCB / 127`, in Burn's layout.
+    fn dequantize_values(&self, values: Tensor<2>) -> Tensor<2> {
         let scales = self
             .row_absmax
             .val()
@@ -256,7 +260,9 @@ impl Int8Weight {
     }
 
     fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let weight = self.dequantize();
+        // Unpacked once (from words on devices without 8-bit integers) for both products.
+        let values = self.int_values().float();
+        let weight = self.dequantize_values(values.clone());
         let threshold = match self.threshold {
             Some(t) if t > 0.0 => t,
             _ => return linear(x, weight, None),
@@ -276,7 +282,7 @@ impl Int8Weight {
         let inliers = flat.clone() * (outliers.clone().neg() + 1.0);
         let row_max = inliers.clone().abs().max_dim(1).clamp_min(1e-12);
         let x_q = (inliers.clone() * row_max.clone().recip() * 127.0).round();
-        let w_q = self.int_values().float().transpose();
+        let w_q = values.transpose();
         let y_inliers = x_q.matmul(w_q)
             * (row_max / 127.0)
             * self
