@@ -13,8 +13,10 @@ pub fn manifest_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
-/// f32 outputs must match transformers within this absolute tolerance.
-pub const TOLERANCE: f32 = 1e-4;
+pub use test_support::{
+    TOLERANCE, assert_close_rel, assert_json_close, json_diff, mask_json, max_abs_diff,
+    max_rel_diff,
+};
 
 /// `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
@@ -26,6 +28,42 @@ pub fn golden(name: &str) -> Value {
     let path = fixture(name).join("golden.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fixture `name` as a model directory.
+pub fn model_dir(name: &str) -> burn_models::hub::ModelDir {
+    burn_models::hub::ModelDir::local(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The typed pipeline `P` on fixture `name`, on the test device.
+pub fn typed_pipeline<P: burn_tasks::TaskPipeline>(name: &str) -> P {
+    P::builder()
+        .model(fixture(name).display().to_string())
+        .device(device())
+        .load()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The JSON pipeline of `task` on fixture `name`, on the test device.
+pub fn json_pipeline(task: &str, name: &str) -> burn_tasks::Pipeline {
+    burn_tasks::pipeline(task)
+        .and_then(|builder| {
+            builder
+                .model(fixture(name).display().to_string())
+                .device(device())
+                .build()
+        })
+        .unwrap_or_else(|e| panic!("{task} on {name}: {e}"))
+}
+
+/// Held by every test that seeds or draws from the device's random stream (training with
+/// dropout, seeded initialisation): the tests of one binary run on threads of one process, and
+/// a draw by one test between another's seed and its use would change that test's numbers.
+pub fn random_stream_lock() -> std::sync::MutexGuard<'static, ()> {
+    static RANDOM_STREAM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RANDOM_STREAM
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The test device: `BURN_DEVICE` if set (e.g. `wgpu`), else the CPU.
@@ -69,25 +107,13 @@ pub fn int_rows(value: &Value) -> Vec<Vec<i64>> {
         .collect()
 }
 
-/// Asserts shape equality and element-wise closeness, reporting the worst element.
+/// Asserts shape equality and element-wise closeness to a golden tensor within [`TOLERANCE`],
+/// reporting the worst element (NaN-aware).
+#[track_caller]
 pub fn assert_close(what: &str, shape: &[usize], actual: &[f32], golden: &Value) {
     let (expected_shape, expected) = golden_tensor(golden);
     assert_eq!(shape, expected_shape.as_slice(), "{what}: shape");
-    assert_eq!(actual.len(), expected.len(), "{what}: length");
-    let (worst, diff) = actual
-        .iter()
-        .zip(&expected)
-        .map(|(a, e)| (a - e).abs())
-        .enumerate()
-        .fold((0, 0.0f32), |acc, (i, d)| {
-            if d > acc.1 || d.is_nan() { (i, d) } else { acc }
-        });
-    assert!(
-        diff <= TOLERANCE,
-        "{what}: max abs diff {diff} at flat index {worst} (ours {}, transformers {})",
-        actual[worst],
-        expected[worst]
-    );
+    test_support::assert_close(what, actual, &expected, TOLERANCE);
 }
 
 /// Reads a float tensor back to the host.
@@ -98,53 +124,6 @@ pub fn to_vec<const D: usize>(tensor: burn::tensor::Tensor<D>) -> (Vec<usize>, V
         .try_into_vec::<f32>()
         .expect("f32 tensor");
     (shape, data)
-}
-
-/// Compares two JSON values: equal structure, key order, strings and integers; floats within
-/// [`TOLERANCE`]. The first difference comes back as `path: ours vs expected`.
-pub fn json_diff(actual: &Value, expected: &Value) -> Result<(), String> {
-    fn walk(path: &str, a: &Value, e: &Value) -> Result<(), String> {
-        match (a, e) {
-            (Value::Number(x), Value::Number(y)) => {
-                if x.is_f64() || y.is_f64() {
-                    let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-                    if (x - y).abs() > TOLERANCE as f64 {
-                        return Err(format!("{path}: {x} vs {y}"));
-                    }
-                } else if x != y {
-                    return Err(format!("{path}: {x} vs {y}"));
-                }
-                Ok(())
-            }
-            (Value::Array(x), Value::Array(y)) => {
-                if x.len() != y.len() {
-                    return Err(format!("{path}: {} items vs {}", x.len(), y.len()));
-                }
-                x.iter()
-                    .zip(y)
-                    .enumerate()
-                    .try_for_each(|(i, (x, y))| walk(&format!("{path}[{i}]"), x, y))
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                let (kx, ky): (Vec<_>, Vec<_>) = (x.keys().collect(), y.keys().collect());
-                if kx != ky {
-                    return Err(format!("{path}: keys {kx:?} vs {ky:?}"));
-                }
-                x.iter()
-                    .try_for_each(|(k, v)| walk(&format!("{path}.{k}"), v, &y[k]))
-            }
-            _ if a == e => Ok(()),
-            _ => Err(format!("{path}: {a} vs {e}")),
-        }
-    }
-    walk("", actual, expected)
-}
-
-/// Panics with both values where [`json_diff`] finds a difference.
-pub fn assert_json_close(what: &str, actual: &Value, expected: &Value) {
-    if let Err(diff) = json_diff(actual, expected) {
-        panic!("{what}: differs from transformers at {diff}\nours: {actual}\nHF:   {expected}");
-    }
 }
 
 /// The `pipeline` cases of `tests/fixtures/<name>/golden.json` whose `task` is one of `tasks`.
@@ -271,34 +250,6 @@ pub fn assert_invalid_input(
         }
         other => panic!("{what}: expected TaskError::InvalidInput, got {other:?}"),
     }
-}
-
-/// A 0/255 mask as the goldens store it: size, pixels at 255, and run lengths of the row-major
-/// pixels alternating 0-runs and 255-runs, starting with a (possibly empty) 0-run.
-pub fn mask_json(width: usize, height: usize, pixels: &[u8]) -> Value {
-    assert_eq!(pixels.len(), width * height);
-    assert!(
-        pixels.iter().all(|&p| p == 0 || p == 255),
-        "mask values must be 0 or 255"
-    );
-    let mut runs = Vec::new();
-    let mut current = 0u8;
-    let mut length = 0u64;
-    for &p in pixels {
-        if p != current {
-            runs.push(length);
-            current = p;
-            length = 0;
-        }
-        length += 1;
-    }
-    runs.push(length);
-    serde_json::json!({
-        "width": width,
-        "height": height,
-        "ones": pixels.iter().filter(|&&p| p == 255).count(),
-        "rle": runs,
-    })
 }
 
 /// Replaces every `mask` path of a pipeline's JSON output by [`mask_json`] of the PNG there.

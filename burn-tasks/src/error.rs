@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use burn_models::ModelError;
 
-/// Errors of pipelines and processors. Each names the input, option or file at fault.
+/// Errors of pipelines, processors and training. Each names the input, option or file at
+/// fault; `InvalidInput` and `InvalidOption` are always about what the caller passed.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     #[error(transparent)]
@@ -11,12 +12,34 @@ pub enum TaskError {
     Peft(#[from] burn_peft::PeftError),
     #[error("tokenizer {path}: {message}")]
     Tokenizer { path: PathBuf, message: String },
+    /// The model cannot serve the task: another architecture, no labels, a processor file
+    /// missing or malformed.
+    #[error("model {0}")]
+    InvalidModel(String),
+    /// The inputs of a call (texts, images, audio, questions).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A keyword argument or command-line option.
     #[error("invalid option `{name}`: {message}")]
     InvalidOption { name: &'static str, message: String },
     #[error("unknown task `{0}`")]
     UnknownTask(String),
+    /// A file that could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A training or evaluation dataset: missing columns, bad rows, unreadable files.
+    #[error("dataset {0}")]
+    Dataset(String),
+    /// A training checkpoint or a saved model that cannot be written or resumed from.
+    #[error("checkpoint {0}")]
+    Checkpoint(String),
+    /// Something that should not happen whatever the input: a bug to report.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = TaskError> = std::result::Result<T, E>;
@@ -26,6 +49,14 @@ impl TaskError {
         Self::InvalidOption {
             name,
             message: message.into(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
         }
     }
 }

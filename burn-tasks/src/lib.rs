@@ -1,11 +1,12 @@
-//! Pipelines in the image of `transformers.pipeline`, on models from `burn-models`.
+//! Pipelines in the image of `transformers.pipeline`, on models from `burn-models`, and the
+//! fine-tuning that trains them.
 //!
 //! ```no_run
-//! use burn_tasks::{Task, pipeline};
+//! use burn_tasks::pipeline;
 //! use serde_json::json;
 //!
 //! // Like `transformers.pipeline("sentiment-analysis", model=...)(text, top_k=None)`:
-//! let classifier = pipeline(Task::TextClassification).model("path/to/model").build()?;
+//! let classifier = pipeline("sentiment-analysis")?.model("path/to/model").build()?;
 //! let json = classifier.call(&json!("I love this!"), &json!({"top_k": null}))?;
 //! # Ok::<(), burn_tasks::TaskError>(())
 //! ```
@@ -13,13 +14,12 @@
 //! Each task also has a typed API:
 //!
 //! ```no_run
-//! use burn_tasks::pipelines::{PipelineSource, TextClassificationPipeline};
-//! use burn_tasks::pipelines::text_classification::{TextClassificationOptions, TextInput};
+//! use burn_tasks::TaskPipeline;
+//! use burn_tasks::pipelines::text_classification::{TextClassificationPipeline, TextInput};
 //!
-//! let device = burn_models::device::parse_device(None)?;
-//! let classifier = TextClassificationPipeline::new(&PipelineSource::new("path/to/model", device))?;
-//! let scores = classifier.classify(&[TextInput::from("I love this!")], &TextClassificationOptions::default())?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let classifier = TextClassificationPipeline::from_pretrained("path/to/model")?;
+//! let scores = classifier.classify(&[TextInput::from("I love this!")], &Default::default())?;
+//! # Ok::<(), burn_tasks::TaskError>(())
 //! ```
 
 pub mod error;
@@ -29,4 +29,4 @@ pub mod processors;
 pub mod train;
 
 pub use error::{Result, TaskError};
-pub use pipelines::{Pipeline, Task, pipeline};
+pub use pipelines::{Pipeline, PipelineBuilder, TASKS, TaskPipeline, TaskSpec, pipeline};

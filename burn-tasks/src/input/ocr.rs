@@ -11,7 +11,9 @@
 use std::path::Path;
 
 use crate::error::{Result, TaskError};
-use crate::pipelines::document_question_answering::WordBox;
+
+/// A word of a document and its box (x0, y0, x1, y1), normalised to 0-1000.
+pub type WordBox = (String, [i64; 4]);
 
 #[cfg(not(feature = "ocr"))]
 pub fn apply_tesseract(image: &Path, _lang: Option<&str>, _config: &str) -> Result<Vec<WordBox>> {

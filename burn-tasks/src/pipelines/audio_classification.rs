@@ -6,57 +6,53 @@ use burn_models::config::{CommonConfig, read_config};
 use burn_models::hub::{ModelDir, Weights};
 use burn_models::wav2vec2::{Wav2Vec2Config, Wav2Vec2ForSequenceClassification};
 use burn_models::whisper::{WhisperConfig, WhisperForAudioClassification};
+use serde_json::{Value, json};
 
-use super::automatic_speech_recognition::AudioInput;
-use super::{PipelineSource, Task, sigmoid, softmax};
+use super::automatic_speech_recognition::{AudioInput, audio_inputs};
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::scores::{FunctionToApply, LabelScore, host_values, ranked};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::{Wav2Vec2FeatureExtractor, WhisperFeatureExtractor};
 
-/// `function_to_apply`: `softmax` (HF's default here), `sigmoid` or `none`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AudioFunction {
-    #[default]
-    Softmax,
-    Sigmoid,
-    None,
-}
-
-impl std::str::FromStr for AudioFunction {
-    type Err = TaskError;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "softmax" => Self::Softmax,
-            "sigmoid" => Self::Sigmoid,
-            "none" => Self::None,
-            other => {
-                return Err(TaskError::option(
-                    "function_to_apply",
-                    format!("`{other}` (expected softmax, sigmoid or none)"),
-                ));
-            }
-        })
-    }
-}
-
-/// One label and its score; serialized `{"score", "label"}` in HF's key order.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LabelScore {
-    pub score: f32,
-    pub label: String,
-}
+pub static TASK: TaskSpec = TaskSpec::new::<AudioClassificationPipeline>(
+    "audio-classification",
+    &[],
+    "Classify audio clips: [{score, label}] per clip",
+    "superb/wav2vec2-base-superb-ks",
+    InputKind::AudioFiles,
+    &[
+        OptionSpec::new(
+            "top_k",
+            ValueKind::CountOrNone,
+            "Labels per input, best first; `all` (HF's None) gives every label (default 5)",
+        ),
+        OptionSpec::new(
+            "function_to_apply",
+            ValueKind::Text,
+            "softmax, sigmoid or none (default softmax)",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Accepted as HF does; clips run one at a time",
+        ),
+    ],
+);
 
 #[derive(Debug, Clone)]
 pub struct AudioClassificationOptions {
     /// Labels per input (HF default 5, capped at the number of labels).
     pub top_k: usize,
-    pub function_to_apply: AudioFunction,
+    /// HF's default here is softmax (`Default` means softmax).
+    pub function_to_apply: FunctionToApply,
 }
 
 impl Default for AudioClassificationOptions {
     fn default() -> Self {
         Self {
             top_k: 5,
-            function_to_apply: AudioFunction::Softmax,
+            function_to_apply: FunctionToApply::Softmax,
         }
     }
 }
@@ -78,10 +74,15 @@ pub struct AudioClassificationPipeline {
     device: burn::tensor::Device,
 }
 
-impl AudioClassificationPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::AudioClassification)?;
-        let mut pipeline = Self::from_dir(&dir, source.device.clone())?;
+impl TaskPipeline for AudioClassificationPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = AudioClassificationOptions;
+    type Input = AudioInput;
+    type Output = Vec<LabelScore>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let dir = source.resolve()?;
+        let mut pipeline = Self::from_dir(&dir, source.target_device()?)?;
         pipeline.model = match pipeline.model {
             AudioClassifier::Whisper { model, features } => AudioClassifier::Whisper {
                 model: source.apply_adapter(model)?,
@@ -95,11 +96,58 @@ impl AudioClassificationPipeline {
         Ok(pipeline)
     }
 
-    pub fn from_dir(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
+    fn options(&self, kwargs: &mut Kwargs) -> Result<AudioClassificationOptions> {
+        let mut options = AudioClassificationOptions::default();
+        // `top_k=None` at call time is every label, as in transformers.
+        if let Some(top_k) = kwargs.get::<Option<usize>>("top_k")? {
+            options.top_k = top_k.unwrap_or(usize::MAX);
+        }
+        kwargs.update("function_to_apply", &mut options.function_to_apply)?;
+        kwargs.get::<usize>("batch_size")?;
+        Ok(options)
+    }
+
+    fn inputs(&self, inputs: &Value, _: &mut Kwargs) -> Result<(Vec<AudioInput>, InputForm)> {
+        audio_inputs(inputs)
+    }
+
+    fn run(
+        &self,
+        inputs: &[AudioInput],
+        options: &AudioClassificationOptions,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        self.classify(inputs, options)
+    }
+
+    /// One input gives a list of `{score, label}` (HF's key order here), several a list of
+    /// lists.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<LabelScore>>,
+        form: InputForm,
+        _: &AudioClassificationOptions,
+    ) -> Result<Value> {
+        let per_input = outputs
+            .into_iter()
+            .map(|scores| {
+                Value::Array(
+                    scores
+                        .into_iter()
+                        .map(|s| json!({"score": s.score, "label": s.label}))
+                        .collect(),
+                )
+            })
+            .collect();
+        Ok(form.shape(per_input))
+    }
+}
+
+impl AudioClassificationPipeline {
+    fn from_dir(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
         let model_type = burn_models::auto::model_type(dir)?;
         let labels = |common: &CommonConfig| {
             if common.num_labels() == 0 {
-                return Err(TaskError::InvalidInput(format!(
+                return Err(TaskError::InvalidModel(format!(
                     "{}: the config defines no labels",
                     dir.path().display()
                 )));
@@ -116,7 +164,7 @@ impl AudioClassificationPipeline {
                         &weights.root(&device),
                         &config,
                     )?),
-                    features: WhisperFeatureExtractor::from_model_dir(dir.path())?,
+                    features: WhisperFeatureExtractor::from_model_dir(dir)?,
                 }
             }
             "wav2vec2" => {
@@ -128,11 +176,11 @@ impl AudioClassificationPipeline {
                         &weights.root(&device),
                         &config,
                     )?),
-                    features: Wav2Vec2FeatureExtractor::from_model_dir(dir.path())?,
+                    features: Wav2Vec2FeatureExtractor::from_model_dir(dir)?,
                 }
             }
             other => {
-                return Err(TaskError::InvalidInput(format!(
+                return Err(TaskError::InvalidModel(format!(
                     "{}: audio-classification supports model_type whisper and wav2vec2, not `{other}`",
                     dir.path().display()
                 )));
@@ -185,43 +233,18 @@ impl AudioClassificationPipeline {
             .iter()
             .map(|input| {
                 let audio = input.load(self.sampling_rate())?;
-                let logits = self
-                    .logits(&audio.samples)?
-                    .into_data()
-                    .try_into_vec::<f32>()
-                    .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
+                let logits = host_values(self.logits(&audio.samples)?)?;
                 Ok(self.postprocess(&logits, options))
             })
             .collect()
     }
 
     fn postprocess(&self, logits: &[f32], options: &AudioClassificationOptions) -> Vec<LabelScore> {
-        let scores = match options.function_to_apply {
-            AudioFunction::Softmax => softmax(logits),
-            AudioFunction::Sigmoid => logits.iter().map(|&v| sigmoid(v)).collect(),
-            AudioFunction::None => logits.to_vec(),
+        let function = match options.function_to_apply {
+            FunctionToApply::Default => FunctionToApply::Softmax,
+            chosen => chosen,
         };
         let config = self.config();
-        let mut labeled: Vec<LabelScore> = scores
-            .into_iter()
-            .enumerate()
-            .map(|(i, score)| LabelScore {
-                label: config.label(i),
-                score,
-            })
-            .collect();
-        // torch.topk order: by score, ties by index.
-        labeled.sort_by(|a, b| b.score.total_cmp(&a.score));
-        labeled.truncate(options.top_k.min(labeled.len()));
-        labeled
-    }
-}
-
-/// HF's JSON: one input gives a list of `{score, label}`, several a list of lists.
-pub fn to_hf_json(mut results: Vec<Vec<LabelScore>>, single: bool) -> serde_json::Value {
-    if single && results.len() == 1 {
-        serde_json::to_value(results.pop().expect("one")).expect("serializable")
-    } else {
-        serde_json::to_value(results).expect("serializable")
+        ranked(function.apply(logits), |i| config.label(i), options.top_k)
     }
 }

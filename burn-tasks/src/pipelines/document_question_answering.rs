@@ -16,11 +16,78 @@ use serde::Serialize;
 use serde_json::Value;
 use tokenizers::Encoding;
 
+use super::image_classification::to_json_per_input;
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
 use super::question_answering::{select_starts_ends, unpadded_span_logits};
 use super::token_classification::special_token_id;
-use super::{PipelineSource, Task};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
+pub use crate::input::ocr::WordBox;
 use crate::processors::TextTokenizer;
+
+pub static TASK: TaskSpec = TaskSpec::new::<DocumentQuestionAnsweringPipeline>(
+    "document-question-answering",
+    &[],
+    "Answer a question about a document image (LayoutLM): from its words and boxes, or from \
+     Tesseract OCR of the image (cargo feature `ocr`)",
+    "impira/layoutlm-document-qa",
+    InputKind::Image,
+    &[
+        OptionSpec::new("question", ValueKind::Text, "The question"),
+        OptionSpec::new(
+            "image",
+            ValueKind::Text,
+            "The document image, if not given as the input",
+        ),
+        OptionSpec::new(
+            "word_boxes",
+            ValueKind::JsonFile,
+            "The document's words as JSON: a list of [word, [x0, y0, x1, y1]] in 0-1000 units \
+             (a file on the command line); without it the image is read by OCR",
+        ),
+        OptionSpec::new("top_k", ValueKind::Count, "Answers to return (default 1)"),
+        OptionSpec::new(
+            "doc_stride",
+            ValueKind::Count,
+            "Overlap of windows in tokens (default min(max_seq_len / 2, 256))",
+        ),
+        OptionSpec::new(
+            "max_answer_len",
+            ValueKind::Count,
+            "Longest answer in tokens (default 15)",
+        ),
+        OptionSpec::new(
+            "max_seq_len",
+            ValueKind::Count,
+            "Tokens per window (default: the tokenizer's model_max_length)",
+        ),
+        OptionSpec::new(
+            "max_question_len",
+            ValueKind::Count,
+            "Accepted as HF does; unused for LayoutLM (default 64)",
+        ),
+        OptionSpec::new(
+            "handle_impossible_answer",
+            ValueKind::Bool,
+            "Also consider the null answer (\"\" at word 0..0)",
+        ),
+        OptionSpec::new(
+            "lang",
+            ValueKind::Text,
+            "OCR language (Tesseract's -l), e.g. eng",
+        ),
+        OptionSpec::new(
+            "tesseract_config",
+            ValueKind::Text,
+            "Extra Tesseract arguments for OCR",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Windows run at once (default 8)",
+        ),
+    ],
+);
 
 #[derive(Debug, Clone)]
 pub struct DocumentQuestionAnsweringOptions {
@@ -59,9 +126,6 @@ impl Default for DocumentQuestionAnsweringOptions {
         }
     }
 }
-
-/// A word of the document and its box (x0, y0, x1, y1), normalised to 0-1000.
-pub type WordBox = (String, [i64; 4]);
 
 /// A question about a document: its words and boxes, or an image to OCR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,26 +180,133 @@ struct Window {
     bbox: Vec<[i64; 4]>,
 }
 
-impl DocumentQuestionAnsweringPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::DocumentQuestionAnswering)?;
+impl TaskPipeline for DocumentQuestionAnsweringPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = DocumentQuestionAnsweringOptions;
+    type Input = DocumentQaInput;
+    type Output = Vec<DocumentAnswer>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
         let kind = model_type(&dir)?;
         if kind != "layoutlm" {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::InvalidModel(format!(
                 "document-question-answering supports LayoutLM models (model_type `layoutlm`), not `{kind}`"
             )));
         }
-        let model = source.apply_adapter(load_question_answerer(&dir, &source.device)?)?;
+        let model = source.apply_adapter(load_question_answerer(&dir, &device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         Ok(Self {
             model,
             cls_token_id: special_token_id(&dir, &tokenizer, "cls_token"),
             sep_token_id: special_token_id(&dir, &tokenizer, "sep_token"),
             tokenizer,
-            device: source.device.clone(),
+            device,
         })
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<DocumentQuestionAnsweringOptions> {
+        let mut options = DocumentQuestionAnsweringOptions::default();
+        kwargs.update("top_k", &mut options.top_k)?;
+        kwargs.update("doc_stride", &mut options.doc_stride)?;
+        kwargs.update("max_answer_len", &mut options.max_answer_len)?;
+        kwargs.update("max_seq_len", &mut options.max_seq_len)?;
+        kwargs.update("max_question_len", &mut options.max_question_len)?;
+        kwargs.update(
+            "handle_impossible_answer",
+            &mut options.handle_impossible_answer,
+        )?;
+        kwargs.update("lang", &mut options.lang)?;
+        kwargs.update("tesseract_config", &mut options.tesseract_config)?;
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        Ok(options)
+    }
+
+    /// `pipe(image, question=..., word_boxes=...)`, the same as keywords, or `{"image",
+    /// "question", "word_boxes"}` dicts (one or a list); `image` is a path, read only by OCR
+    /// when there are no word boxes.
+    fn inputs(
+        &self,
+        inputs: &Value,
+        kwargs: &mut Kwargs,
+    ) -> Result<(Vec<DocumentQaInput>, InputForm)> {
+        let mut single = serde_json::Map::new();
+        for key in ["image", "question", "word_boxes"] {
+            if let Some(value) = kwargs.take(key) {
+                single.insert(key.into(), value);
+            }
+        }
+        let doc_input = |value: &Value| -> Result<DocumentQaInput> {
+            let question = match value.get("question") {
+                Some(Value::String(q)) => q.clone(),
+                _ => {
+                    return Err(TaskError::InvalidInput(format!(
+                        "a document-question-answering input needs a string \"question\", got {value}"
+                    )));
+                }
+            };
+            let image = match value.get("image") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(path)) => Some(PathBuf::from(path)),
+                Some(other) => {
+                    return Err(TaskError::InvalidInput(format!(
+                        "an image is given by its file path, got {other}"
+                    )));
+                }
+            };
+            let word_boxes = match value.get("word_boxes") {
+                None | Some(Value::Null) => None,
+                Some(boxes) => Some(parse_word_boxes(boxes)?),
+            };
+            Ok(DocumentQaInput {
+                question,
+                image,
+                word_boxes,
+            })
+        };
+        Ok(match inputs {
+            Value::Array(items) if single.is_empty() => (
+                items.iter().map(doc_input).collect::<Result<_>>()?,
+                InputForm::List,
+            ),
+            Value::Object(_) if single.is_empty() => (vec![doc_input(inputs)?], InputForm::Dict),
+            Value::String(_) | Value::Null if single.contains_key("question") => {
+                if !inputs.is_null() {
+                    single.insert("image".into(), inputs.clone());
+                }
+                (vec![doc_input(&Value::Object(single))?], InputForm::One)
+            }
+            _ => {
+                return Err(TaskError::InvalidInput(
+                    "document-question-answering takes {\"image\", \"question\", \"word_boxes\"} dicts, \
+                     or image, question= and word_boxes="
+                        .into(),
+                ));
+            }
+        })
+    }
+
+    fn run(
+        &self,
+        inputs: &[DocumentQaInput],
+        options: &DocumentQuestionAnsweringOptions,
+    ) -> Result<Vec<Vec<DocumentAnswer>>> {
+        self.answer(inputs, options)
+    }
+
+    /// One input gives its list of answers, several give a list of lists.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<DocumentAnswer>>,
+        form: InputForm,
+        _: &DocumentQuestionAnsweringOptions,
+    ) -> Result<Value> {
+        to_json_per_input(outputs, form)
+    }
+}
+
+impl DocumentQuestionAnsweringPipeline {
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
@@ -381,19 +552,6 @@ fn postprocess(
     answers.sort_by(|a, b| b.score.total_cmp(&a.score));
     answers.truncate(options.top_k);
     answers
-}
-
-/// HF's JSON for a call: one input gives its list of answers, several give a list of lists.
-pub fn to_hf_json(results: Vec<Vec<DocumentAnswer>>, single: bool) -> Value {
-    let mut values: Vec<Value> = results
-        .into_iter()
-        .map(|answers| serde_json::to_value(answers).expect("answers serialize"))
-        .collect();
-    if single && values.len() == 1 {
-        values.pop().expect("one result")
-    } else {
-        Value::Array(values)
-    }
 }
 
 /// Parses word boxes as HF takes them: a list of `[word, [x0, y0, x1, y1]]` (0-1000 units).

@@ -5,11 +5,37 @@ use burn_models::config::{CommonConfig, ProblemType};
 use burn_models::vision::{ImageClassifier, load_image_classifier};
 use serde_json::Value;
 
-use super::text_classification::{FunctionToApply, LabelScore};
-use super::{PipelineSource, Task, sigmoid, softmax};
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::scores::{FunctionToApply, LabelScore, host_values, map_rows, ranked};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
 use crate::processors::ImageProcessor;
+
+pub static TASK: TaskSpec = TaskSpec::new::<ImageClassificationPipeline>(
+    "image-classification",
+    &[],
+    "Label images (PNG, JPEG, WebP, BMP files): [{label, score}] per image",
+    "google/vit-base-patch16-224",
+    InputKind::Images,
+    &[
+        OptionSpec::new(
+            "top_k",
+            ValueKind::CountOrNone,
+            "Labels per image, best first (default 5)",
+        ),
+        OptionSpec::new(
+            "function_to_apply",
+            ValueKind::Text,
+            "default, sigmoid, softmax or none (default: from the config)",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Images run at once (default 8)",
+        ),
+    ],
+);
 
 #[derive(Debug, Clone)]
 pub struct ImageClassificationOptions {
@@ -36,29 +62,77 @@ pub struct ImageClassificationPipeline {
     device: Device,
 }
 
-impl ImageClassificationPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::ImageClassification)?;
-        let model = source.apply_adapter(load_image_classifier(&dir, &source.device)?)?;
+impl TaskPipeline for ImageClassificationPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = ImageClassificationOptions;
+    type Input = ImageInput;
+    type Output = Vec<LabelScore>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
+        let model = source.apply_adapter(load_image_classifier(&dir, &device)?)?;
         if model.common_config().num_labels() == 0 {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::InvalidModel(format!(
                 "{}: the config defines no labels (empty id2label)",
                 dir.path().display()
             )));
         }
-        let processor_path = dir.file("preprocessor_config.json").ok_or_else(|| {
-            TaskError::InvalidInput(format!(
-                "{}: no preprocessor_config.json (the image processor's settings)",
-                dir.path().display()
-            ))
-        })?;
         Ok(Self {
             model,
-            processor: ImageProcessor::from_file(&processor_path)?,
-            device: source.device.clone(),
+            processor: ImageProcessor::from_model_dir(&dir)?,
+            device,
         })
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<ImageClassificationOptions> {
+        let mut options = ImageClassificationOptions::default();
+        // `top_k=None` is HF's "use the default" (5).
+        if let Some(top_k) = kwargs.get::<Option<usize>>("top_k")? {
+            options.top_k = top_k.unwrap_or(options.top_k);
+        }
+        kwargs.update("function_to_apply", &mut options.function_to_apply)?;
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        Ok(options)
+    }
+
+    fn inputs(&self, inputs: &Value, _: &mut Kwargs) -> Result<(Vec<ImageInput>, InputForm)> {
+        images_from_json(inputs)
+    }
+
+    fn run(
+        &self,
+        inputs: &[ImageInput],
+        options: &ImageClassificationOptions,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        self.classify(inputs, options)
+    }
+
+    /// A list of `{label, score}` for one image, a list of such lists for a list.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<LabelScore>>,
+        form: InputForm,
+        _: &ImageClassificationOptions,
+    ) -> Result<Value> {
+        to_json_per_input(outputs, form)
+    }
+}
+
+/// Each result serialised, shaped by how the inputs were given.
+pub(crate) fn to_json_per_input<T: serde::Serialize>(
+    outputs: Vec<T>,
+    form: InputForm,
+) -> Result<Value> {
+    let per_input = outputs
+        .into_iter()
+        .map(serde_json::to_value)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| TaskError::Internal(e.to_string()))?;
+    Ok(form.shape(per_input))
+}
+
+impl ImageClassificationPipeline {
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
@@ -84,14 +158,11 @@ impl ImageClassificationPipeline {
                 .collect::<Result<Vec<_>>>()?;
             let batch = self.processor.process(&decoded)?;
             let logits = self.model.logits(batch.pixel_values(&self.device))?;
-            let [rows, labels] = logits.dims();
-            let values = logits
-                .into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
-            for row in 0..rows {
-                results.push(self.postprocess(&values[row * labels..(row + 1) * labels], options));
-            }
+            let [_, labels] = logits.dims();
+            let values = host_values(logits)?;
+            results.extend(map_rows(&values, labels, |row| {
+                self.postprocess(row, options)
+            }));
         }
         Ok(results)
     }
@@ -111,36 +182,7 @@ impl ImageClassificationPipeline {
             },
             chosen => chosen,
         };
-        let scores = match function {
-            FunctionToApply::Sigmoid => logits.iter().map(|&v| sigmoid(v)).collect(),
-            FunctionToApply::Softmax => softmax(logits),
-            _ => logits.to_vec(),
-        };
-        let mut labeled: Vec<LabelScore> = scores
-            .into_iter()
-            .enumerate()
-            .map(|(i, score)| LabelScore {
-                label: config.label(i),
-                score,
-            })
-            .collect();
-        // Stable, as Python's sort: equal scores keep label order.
-        labeled.sort_by(|a, b| b.score.total_cmp(&a.score));
-        labeled.truncate(options.top_k.min(labels));
-        labeled
-    }
-}
-
-/// HF's JSON: a list of `{label, score}` for one image, a list of such lists for a list.
-pub fn to_hf_json(results: Vec<Vec<LabelScore>>, single: bool) -> Value {
-    let mut per_image: Vec<Value> = results
-        .into_iter()
-        .map(|scores| serde_json::to_value(scores).expect("serializable"))
-        .collect();
-    if single {
-        per_image.pop().unwrap_or(Value::Null)
-    } else {
-        Value::Array(per_image)
+        ranked(function.apply(logits), |i| config.label(i), options.top_k)
     }
 }
 
@@ -157,8 +199,8 @@ pub(crate) fn image_from_json(value: &Value) -> Result<ImageInput> {
     Ok(ImageInput::Path(path.into()))
 }
 
-/// Images of a call: one path, or a list of them (`true` = a single image).
-pub(crate) fn images_from_json(inputs: &Value) -> Result<(Vec<ImageInput>, bool)> {
+/// Images of a call: one path, or a list of them.
+pub(crate) fn images_from_json(inputs: &Value) -> Result<(Vec<ImageInput>, InputForm)> {
     match inputs {
         Value::Array(items) => {
             if items.is_empty() {
@@ -166,9 +208,9 @@ pub(crate) fn images_from_json(inputs: &Value) -> Result<(Vec<ImageInput>, bool)
             }
             Ok((
                 items.iter().map(image_from_json).collect::<Result<_>>()?,
-                false,
+                InputForm::List,
             ))
         }
-        single => Ok((vec![image_from_json(single)?], true)),
+        single => Ok((vec![image_from_json(single)?], InputForm::One)),
     }
 }

@@ -15,11 +15,53 @@ use image::GrayImage;
 use serde_json::{Value, json};
 
 use super::image_classification::images_from_json;
-use super::{PipelineSource, Task, sigmoid, softmax};
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::scores::{host_values, sigmoid, softmax};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
 use crate::processors::ImageProcessor;
 use crate::processors::image::ProcessorKind;
+
+pub static TASK: TaskSpec = TaskSpec::new::<ImageSegmentationPipeline>(
+    "image-segmentation",
+    &[],
+    "Segment images: labelled masks, written as 0/255 grayscale PNGs at the original size",
+    "facebook/detr-resnet-50-panoptic",
+    InputKind::Images,
+    &[
+        OptionSpec::new(
+            "subtask",
+            ValueKind::Text,
+            "panoptic, instance or semantic (default: the first the model supports, in that order)",
+        ),
+        OptionSpec::new(
+            "threshold",
+            ValueKind::Number,
+            "Keep segments whose class probability is above this (default 0.9)",
+        ),
+        OptionSpec::new(
+            "mask_threshold",
+            ValueKind::Number,
+            "Mask probabilities at or above this count as a segment's area (default 0.5)",
+        ),
+        OptionSpec::new(
+            "overlap_mask_area_threshold",
+            ValueKind::Number,
+            "Drop segments left with less than this share of their own mask area (default 0.5)",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Images run at once (default 8)",
+        ),
+        OptionSpec::new(
+            "masks_dir",
+            ValueKind::Text,
+            "Where the mask PNGs go (default: a new temporary directory); `mask` holds their paths",
+        ),
+    ],
+);
 
 /// What kind of segments to return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +109,8 @@ impl FromStr for Subtask {
     }
 }
 
+crate::kwarg_from_str!(Subtask);
+
 #[derive(Debug, Clone)]
 pub struct ImageSegmentationOptions {
     /// `None`: the first of panoptic, instance, semantic the model supports (HF's rule).
@@ -82,6 +126,9 @@ pub struct ImageSegmentationOptions {
     /// batch: padding changes DETR's features near the border, and HF's pipeline processes
     /// each image alone.
     pub batch_size: usize,
+    /// Where the JSON output's mask PNGs are written (default: a new temporary directory).
+    /// The typed output keeps masks in memory and writes nothing.
+    pub masks_dir: Option<PathBuf>,
 }
 
 impl Default for ImageSegmentationOptions {
@@ -92,6 +139,7 @@ impl Default for ImageSegmentationOptions {
             mask_threshold: 0.5,
             overlap_mask_area_threshold: 0.5,
             batch_size: 8,
+            masks_dir: None,
         }
     }
 }
@@ -112,18 +160,18 @@ pub struct ImageSegmentationPipeline {
     device: Device,
 }
 
-impl ImageSegmentationPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::ImageSegmentation)?;
-        let processor_path = dir.file("preprocessor_config.json").ok_or_else(|| {
-            TaskError::InvalidInput(format!(
-                "{}: no preprocessor_config.json (the image processor's settings)",
-                dir.path().display()
-            ))
-        })?;
-        let processor = ImageProcessor::from_file(&processor_path)?;
+impl TaskPipeline for ImageSegmentationPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = ImageSegmentationOptions;
+    type Input = ImageInput;
+    type Output = Vec<Segment>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
+        let processor = ImageProcessor::from_model_dir(&dir)?;
         if processor.kind != ProcessorKind::Detr {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::InvalidModel(format!(
                 "{}: image segmentation needs a DetrImageProcessor (its post-processing), \
                  the model has a {:?} processor",
                 dir.path().display(),
@@ -131,12 +179,73 @@ impl ImageSegmentationPipeline {
             )));
         }
         Ok(Self {
-            model: source.apply_adapter(load_image_segmenter(&dir, &source.device)?)?,
+            model: source.apply_adapter(load_image_segmenter(&dir, &device)?)?,
             processor,
-            device: source.device.clone(),
+            device,
         })
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<ImageSegmentationOptions> {
+        let mut options = ImageSegmentationOptions::default();
+        kwargs.update("subtask", &mut options.subtask)?;
+        kwargs.update("threshold", &mut options.threshold)?;
+        kwargs.update("mask_threshold", &mut options.mask_threshold)?;
+        kwargs.update(
+            "overlap_mask_area_threshold",
+            &mut options.overlap_mask_area_threshold,
+        )?;
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        if let Some(dir) = kwargs.get::<String>("masks_dir")? {
+            options.masks_dir = Some(dir.into());
+        }
+        Ok(options)
+    }
+
+    fn inputs(&self, inputs: &Value, _: &mut Kwargs) -> Result<(Vec<ImageInput>, InputForm)> {
+        images_from_json(inputs)
+    }
+
+    fn run(
+        &self,
+        inputs: &[ImageInput],
+        options: &ImageSegmentationOptions,
+    ) -> Result<Vec<Vec<Segment>>> {
+        self.segment(inputs, options)
+    }
+
+    /// HF's JSON with each mask written as a 0/255 grayscale PNG into `masks_dir` and `mask`
+    /// holding its path: a list of segments for one image, a list of such lists for a list.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<Segment>>,
+        form: InputForm,
+        options: &ImageSegmentationOptions,
+    ) -> Result<Value> {
+        let dir = masks_dir(options.masks_dir.as_deref())?;
+        let mut per_image = Vec::with_capacity(outputs.len());
+        for (i, segments) in outputs.into_iter().enumerate() {
+            let mut out = Vec::with_capacity(segments.len());
+            for (j, segment) in segments.into_iter().enumerate() {
+                let path = dir.join(format!("image{i}-segment{j}.png"));
+                segment
+                    .mask
+                    .save_with_format(&path, image::ImageFormat::Png)
+                    .map_err(|e| TaskError::io(&path, std::io::Error::other(e.to_string())))?;
+                // The f32 score printed as the 6-decimal Python float HF returns.
+                let score = segment.score.map(|s| (f64::from(s) * 1e6).round() / 1e6);
+                out.push(json!({
+                    "score": score,
+                    "label": segment.label,
+                    "mask": path.display().to_string(),
+                }));
+            }
+            per_image.push(Value::Array(out));
+        }
+        Ok(form.shape(per_image))
+    }
+}
+
+impl ImageSegmentationPipeline {
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
@@ -215,11 +324,11 @@ impl ImageSegmentationPipeline {
                         ]);
                         let mask_probs: Tensor<3> =
                             activation::sigmoid(masks).reshape([group.len(), queries, h * w]);
-                        read(class_probs.swap_dims(1, 2).matmul(mask_probs), "masks")?
+                        host_values(class_probs.swap_dims(1, 2).matmul(mask_probs))?
                     }
-                    _ => read(masks, "pred_masks")?,
+                    _ => host_values(masks)?,
                 };
-                let logits = read(logits, "logits")?;
+                let logits = host_values(logits)?;
                 for (row, &i) in members.iter().enumerate() {
                     let image = &decoded[i];
                     let logits = &logits[row * queries * classes..][..queries * classes];
@@ -367,13 +476,6 @@ impl ImageSegmentationPipeline {
     }
 }
 
-fn read<const D: usize>(tensor: Tensor<D>, what: &str) -> Result<Vec<f32>> {
-    tensor
-        .into_data()
-        .try_into_vec::<f32>()
-        .map_err(|e| TaskError::InvalidInput(format!("reading {what}: {e:?}")))
-}
-
 /// Python's `round(x, 6)` of a float32 score (to within float precision).
 fn round6(score: f32) -> f32 {
     ((f64::from(score) * 1e6).round() / 1e6) as f32
@@ -428,56 +530,13 @@ fn bilinear(plane: &[f32], width: usize, row: &Tap, col: &Tap) -> f32 {
 pub fn masks_dir(dir: Option<&Path>) -> Result<PathBuf> {
     match dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                TaskError::InvalidInput(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
             Ok(dir.to_path_buf())
         }
         None => tempfile::Builder::new()
             .prefix("burn-tasks-masks-")
             .tempdir()
             .map(|d| d.keep())
-            .map_err(|e| TaskError::InvalidInput(format!("cannot create a temp dir: {e}"))),
+            .map_err(|e| TaskError::io(std::env::temp_dir(), e)),
     }
-}
-
-/// HF's JSON, with each mask written as a 0/255 grayscale PNG into `dir` and `mask` holding
-/// its path: a list of segments for one image, a list of such lists for a list.
-pub fn to_hf_json(results: Vec<Vec<Segment>>, single: bool, dir: &Path) -> Result<Value> {
-    let mut per_image = Vec::with_capacity(results.len());
-    for (i, segments) in results.into_iter().enumerate() {
-        let mut out = Vec::with_capacity(segments.len());
-        for (j, segment) in segments.into_iter().enumerate() {
-            let path = dir.join(format!("image{i}-segment{j}.png"));
-            segment
-                .mask
-                .save_with_format(&path, image::ImageFormat::Png)
-                .map_err(|e| TaskError::InvalidInput(format!("writing {}: {e}", path.display())))?;
-            // The f32 score printed as the 6-decimal Python float HF returns.
-            let score = segment.score.map(|s| (f64::from(s) * 1e6).round() / 1e6);
-            out.push(json!({
-                "score": score,
-                "label": segment.label,
-                "mask": path.display().to_string(),
-            }));
-        }
-        per_image.push(Value::Array(out));
-    }
-    Ok(if single {
-        per_image.pop().unwrap_or(Value::Null)
-    } else {
-        Value::Array(per_image)
-    })
-}
-
-/// `pipe(images, subtask=..., threshold=...)` from JSON; masks go to `masks_dir`.
-pub(crate) fn call(
-    pipeline: &ImageSegmentationPipeline,
-    inputs: &Value,
-    options: ImageSegmentationOptions,
-    masks_dir: Option<&Path>,
-) -> Result<Value> {
-    let (images, single) = images_from_json(inputs)?;
-    let results = pipeline.segment(&images, &options)?;
-    to_hf_json(results, single, &self::masks_dir(masks_dir)?)
 }

@@ -1,174 +1,313 @@
-//! `transformers.pipeline(task)` for Rust: one module per task, each with an options struct
-//! using HF's names and defaults and an output type whose JSON is HF's.
+//! `transformers.pipeline(task)` for Rust.
+//!
+//! Each task lives in one file that owns its whole surface, as transformers' pipeline files do:
+//! the options with HF's names and defaults, reading them from HF's keyword arguments
+//! (`_sanitize_parameters`), the inputs HF accepts, the typed call (preprocess, forward,
+//! postprocess), and HF's JSON output. Each file declares its [`TaskSpec`]; [`TASKS`] lists
+//! them, and both [`pipeline`] and the `burn-tasks` command line are built from that list.
+//!
+//! ```no_run
+//! use burn_tasks::pipelines::{TaskPipeline, pipeline};
+//! use burn_tasks::pipelines::text_classification::{TextClassificationPipeline, TextInput};
+//! use serde_json::json;
+//!
+//! // Like `transformers.pipeline("sentiment-analysis", model=...)(text, top_k=None)`:
+//! let classifier = pipeline("sentiment-analysis")?.model("path/to/model").build()?;
+//! let scores = classifier.call(&json!("I love this!"), &json!({"top_k": null}))?;
+//!
+//! // The same task, typed:
+//! let classifier = TextClassificationPipeline::builder().model("path/to/model").load()?;
+//! // or, from the task's name: pipeline("sentiment-analysis")?.load_as::<TextClassificationPipeline>()
+//! let scores = classifier.classify(&[TextInput::from("I love this!")], &Default::default())?;
+//! # Ok::<(), burn_tasks::TaskError>(())
+//! ```
 
 pub mod audio_classification;
 pub mod automatic_speech_recognition;
-pub mod ctc_speech_recognition;
 pub mod document_question_answering;
-mod dynamic;
 pub mod image_classification;
 pub mod image_segmentation;
+pub mod kwargs;
 pub mod object_detection;
 pub mod question_answering;
+pub mod scores;
 pub mod text2text_generation;
 pub mod text_classification;
 pub mod token_classification;
 pub mod visual_question_answering;
-mod whisper_words;
 
-use std::fmt;
-use std::str::FromStr;
+use std::path::PathBuf;
 
 use burn::tensor::Device;
 use burn_models::hub::{HubOptions, ModelDir};
+use serde_json::{Map, Value};
 
-pub use audio_classification::{AudioClassificationOptions, AudioClassificationPipeline};
-pub use automatic_speech_recognition::{AsrOptions, AutomaticSpeechRecognitionPipeline};
-pub use ctc_speech_recognition::{CtcAsrOptions, CtcSpeechRecognitionPipeline};
-pub use document_question_answering::{
-    DocumentQuestionAnsweringOptions, DocumentQuestionAnsweringPipeline,
-};
-pub use dynamic::{Pipeline, PipelineBuilder, pipeline, pipeline_named};
-pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
-pub use image_segmentation::{ImageSegmentationOptions, ImageSegmentationPipeline, Subtask};
-pub use object_detection::{ObjectDetectionOptions, ObjectDetectionPipeline};
-pub use question_answering::{QuestionAnsweringOptions, QuestionAnsweringPipeline};
-pub use text_classification::{TextClassificationOptions, TextClassificationPipeline};
-pub use text2text_generation::{Text2TextGenerationPipeline, Text2TextOptions};
-pub use token_classification::{TokenClassificationOptions, TokenClassificationPipeline};
-pub use visual_question_answering::{
-    VisualQuestionAnsweringOptions, VisualQuestionAnsweringPipeline,
-};
+pub use audio_classification::AudioClassificationPipeline;
+pub use automatic_speech_recognition::AutomaticSpeechRecognitionPipeline;
+pub use document_question_answering::DocumentQuestionAnsweringPipeline;
+pub use image_classification::ImageClassificationPipeline;
+pub use image_segmentation::ImageSegmentationPipeline;
+pub use kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+pub use object_detection::ObjectDetectionPipeline;
+pub use question_answering::QuestionAnsweringPipeline;
+pub use scores::{FunctionToApply, LabelScore};
+pub use text_classification::TextClassificationPipeline;
+pub use text2text_generation::Text2TextGenerationPipeline;
+pub use token_classification::TokenClassificationPipeline;
+pub use visual_question_answering::VisualQuestionAnsweringPipeline;
 
 use crate::error::{Result, TaskError};
 
-/// The tasks of `transformers.pipeline`, by their HF names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    TextClassification,
-    TokenClassification,
-    QuestionAnswering,
-    ImageClassification,
-    DocumentQuestionAnswering,
-    VisualQuestionAnswering,
-    ObjectDetection,
-    ImageSegmentation,
-    Text2TextGeneration,
-    Summarization,
-    /// `translation` and `translation_xx_to_yy`.
-    Translation,
-    AutomaticSpeechRecognition,
-    AudioClassification,
+/// Every task, in the order `burn-tasks --help` lists them.
+pub static TASKS: &[&TaskSpec] = &[
+    &text_classification::TASK,
+    &token_classification::TASK,
+    &question_answering::TASK,
+    &text2text_generation::SUMMARIZATION,
+    &text2text_generation::TRANSLATION,
+    &text2text_generation::TEXT2TEXT_GENERATION,
+    &image_classification::TASK,
+    &object_detection::TASK,
+    &image_segmentation::TASK,
+    &automatic_speech_recognition::TASK,
+    &audio_classification::TASK,
+    &document_question_answering::TASK,
+    &visual_question_answering::TASK,
+];
+
+/// A task as `transformers.pipeline` knows it, and how to run it.
+pub struct TaskSpec {
+    /// HF's task name.
+    pub name: &'static str,
+    /// Other names of the task (`sentiment-analysis`, `ner`, `vqa`, ...).
+    pub aliases: &'static [&'static str],
+    /// One line on what the task does (the command line's help).
+    pub summary: &'static str,
+    /// The model `pipeline(task)` uses when none is given.
+    pub default_model: &'static str,
+    /// What the call's positional inputs are (the command line reads them as such).
+    pub inputs: InputKind,
+    /// The keyword arguments the call takes, with HF's names.
+    pub options: &'static [OptionSpec],
+    /// Loads the task's pipeline behind the JSON interface.
+    load: fn(&PipelineBuilder) -> Result<Pipeline>,
 }
 
-impl Task {
-    pub const ALL: &[Task] = &[
-        Task::TextClassification,
-        Task::TokenClassification,
-        Task::QuestionAnswering,
-        Task::ImageClassification,
-        Task::DocumentQuestionAnswering,
-        Task::VisualQuestionAnswering,
-        Task::ObjectDetection,
-        Task::ImageSegmentation,
-        Task::Text2TextGeneration,
-        Task::Summarization,
-        Task::Translation,
-        Task::AutomaticSpeechRecognition,
-        Task::AudioClassification,
-    ];
-
-    /// The canonical HF task name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::TextClassification => "text-classification",
-            Task::TokenClassification => "token-classification",
-            Task::QuestionAnswering => "question-answering",
-            Task::ImageClassification => "image-classification",
-            Task::DocumentQuestionAnswering => "document-question-answering",
-            Task::VisualQuestionAnswering => "visual-question-answering",
-            Task::ObjectDetection => "object-detection",
-            Task::ImageSegmentation => "image-segmentation",
-            Task::Text2TextGeneration => "text2text-generation",
-            Task::Summarization => "summarization",
-            Task::Translation => "translation",
-            Task::AutomaticSpeechRecognition => "automatic-speech-recognition",
-            Task::AudioClassification => "audio-classification",
+impl TaskSpec {
+    /// Declares a task served by the pipeline type `P`.
+    pub const fn new<P: TaskPipeline + 'static>(
+        name: &'static str,
+        aliases: &'static [&'static str],
+        summary: &'static str,
+        default_model: &'static str,
+        inputs: InputKind,
+        options: &'static [OptionSpec],
+    ) -> Self {
+        Self {
+            name,
+            aliases,
+            summary,
+            default_model,
+            inputs,
+            options,
+            load: load_json::<P>,
         }
     }
 
-    /// The model HF's `pipeline(task)` uses when none is given.
-    pub fn default_model(self) -> &'static str {
-        match self {
-            Task::TextClassification => {
-                "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
-            }
-            Task::TokenClassification => "dbmdz/bert-large-cased-finetuned-conll03-english",
-            Task::QuestionAnswering => "distilbert/distilbert-base-cased-distilled-squad",
-            Task::ImageClassification => "google/vit-base-patch16-224",
-            Task::DocumentQuestionAnswering => "impira/layoutlm-document-qa",
-            Task::VisualQuestionAnswering => "dandelin/vilt-b32-finetuned-vqa",
-            Task::ObjectDetection => "facebook/detr-resnet-50",
-            Task::ImageSegmentation => "facebook/detr-resnet-50-panoptic",
-            Task::Text2TextGeneration | Task::Translation => "google-t5/t5-base",
-            Task::Summarization => "sshleifer/distilbart-cnn-12-6",
-            // wav2vec2 models: CTC recognition and sequence classification.
-            Task::AutomaticSpeechRecognition => "facebook/wav2vec2-base-960h",
-            Task::AudioClassification => "superb/wav2vec2-base-superb-ks",
+    /// The option named `name` (HF's snake_case name).
+    pub fn option(&self, name: &str) -> Option<&'static OptionSpec> {
+        self.options.iter().find(|o| o.name == name)
+    }
+
+    /// Whether `name` is this task's name or an alias; `translation_xx_to_yy` is translation.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name
+            || self.aliases.contains(&name)
+            || (self.name == "translation" && is_translation_pair(name))
+    }
+}
+
+impl std::fmt::Debug for TaskSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for TaskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl std::fmt::Display for TaskSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// `translation_en_to_fr`: a translation task naming its languages.
+fn is_translation_pair(name: &str) -> bool {
+    name.strip_prefix("translation_")
+        .and_then(|pair| pair.split_once("_to_"))
+        .is_some_and(|(src, tgt)| !src.is_empty() && !tgt.is_empty())
+}
+
+/// The task of an HF task name or alias.
+pub fn task_spec(name: &str) -> Result<&'static TaskSpec> {
+    TASKS
+        .iter()
+        .copied()
+        .find(|task| task.answers_to(name))
+        .ok_or_else(|| TaskError::UnknownTask(name.to_string()))
+}
+
+/// Starts building the pipeline of `task` (an HF task name or alias); without `.model(...)`
+/// it loads the task's default hub model, as `pipeline(task)` does.
+pub fn pipeline(task: &str) -> Result<PipelineBuilder> {
+    Ok(PipelineBuilder::new(task_spec(task)?, task))
+}
+
+/// Where a pipeline gets its model and where it runs: `pipeline(task, model=..., device=...)`.
+/// Every task's pipeline is loaded from one of these: `pipeline(task)` gives a builder whose
+/// [`build`](PipelineBuilder::build) loads the JSON [`Pipeline`] of any task (or
+/// [`load_as`](PipelineBuilder::load_as) a typed one), and `P::builder()` a builder whose
+/// [`load`](PipelineBuilder::load) loads the typed pipeline `P`.
+pub struct PipelineBuilder<P = Pipeline> {
+    task: &'static TaskSpec,
+    /// The name the task was asked by (`translation_en_to_fr` carries its languages).
+    task_name: String,
+    model: Option<String>,
+    device: Option<Device>,
+    hub: HubOptions,
+    adapter: Option<PathBuf>,
+    pipeline: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<P> Clone for PipelineBuilder<P> {
+    fn clone(&self) -> Self {
+        Self {
+            task: self.task,
+            task_name: self.task_name.clone(),
+            model: self.model.clone(),
+            device: self.device.clone(),
+            hub: self.hub.clone(),
+            adapter: self.adapter.clone(),
+            pipeline: std::marker::PhantomData,
         }
     }
 }
 
-impl fmt::Display for Task {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+impl<P> std::fmt::Debug for PipelineBuilder<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineBuilder")
+            .field("task", &self.task_name)
+            .field("model", &self.model)
+            .field("device", &self.device)
+            .field("adapter", &self.adapter)
+            .finish()
     }
 }
 
-impl FromStr for Task {
-    type Err = TaskError;
+impl PipelineBuilder {
+    /// Loads the model and its processors once, behind the JSON interface of `pipe(inputs,
+    /// **kwargs)`.
+    pub fn build(self) -> Result<Pipeline> {
+        (self.task.load)(&self)
+    }
 
-    /// HF task names and their aliases (`sentiment-analysis`, `ner`).
-    fn from_str(name: &str) -> Result<Self> {
-        Ok(match name {
-            "text-classification" | "sentiment-analysis" => Task::TextClassification,
-            "token-classification" | "ner" => Task::TokenClassification,
-            "question-answering" => Task::QuestionAnswering,
-            "image-classification" => Task::ImageClassification,
-            "document-question-answering" => Task::DocumentQuestionAnswering,
-            "visual-question-answering" | "vqa" => Task::VisualQuestionAnswering,
-            "object-detection" => Task::ObjectDetection,
-            "image-segmentation" => Task::ImageSegmentation,
-            "text2text-generation" => Task::Text2TextGeneration,
-            "summarization" => Task::Summarization,
-            t if t == "translation" || t.starts_with("translation_") => Task::Translation,
-            "automatic-speech-recognition" => Task::AutomaticSpeechRecognition,
-            "audio-classification" => Task::AudioClassification,
-            other => return Err(TaskError::UnknownTask(other.to_string())),
+    /// Loads the typed pipeline `Q` of the builder's task.
+    pub fn load_as<Q: TaskPipeline>(self) -> Result<Q> {
+        self.typed::<Q>()?.load()
+    }
+}
+
+impl<P: TaskPipeline> PipelineBuilder<P> {
+    /// Loads the typed pipeline.
+    pub fn load(self) -> Result<P> {
+        P::load(&self)
+    }
+}
+
+impl<P> PipelineBuilder<P> {
+    fn new(task: &'static TaskSpec, task_name: &str) -> Self {
+        Self {
+            task,
+            task_name: task_name.to_string(),
+            model: None,
+            device: None,
+            hub: HubOptions::from_env(),
+            adapter: None,
+            pipeline: std::marker::PhantomData,
+        }
+    }
+
+    /// The same builder for the typed pipeline `Q`, which must serve the builder's task.
+    fn typed<Q: TaskPipeline>(self) -> Result<PipelineBuilder<Q>> {
+        if !Q::TASKS.iter().any(|task| *task == self.task) {
+            return Err(TaskError::InvalidInput(format!(
+                "this builder is for {}, which {} does not serve",
+                self.task,
+                std::any::type_name::<Q>()
+            )));
+        }
+        Ok(PipelineBuilder {
+            task: self.task,
+            task_name: self.task_name,
+            model: self.model,
+            device: self.device,
+            hub: self.hub,
+            adapter: self.adapter,
+            pipeline: std::marker::PhantomData,
         })
     }
-}
 
-/// Where a pipeline gets its model and where it runs. `model: None` takes the task's
-/// default hub model, as `pipeline(task)` does.
-#[derive(Debug, Clone)]
-pub struct PipelineSource {
-    pub model: Option<String>,
-    pub hub: HubOptions,
-    pub device: Device,
+    /// A local model directory or a hub id.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Where the model runs (default: `BURN_DEVICE`, else the best compiled-in backend).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = Some(device);
+        self
+    }
+
     /// A PEFT LoRA adapter directory (`adapter_config.json` + `adapter_model.safetensors`)
     /// applied on top of the model, as `PeftModel.from_pretrained(model, adapter)`.
-    pub adapter: Option<std::path::PathBuf>,
-}
+    pub fn adapter(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.adapter = Some(dir.into());
+        self
+    }
 
-impl PipelineSource {
-    pub fn new(model: impl Into<String>, device: Device) -> Self {
-        Self {
-            model: Some(model.into()),
-            hub: HubOptions::from_env(),
-            device,
-            adapter: None,
+    /// Hub revision, token, cache and offline mode.
+    pub fn hub(mut self, hub: HubOptions) -> Self {
+        self.hub = hub;
+        self
+    }
+
+    /// The task being built.
+    pub fn task(&self) -> &'static TaskSpec {
+        self.task
+    }
+
+    /// The task's name as it was asked for (`translation_en_to_fr`, `sentiment-analysis`).
+    pub fn task_name(&self) -> &str {
+        &self.task_name
+    }
+
+    /// The device the pipeline runs on.
+    pub(crate) fn target_device(&self) -> Result<Device> {
+        match &self.device {
+            Some(device) => Ok(device.clone()),
+            None => Ok(burn_models::device::parse_device(None)?),
         }
+    }
+
+    /// The model directory: the given model, or the task's default hub model.
+    pub(crate) fn resolve(&self) -> Result<ModelDir> {
+        let model = self.model.as_deref().unwrap_or(self.task.default_model);
+        Ok(ModelDir::resolve(model, &self.hub)?)
     }
 
     /// Loads the adapter, if one is set, into `model` (left active, unmerged).
@@ -178,21 +317,157 @@ impl PipelineSource {
             None => model,
         })
     }
+}
 
-    pub(crate) fn resolve(&self, task: Task) -> Result<ModelDir> {
-        let model = self.model.as_deref().unwrap_or(task.default_model());
-        Ok(ModelDir::resolve(model, &self.hub)?)
+/// How a call's inputs were given, which decides the shape of HF's output: one input gives
+/// one result (a bare string is sometimes still wrapped in a list), a list gives a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputForm {
+    /// One input given as a string (a text, a path).
+    One,
+    /// One input given as a dict (`{"text", "text_pair"}`, `{"image", "question"}`).
+    Dict,
+    /// A list of inputs.
+    List,
+}
+
+impl InputForm {
+    /// Whether the call gave one input rather than a list.
+    pub fn is_single(self) -> bool {
+        self != Self::List
+    }
+
+    /// HF's usual output shape: the one result for one input, the list of results otherwise.
+    pub fn shape(self, mut results: Vec<Value>) -> Value {
+        if self.is_single() && results.len() == 1 {
+            results.pop().expect("one result")
+        } else {
+            Value::Array(results)
+        }
     }
 }
 
-/// Numerically stable softmax in f32, as numpy computes it in transformers' postprocessing.
-pub(crate) fn softmax(values: &[f32]) -> Vec<f32> {
-    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = values.iter().map(|v| (v - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
+/// A task's pipeline: HF's `Pipeline` subclass in four stages. Implementors get the same
+/// constructors ([`builder`](Self::builder), [`from_pretrained`](Self::from_pretrained)) and the
+/// JSON interface through [`Pipeline`].
+pub trait TaskPipeline: Sized {
+    /// The tasks this pipeline serves; the first is what [`builder`](Self::builder) builds.
+    const TASKS: &'static [&'static TaskSpec];
+    /// The call's options, with HF's names and defaults.
+    type Options: Default;
+    /// One input: a text, an image, a question with its context, ...
+    type Input;
+    /// The result for one input.
+    type Output;
+
+    /// Loads the model and its processors.
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self>;
+
+    /// The task this pipeline was loaded for.
+    fn task(&self) -> &'static TaskSpec {
+        Self::TASKS[0]
+    }
+
+    /// `_sanitize_parameters`: the options from HF's keyword arguments. Names it does not take
+    /// are left in `kwargs` (and then refused).
+    fn options(&self, kwargs: &mut Kwargs) -> Result<Self::Options>;
+
+    /// The call's inputs as HF takes them (JSON), with the keyword arguments that name inputs
+    /// (`question=`, `context=`, `image=`) taken out of `kwargs`.
+    fn inputs(&self, inputs: &Value, kwargs: &mut Kwargs) -> Result<(Vec<Self::Input>, InputForm)>;
+
+    /// Preprocess, forward and postprocess: one output per input.
+    fn run(&self, inputs: &[Self::Input], options: &Self::Options) -> Result<Vec<Self::Output>>;
+
+    /// HF's JSON for one call's outputs.
+    fn to_json(
+        &self,
+        outputs: Vec<Self::Output>,
+        form: InputForm,
+        options: &Self::Options,
+    ) -> Result<Value>;
+
+    /// A builder for this pipeline's (first) task.
+    fn builder() -> PipelineBuilder<Self> {
+        PipelineBuilder::new(Self::TASKS[0], Self::TASKS[0].name)
+    }
+
+    /// The pipeline of a local model directory or hub id, on the default device.
+    fn from_pretrained(model: &str) -> Result<Self> {
+        Self::builder().model(model).load()
+    }
+
+    /// `pipe(inputs, **kwargs)` with JSON in and out.
+    fn call_json(&self, inputs: &Value, kwargs: &Value) -> Result<Value> {
+        let mut kwargs = Kwargs::new(self.task(), kwargs)?;
+        let (inputs, form) = self.inputs(inputs, &mut kwargs)?;
+        let options = self.options(&mut kwargs)?;
+        kwargs.finish()?;
+        if inputs.is_empty() {
+            return Err(TaskError::InvalidInput(format!(
+                "{}: no inputs to run",
+                self.task()
+            )));
+        }
+        let outputs = self.run(&inputs, &options)?;
+        self.to_json(outputs, form, &options)
+    }
 }
 
-pub(crate) fn sigmoid(value: f32) -> f32 {
-    1.0 / (1.0 + (-value).exp())
+/// A loaded pipeline of any task, called as a transformers pipeline: JSON inputs and keyword
+/// arguments in, HF's JSON out.
+pub struct Pipeline {
+    task: &'static TaskSpec,
+    inner: Box<dyn CallJson>,
+}
+
+impl Pipeline {
+    /// The task the pipeline runs.
+    pub fn task(&self) -> &'static TaskSpec {
+        self.task
+    }
+
+    /// `pipe(inputs, **kwargs)`: inputs and keyword arguments as transformers takes them, the
+    /// result as transformers returns it. Unknown keyword arguments are errors.
+    pub fn call(&self, inputs: &Value, kwargs: &Value) -> Result<Value> {
+        self.inner.call(inputs, kwargs)
+    }
+}
+
+/// The JSON interface of a typed pipeline, as an object.
+trait CallJson {
+    fn call(&self, inputs: &Value, kwargs: &Value) -> Result<Value>;
+}
+
+impl<P: TaskPipeline> CallJson for P {
+    fn call(&self, inputs: &Value, kwargs: &Value) -> Result<Value> {
+        self.call_json(inputs, kwargs)
+    }
+}
+
+fn load_json<P: TaskPipeline + 'static>(source: &PipelineBuilder) -> Result<Pipeline> {
+    let pipeline = source.clone().typed::<P>()?.load()?;
+    Ok(Pipeline {
+        task: pipeline.task(),
+        inner: Box::new(pipeline),
+    })
+}
+
+/// The parsed contents of a model file such as `tokenizer_config.json`, if the model has it
+/// and it is JSON.
+pub(crate) fn optional_json(dir: &ModelDir, name: &str) -> Result<Option<Map<String, Value>>> {
+    let Some(path) = dir.file(name) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| TaskError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(_) | Err(_) => Err(TaskError::InvalidModel(format!(
+            "{}: not a JSON object",
+            path.display()
+        ))),
+    }
 }

@@ -8,11 +8,33 @@ use burn_models::vision::{ObjectDetector, load_object_detector};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::image_classification::images_from_json;
-use super::{PipelineSource, Task, softmax};
+use super::image_classification::{images_from_json, to_json_per_input};
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::scores::{argmax, host_values, softmax};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
 use crate::processors::ImageProcessor;
+
+pub static TASK: TaskSpec = TaskSpec::new::<ObjectDetectionPipeline>(
+    "object-detection",
+    &[],
+    "Find objects in images: labelled boxes in pixels of the original image",
+    "facebook/detr-resnet-50",
+    InputKind::Images,
+    &[
+        OptionSpec::new(
+            "threshold",
+            ValueKind::Number,
+            "Keep detections scoring above this (default 0.5)",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Images run at once (default 8)",
+        ),
+    ],
+);
 
 #[derive(Debug, Clone)]
 pub struct ObjectDetectionOptions {
@@ -56,23 +78,54 @@ pub struct ObjectDetectionPipeline {
     device: Device,
 }
 
-impl ObjectDetectionPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::ObjectDetection)?;
-        let model = source.apply_adapter(load_object_detector(&dir, &source.device)?)?;
-        let processor_path = dir.file("preprocessor_config.json").ok_or_else(|| {
-            TaskError::InvalidInput(format!(
-                "{}: no preprocessor_config.json (the image processor's settings)",
-                dir.path().display()
-            ))
-        })?;
+impl TaskPipeline for ObjectDetectionPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = ObjectDetectionOptions;
+    type Input = ImageInput;
+    type Output = Vec<Detection>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
+        let model = source.apply_adapter(load_object_detector(&dir, &device)?)?;
         Ok(Self {
             model,
-            processor: ImageProcessor::from_file(&processor_path)?,
-            device: source.device.clone(),
+            processor: ImageProcessor::from_model_dir(&dir)?,
+            device,
         })
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<ObjectDetectionOptions> {
+        let mut options = ObjectDetectionOptions::default();
+        kwargs.update("threshold", &mut options.threshold)?;
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        Ok(options)
+    }
+
+    fn inputs(&self, inputs: &Value, _: &mut Kwargs) -> Result<(Vec<ImageInput>, InputForm)> {
+        images_from_json(inputs)
+    }
+
+    fn run(
+        &self,
+        inputs: &[ImageInput],
+        options: &ObjectDetectionOptions,
+    ) -> Result<Vec<Vec<Detection>>> {
+        self.detect(inputs, options)
+    }
+
+    /// A list of detections for one image, a list of such lists for a list.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<Detection>>,
+        form: InputForm,
+        _: &ObjectDetectionOptions,
+    ) -> Result<Value> {
+        to_json_per_input(outputs, form)
+    }
+}
+
+impl ObjectDetectionPipeline {
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
@@ -113,13 +166,8 @@ impl ObjectDetectionPipeline {
                 };
                 let (logits, boxes) = self.model.detect(batch.pixel_values(&self.device), mask)?;
                 let [_, queries, classes] = logits.dims();
-                let read = |t: Tensor<3>, what: &str| {
-                    t.into_data()
-                        .try_into_vec::<f32>()
-                        .map_err(|e| TaskError::InvalidInput(format!("reading {what}: {e:?}")))
-                };
-                let logits = read(logits, "logits")?;
-                let boxes = read(boxes, "boxes")?;
+                let logits = host_values(logits)?;
+                let boxes = host_values(boxes)?;
                 for (row, &i) in members.iter().enumerate() {
                     let image = &decoded[i];
                     let logits = &logits[row * queries * classes..][..queries * classes];
@@ -150,18 +198,17 @@ impl ObjectDetectionPipeline {
     ) -> Vec<Detection> {
         let config = self.model.common_config();
         let (w, h) = (width as f32, height as f32);
+        if classes < 2 {
+            return Vec::new(); // only "no object"
+        }
         logits
             .chunks_exact(classes)
             .zip(boxes.chunks_exact(4))
             .filter_map(|(logits, b)| {
                 let probs = softmax(logits);
                 // The first maximum, as torch.max returns.
-                let (label, score) = probs[..classes - 1].iter().copied().enumerate().fold(
-                    (0, f32::NEG_INFINITY),
-                    |best, (i, p)| {
-                        if p > best.1 { (i, p) } else { best }
-                    },
-                );
+                let label = argmax(&probs[..classes - 1]);
+                let score = probs[label];
                 if score <= threshold {
                     return None;
                 }
@@ -180,27 +227,4 @@ impl ObjectDetectionPipeline {
             })
             .collect()
     }
-}
-
-/// HF's JSON: a list of detections for one image, a list of such lists for a list.
-pub fn to_hf_json(results: Vec<Vec<Detection>>, single: bool) -> Value {
-    let mut per_image: Vec<Value> = results
-        .into_iter()
-        .map(|d| serde_json::to_value(d).expect("serializable"))
-        .collect();
-    if single {
-        per_image.pop().unwrap_or(Value::Null)
-    } else {
-        Value::Array(per_image)
-    }
-}
-
-/// `pipe(images, threshold=...)` from JSON.
-pub(crate) fn call(
-    pipeline: &ObjectDetectionPipeline,
-    inputs: &Value,
-    options: ObjectDetectionOptions,
-) -> Result<Value> {
-    let (images, single) = images_from_json(inputs)?;
-    Ok(to_hf_json(pipeline.detect(&images, &options)?, single))
 }

@@ -14,10 +14,72 @@ use serde::Serialize;
 use serde_json::Value;
 use tokenizers::{Encoding, TruncationStrategy};
 
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::scores::host_values;
 use super::token_classification::{CharText, special_token_id};
-use super::{PipelineSource, Task};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::TextTokenizer;
+
+pub static TASK: TaskSpec = TaskSpec::new::<QuestionAnsweringPipeline>(
+    "question-answering",
+    &[],
+    "Extract the answer to a question from a context",
+    "distilbert/distilbert-base-cased-distilled-squad",
+    InputKind::Keywords,
+    &[
+        OptionSpec::new(
+            "question",
+            ValueKind::Texts,
+            "The question; repeat it for several (a batched call)",
+        ),
+        OptionSpec::new(
+            "context",
+            ValueKind::Texts,
+            "The context the answer is taken from: one for all questions, or one per question",
+        ),
+        OptionSpec::new(
+            "top_k",
+            ValueKind::Count,
+            "Answers per question (default 1)",
+        ),
+        OptionSpec::new(
+            "doc_stride",
+            ValueKind::Count,
+            "Overlap of context windows in tokens (default min(max_seq_len / 2, 128))",
+        ),
+        OptionSpec::new(
+            "max_answer_len",
+            ValueKind::Count,
+            "Longest answer in tokens (default 15)",
+        ),
+        OptionSpec::new(
+            "max_seq_len",
+            ValueKind::Count,
+            "Tokens per window (default min(model_max_length, 384))",
+        ),
+        OptionSpec::new(
+            "max_question_len",
+            ValueKind::Count,
+            "Accepted as HF does; its fast-tokenizer path does not use it (default 64)",
+        ),
+        OptionSpec::new(
+            "handle_impossible_answer",
+            ValueKind::Bool,
+            "Also consider the null answer (\"\" at 0..0)",
+        ),
+        OptionSpec::new(
+            "align_to_words",
+            ValueKind::Bool,
+            "Widen answers to whole words of the context (default true)",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Windows run at once (default 8)",
+        ),
+    ],
+);
 
 #[derive(Debug, Clone)]
 pub struct QuestionAnsweringOptions {
@@ -106,10 +168,16 @@ struct Candidate {
     answer: String,
 }
 
-impl QuestionAnsweringPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::QuestionAnswering)?;
-        let model = source.apply_adapter(load_question_answerer(&dir, &source.device)?)?;
+impl TaskPipeline for QuestionAnsweringPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = QuestionAnsweringOptions;
+    type Input = QaInput;
+    type Output = Vec<Answer>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
+        let model = source.apply_adapter(load_question_answerer(&dir, &device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         let with_token_types = model_type(&dir)? != "distilbert";
         let cls_token_id = special_token_id(&dir, &tokenizer, "cls_token");
@@ -118,10 +186,132 @@ impl QuestionAnsweringPipeline {
             tokenizer,
             with_token_types,
             cls_token_id,
-            device: source.device.clone(),
+            device,
         })
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<QuestionAnsweringOptions> {
+        let mut options = QuestionAnsweringOptions::default();
+        kwargs.update("top_k", &mut options.top_k)?;
+        kwargs.update("doc_stride", &mut options.doc_stride)?;
+        kwargs.update("max_answer_len", &mut options.max_answer_len)?;
+        kwargs.update("max_seq_len", &mut options.max_seq_len)?;
+        kwargs.update("max_question_len", &mut options.max_question_len)?;
+        kwargs.update(
+            "handle_impossible_answer",
+            &mut options.handle_impossible_answer,
+        )?;
+        kwargs.update("align_to_words", &mut options.align_to_words)?;
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        Ok(options)
+    }
+
+    /// `{"question", "context"}` dicts (one or a list), or `question=` and `context=`: strings,
+    /// a list of questions about one context, or two lists of the same length.
+    fn inputs(&self, inputs: &Value, kwargs: &mut Kwargs) -> Result<(Vec<QaInput>, InputForm)> {
+        let question = kwargs.take("question");
+        let context = kwargs.take("context");
+        let qa_input = |value: &Value| -> Result<QaInput> {
+            let field = |key: &str| match value.get(key) {
+                Some(Value::String(text)) => Ok(text.clone()),
+                _ => Err(TaskError::InvalidInput(format!(
+                    "a question-answering input needs a string \"{key}\", got {value}"
+                ))),
+            };
+            Ok(QaInput::new(field("question")?, field("context")?))
+        };
+        let text = |name: &str, value: &Value| -> Result<String> {
+            value.as_str().map(str::to_string).ok_or_else(|| {
+                TaskError::InvalidInput(format!(
+                    "`{name}` must be a string or a list of strings, got {value}"
+                ))
+            })
+        };
+        Ok(match (inputs, question, context) {
+            (Value::Null, Some(question), Some(context)) => match (&question, &context) {
+                (Value::String(q), Value::String(c)) => (vec![QaInput::new(q, c)], InputForm::Dict),
+                (Value::Array(questions), Value::String(c)) => (
+                    questions
+                        .iter()
+                        .map(|q| Ok(QaInput::new(text("question", q)?, c)))
+                        .collect::<Result<_>>()?,
+                    InputForm::List,
+                ),
+                (Value::Array(questions), Value::Array(contexts)) => {
+                    if questions.len() != contexts.len() {
+                        return Err(TaskError::InvalidInput(format!(
+                            "{} questions but {} contexts: give one context, or one per question",
+                            questions.len(),
+                            contexts.len()
+                        )));
+                    }
+                    (
+                        questions
+                            .iter()
+                            .zip(contexts)
+                            .map(|(q, c)| {
+                                Ok(QaInput::new(text("question", q)?, text("context", c)?))
+                            })
+                            .collect::<Result<_>>()?,
+                        InputForm::List,
+                    )
+                }
+                _ => {
+                    return Err(TaskError::InvalidInput(format!(
+                        "question= and context= must be strings, or a list of questions with one \
+                         context or a list of contexts; got {question} and {context}"
+                    )));
+                }
+            },
+            (Value::Array(items), None, None) => (
+                items.iter().map(qa_input).collect::<Result<_>>()?,
+                InputForm::List,
+            ),
+            (Value::Object(_), None, None) => (vec![qa_input(inputs)?], InputForm::Dict),
+            _ => {
+                return Err(TaskError::InvalidInput(
+                    "question-answering takes {\"question\", \"context\"} dicts, or question= and context=".into(),
+                ));
+            }
+        })
+    }
+
+    fn run(
+        &self,
+        inputs: &[QaInput],
+        options: &QuestionAnsweringOptions,
+    ) -> Result<Vec<Vec<Answer>>> {
+        self.answer(inputs, options)
+    }
+
+    /// Only the number of inputs decides the shape: one input (even given as a one-element
+    /// list) gives its result alone, several give a list of results. A result is a dict when
+    /// it holds exactly one answer (whatever `top_k`), else a list.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<Answer>>,
+        _: InputForm,
+        _: &QuestionAnsweringOptions,
+    ) -> Result<Value> {
+        let per_input = |answers: Vec<Answer>| -> Result<Value> {
+            let value = if answers.len() == 1 {
+                serde_json::to_value(&answers[0])
+            } else {
+                serde_json::to_value(answers)
+            };
+            value.map_err(|e| TaskError::Internal(e.to_string()))
+        };
+        if outputs.len() == 1 {
+            per_input(outputs.into_iter().next().expect("one result"))
+        } else {
+            Ok(Value::Array(
+                outputs.into_iter().map(per_input).collect::<Result<_>>()?,
+            ))
+        }
+    }
+}
+
+impl QuestionAnsweringPipeline {
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
@@ -352,12 +542,7 @@ pub(crate) fn unpadded_span_logits(
     encodings: &[&Encoding],
 ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
     let [_, seq] = start.dims();
-    let read = |t: burn::tensor::Tensor<2>| {
-        t.into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| TaskError::InvalidInput(format!("reading span logits: {e:?}")))
-    };
-    let (start, end) = (read(start)?, read(end)?);
+    let (start, end) = (host_values(start)?, host_values(end)?);
     Ok(encodings
         .iter()
         .enumerate()
@@ -448,22 +633,4 @@ fn get_indices(encoding: &Encoding, s: usize, e: usize, align_to_words: bool) ->
         }
     }
     (offsets[s].0, offsets[e].1)
-}
-
-/// HF's JSON for a call. Only the number of inputs decides its shape: one input (even given as
-/// a one-element list) gives its result alone, several give a list of results. A result is a
-/// dict when it holds exactly one answer (whatever `top_k`), else a list.
-pub fn to_hf_json(results: Vec<Vec<Answer>>) -> Value {
-    let per_input = |answers: Vec<Answer>| -> Value {
-        if answers.len() == 1 {
-            serde_json::to_value(&answers[0]).expect("serializable")
-        } else {
-            serde_json::to_value(answers).expect("serializable")
-        }
-    };
-    if results.len() == 1 {
-        per_input(results.into_iter().next().expect("one result"))
-    } else {
-        Value::Array(results.into_iter().map(per_input).collect())
-    }
 }

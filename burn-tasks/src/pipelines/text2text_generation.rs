@@ -6,9 +6,145 @@ use burn_models::generation::{GenerationConfig, decoder_start_prompt, generate};
 use burn_models::seq2seq::{TextSeq2SeqLm, load_seq2seq_lm};
 use serde_json::{Map, Value, json};
 
-use super::{PipelineSource, Task};
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::token_classification::texts_from_json;
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
-use crate::processors::{MarianTokenizer, TextTokenizer};
+use crate::processors::{MarianTokenizer, TextTokenizer, clean_up_tokenization};
+
+/// The options of the three tasks: the pipeline's own, then `generate()`'s by HF's names;
+/// `$extra` are a task's own.
+macro_rules! generation_options {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            $($extra,)*
+            OptionSpec::new(
+                "truncation",
+                ValueKind::Bool,
+                "Truncate overlong inputs silently (without it they are truncated with a warning)",
+            ),
+            OptionSpec::new(
+                "clean_up_tokenization_spaces",
+                ValueKind::Bool,
+                "Remove spaces before punctuation in the output",
+            ),
+            OptionSpec::new(
+                "return_tensors",
+                ValueKind::Bool,
+                "Return the generated token ids instead of the text",
+            ),
+            OptionSpec::new("return_text", ValueKind::Bool, "Return the text (default true)"),
+            OptionSpec::new("batch_size", ValueKind::Count, "Inputs generated at once (default 1)"),
+            OptionSpec::new("seed", ValueKind::Count, "Seed of sampling (do_sample)"),
+            OptionSpec::new(
+                "max_new_tokens",
+                ValueKind::Count,
+                "New tokens to generate at most (default 256 unless the model sets max_length)",
+            ),
+            OptionSpec::new(
+                "max_length",
+                ValueKind::Count,
+                "Total output length at most, decoder start token included",
+            ),
+            OptionSpec::new("min_length", ValueKind::Count, "Shortest output, decoder start token included"),
+            OptionSpec::new("min_new_tokens", ValueKind::Count, "Fewest new tokens"),
+            OptionSpec::new("num_beams", ValueKind::Count, "Beams of beam search (1 = greedy; default 4)"),
+            OptionSpec::new(
+                "num_return_sequences",
+                ValueKind::Count,
+                "Outputs per input (at most num_beams)",
+            ),
+            OptionSpec::new("length_penalty", ValueKind::Number, "Beam search's length exponent"),
+            OptionSpec::new("early_stopping", ValueKind::BoolOrText, "true, false or never"),
+            OptionSpec::new("no_repeat_ngram_size", ValueKind::Count, "No n-gram of this size twice"),
+            OptionSpec::new("repetition_penalty", ValueKind::Number, "Penalty of repeated tokens"),
+            OptionSpec::new(
+                "do_sample",
+                ValueKind::Bool,
+                "Sample instead of searching (with temperature, top_k, top_p, seed)",
+            ),
+            OptionSpec::new("temperature", ValueKind::Number, "Sampling temperature"),
+            OptionSpec::new("top_k", ValueKind::Count, "Sample from the k most likely tokens"),
+            OptionSpec::new("top_p", ValueKind::Number, "Sample from the smallest set with this mass"),
+            OptionSpec::new("bad_words_ids", ValueKind::Json, "Token sequences never generated (JSON)"),
+            OptionSpec::new("forced_bos_token_id", ValueKind::Count, "Token forced first"),
+            OptionSpec::new("forced_eos_token_id", ValueKind::Json, "Token (or tokens) forced last"),
+            OptionSpec::new("pad_token_id", ValueKind::Count, "Padding token"),
+            OptionSpec::new("bos_token_id", ValueKind::Count, "Beginning-of-sequence token"),
+            OptionSpec::new("eos_token_id", ValueKind::Json, "End token (or tokens)"),
+            OptionSpec::new("decoder_start_token_id", ValueKind::Count, "First decoder token"),
+            OptionSpec::new("suppress_tokens", ValueKind::Json, "Tokens never generated (JSON list)"),
+            OptionSpec::new(
+                "begin_suppress_tokens",
+                ValueKind::Json,
+                "Tokens not generated first (JSON list)",
+            ),
+            OptionSpec::new("use_cache", ValueKind::Bool, "Cache keys and values while decoding (default true)"),
+        ]
+    };
+}
+
+/// `generate()` keyword arguments the pipelines pass on to generation.
+const GENERATE_KWARGS: &[&str] = &[
+    "max_length",
+    "max_new_tokens",
+    "min_length",
+    "min_new_tokens",
+    "early_stopping",
+    "num_beams",
+    "do_sample",
+    "temperature",
+    "top_k",
+    "top_p",
+    "repetition_penalty",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "bad_words_ids",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "num_return_sequences",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "decoder_start_token_id",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "use_cache",
+];
+
+pub static TEXT2TEXT_GENERATION: TaskSpec = TaskSpec::new::<Text2TextGenerationPipeline>(
+    "text2text-generation",
+    &[],
+    "Generate text from text with an encoder-decoder: [{generated_text}]",
+    "google-t5/t5-base",
+    InputKind::Texts,
+    generation_options!(),
+);
+
+pub static SUMMARIZATION: TaskSpec = TaskSpec::new::<Text2TextGenerationPipeline>(
+    "summarization",
+    &[],
+    "Summarize texts (BART, T5): [{summary_text}]",
+    "sshleifer/distilbart-cnn-12-6",
+    InputKind::Texts,
+    generation_options!(),
+);
+
+pub static TRANSLATION: TaskSpec = TaskSpec::new::<Text2TextGenerationPipeline>(
+    "translation",
+    &[],
+    "Translate texts (Marian, T5); `translation_xx_to_yy` names the languages: [{translation_text}]",
+    "google-t5/t5-base",
+    InputKind::Texts,
+    generation_options!(
+        OptionSpec::new(
+            "src_lang",
+            ValueKind::Text,
+            "Source language (selects T5's task prefix translation_{src}_to_{tgt})",
+        ),
+        OptionSpec::new("tgt_lang", ValueKind::Text, "Target language"),
+    ),
+);
 
 /// Options of a call. Generation options go in `generate_kwargs` under HF's names
 /// (`max_new_tokens`, `max_length`, `min_length`, `num_beams`, `length_penalty`,
@@ -115,7 +251,7 @@ impl Seq2SeqTokenizer {
 }
 
 pub struct Text2TextGenerationPipeline {
-    task: Task,
+    task: &'static TaskSpec,
     /// The task name as given (`translation_en_to_de`), for `task_specific_params`.
     task_name: String,
     model: Box<dyn TextSeq2SeqLm>,
@@ -127,19 +263,21 @@ pub struct Text2TextGenerationPipeline {
     device: Device,
 }
 
-impl Text2TextGenerationPipeline {
-    /// `task_name`: `text2text-generation`, `summarization`, `translation` or
+impl TaskPipeline for Text2TextGenerationPipeline {
+    const TASKS: &'static [&'static TaskSpec] =
+        &[&TEXT2TEXT_GENERATION, &SUMMARIZATION, &TRANSLATION];
+    type Options = Text2TextOptions;
+    type Input = String;
+    type Output = Vec<Generated>;
+
+    /// The builder's task: `text2text-generation`, `summarization`, `translation` or
     /// `translation_xx_to_yy`.
-    pub fn new(source: &PipelineSource, task_name: &str) -> Result<Self> {
-        let task: Task = task_name.parse()?;
-        if !matches!(
-            task,
-            Task::Text2TextGeneration | Task::Summarization | Task::Translation
-        ) {
-            return Err(TaskError::UnknownTask(task_name.to_string()));
-        }
-        let dir = source.resolve(task)?;
-        let model = source.apply_adapter(load_seq2seq_lm(&dir, &source.device)?)?;
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let task = source.task();
+        let task_name = source.task_name();
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
+        let model = source.apply_adapter(load_seq2seq_lm(&dir, &device)?)?;
         let tokenizer =
             if dir.file("tokenizer.json").is_none() && MarianTokenizer::is_marian_dir(dir.path()) {
                 Seq2SeqTokenizer::Marian(MarianTokenizer::from_dir(dir.path())?)
@@ -172,14 +310,90 @@ impl Text2TextGenerationPipeline {
             model_config,
             config_json,
             max_input_length,
-            device: source.device.clone(),
+            device,
         })
     }
 
-    pub fn task(&self) -> Task {
+    fn task(&self) -> &'static TaskSpec {
         self.task
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<Text2TextOptions> {
+        let mut options = Text2TextOptions::default();
+        if let Some(value) = kwargs.take("truncation") {
+            options.truncation = Some(match value {
+                // HF's TruncationStrategy names.
+                Value::String(s) => s != "do_not_truncate",
+                v => <bool as super::kwargs::FromKwarg>::from_kwarg("truncation", &v)?,
+            });
+        }
+        kwargs.update(
+            "clean_up_tokenization_spaces",
+            &mut options.clean_up_tokenization_spaces,
+        )?;
+        kwargs.update("return_tensors", &mut options.return_tensors)?;
+        if let Some(text) = kwargs.get::<bool>("return_text")? {
+            options.return_tensors = !text;
+        }
+        if self.task == &TRANSLATION {
+            kwargs.update("src_lang", &mut options.src_lang)?;
+            kwargs.update("tgt_lang", &mut options.tgt_lang)?;
+        }
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        kwargs.update("seed", &mut options.seed)?;
+        for name in GENERATE_KWARGS {
+            if let Some(value) = kwargs.take(name) {
+                options.generate_kwargs.insert(name.to_string(), value);
+            }
+        }
+        Ok(options)
+    }
+
+    fn inputs(&self, inputs: &Value, _: &mut Kwargs) -> Result<(Vec<String>, InputForm)> {
+        texts_from_json(inputs)
+    }
+
+    fn run(&self, inputs: &[String], options: &Text2TextOptions) -> Result<Vec<Vec<Generated>>> {
+        self.generate(inputs, options)
+    }
+
+    /// Per input a list of `{<name>_text}` (or `{<name>_token_ids}`); a single input gives its
+    /// list, a list of inputs with one result each gives one dict per input.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<Generated>>,
+        form: InputForm,
+        _: &Text2TextOptions,
+    ) -> Result<Value> {
+        let name = match self.task.name {
+            "summarization" => "summary",
+            "translation" => "translation",
+            _ => "generated",
+        };
+        let records: Vec<Vec<Value>> = outputs
+            .into_iter()
+            .map(|group| {
+                group
+                    .into_iter()
+                    .map(|g| match g {
+                        Generated::Text(text) => json!({ format!("{name}_text"): text }),
+                        Generated::TokenIds(ids) => json!({ format!("{name}_token_ids"): ids }),
+                    })
+                    .collect()
+            })
+            .collect();
+        if form.is_single() {
+            return Ok(Value::Array(records.into_iter().next().unwrap_or_default()));
+        }
+        Ok(if records.iter().all(|r| r.len() == 1) {
+            Value::Array(records.into_iter().flatten().collect())
+        } else {
+            Value::Array(records.into_iter().map(Value::Array).collect())
+        })
+    }
+}
+
+impl Text2TextGenerationPipeline {
     /// The generation config of a call and the prefix put before every input: the pipeline's
     /// defaults (`max_new_tokens=256, num_beams=4`) under the model's own generation config,
     /// then `task_specific_params`, then the call's options, as transformers resolves them.
@@ -217,7 +431,7 @@ impl Text2TextGenerationPipeline {
             .unwrap_or("")
             .to_string();
         let key = match (&options.src_lang, &options.tgt_lang) {
-            (Some(src), Some(tgt)) if self.task == Task::Translation => {
+            (Some(src), Some(tgt)) if self.task == &TRANSLATION => {
                 format!("translation_{src}_to_{tgt}")
             }
             _ => self.task_name.clone(),
@@ -318,54 +532,5 @@ impl Text2TextGenerationPipeline {
         } else {
             text
         }))
-    }
-}
-
-/// transformers' `clean_up_tokenization`: spaces before punctuation and English contractions.
-pub fn clean_up_tokenization(text: &str) -> String {
-    text.replace(" .", ".")
-        .replace(" ?", "?")
-        .replace(" !", "!")
-        .replace(" ,", ",")
-        .replace(" ' ", "'")
-        .replace(" n't", "n't")
-        .replace(" 'm", "'m")
-        .replace(" 's", "'s")
-        .replace(" 've", "'ve")
-        .replace(" 're", "'re")
-}
-
-/// The key HF names the output with: `summary`, `translation` or `generated`.
-fn return_name(task: Task) -> &'static str {
-    match task {
-        Task::Summarization => "summary",
-        Task::Translation => "translation",
-        _ => "generated",
-    }
-}
-
-/// HF's JSON: per input a list of `{<name>_text}` (or `{<name>_token_ids}`); a single input
-/// gives its list, a list of inputs with one result each gives one dict per input.
-pub fn to_hf_json(task: Task, results: Vec<Vec<Generated>>, single_input: bool) -> Value {
-    let name = return_name(task);
-    let records: Vec<Vec<Value>> = results
-        .into_iter()
-        .map(|group| {
-            group
-                .into_iter()
-                .map(|g| match g {
-                    Generated::Text(text) => json!({ format!("{name}_text"): text }),
-                    Generated::TokenIds(ids) => json!({ format!("{name}_token_ids"): ids }),
-                })
-                .collect()
-        })
-        .collect();
-    if single_input {
-        return Value::Array(records.into_iter().next().unwrap_or_default());
-    }
-    if records.iter().all(|r| r.len() == 1) {
-        Value::Array(records.into_iter().flatten().collect())
-    } else {
-        Value::Array(records.into_iter().map(Value::Array).collect())
     }
 }

@@ -3,41 +3,49 @@
 use burn_models::auto::load_sequence_classifier;
 use burn_models::config::{CommonConfig, ProblemType};
 use burn_models::heads::SequenceClassifier;
-use serde::Serialize;
 use serde_json::Value;
 
-use super::{PipelineSource, Task, sigmoid, softmax};
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::scores::{FunctionToApply, LabelScore, host_values, map_rows, ranked};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::TextTokenizer;
 
-/// `function_to_apply`: what turns logits into scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FunctionToApply {
-    /// By the config: none for regression, sigmoid for multi-label or one label, else softmax.
-    #[default]
-    Default,
-    Sigmoid,
-    Softmax,
-    None,
-}
-
-impl std::str::FromStr for FunctionToApply {
-    type Err = TaskError;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "default" => Self::Default,
-            "sigmoid" => Self::Sigmoid,
-            "softmax" => Self::Softmax,
-            "none" => Self::None,
-            other => {
-                return Err(TaskError::option(
-                    "function_to_apply",
-                    format!("`{other}` (expected default, sigmoid, softmax or none)"),
-                ));
-            }
-        })
-    }
-}
+pub static TASK: TaskSpec = TaskSpec::new::<TextClassificationPipeline>(
+    "text-classification",
+    &["sentiment-analysis"],
+    "Classify texts or text pairs: [{label, score}] per input",
+    "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+    InputKind::Texts,
+    &[
+        OptionSpec::new(
+            "top_k",
+            ValueKind::CountOrNone,
+            "Labels per input, best first; `all` (HF's None) gives every label. Without it, \
+             HF's legacy output: the best label of each input",
+        ),
+        OptionSpec::new(
+            "function_to_apply",
+            ValueKind::Text,
+            "default, sigmoid, softmax or none (default: from the config)",
+        ),
+        OptionSpec::new(
+            "text_pair",
+            ValueKind::Text,
+            "The second text of a pair, for every string input",
+        ),
+        OptionSpec::new(
+            "truncation",
+            ValueKind::Bool,
+            "Truncate inputs longer than the model instead of failing",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Inputs run at once (default 8)",
+        ),
+    ],
+);
 
 /// `top_k`: unset keeps HF's legacy output (the best label as one dict per input);
 /// `Some(n)` returns the n best labels, `All` (`top_k=None`) every label, sorted by score.
@@ -87,12 +95,6 @@ impl From<&str> for TextInput {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LabelScore {
-    pub label: String,
-    pub score: f32,
-}
-
 pub struct TextClassificationPipeline {
     model: Box<dyn SequenceClassifier>,
     tokenizer: TextTokenizer,
@@ -100,12 +102,18 @@ pub struct TextClassificationPipeline {
     device: burn::tensor::Device,
 }
 
-impl TextClassificationPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::TextClassification)?;
-        let model = source.apply_adapter(load_sequence_classifier(&dir, &source.device)?)?;
+impl TaskPipeline for TextClassificationPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = TextClassificationOptions;
+    type Input = TextInput;
+    type Output = Vec<LabelScore>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
+        let model = source.apply_adapter(load_sequence_classifier(&dir, &device)?)?;
         if model.common_config().num_labels() == 0 {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::InvalidModel(format!(
                 "{}: the config defines no labels (empty id2label)",
                 dir.path().display()
             )));
@@ -116,10 +124,99 @@ impl TextClassificationPipeline {
             model,
             tokenizer,
             max_length,
-            device: source.device.clone(),
+            device,
         })
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<TextClassificationOptions> {
+        let mut options = TextClassificationOptions::default();
+        if let Some(top_k) = kwargs.get::<Option<usize>>("top_k")? {
+            options.top_k = top_k.map_or(TopK::All, TopK::Some);
+        }
+        kwargs.update("function_to_apply", &mut options.function_to_apply)?;
+        kwargs.update("truncation", &mut options.truncation)?;
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        Ok(options)
+    }
+
+    /// A string, a `{"text", "text_pair"}` dict, or a list of these; `text_pair=` pairs every
+    /// string with the same second text (a tokenizer argument in transformers).
+    fn inputs(&self, inputs: &Value, kwargs: &mut Kwargs) -> Result<(Vec<TextInput>, InputForm)> {
+        let text_pair: Option<String> = kwargs.get("text_pair")?;
+        let text_input = |value: &Value| -> Result<TextInput> {
+            match value {
+                Value::String(text) => Ok(TextInput {
+                    text: text.clone(),
+                    text_pair: text_pair.clone(),
+                }),
+                Value::Object(pair) => {
+                    let field = |key: &'static str| -> Result<Option<String>> {
+                        match pair.get(key) {
+                            None | Some(Value::Null) => Ok(None),
+                            Some(Value::String(s)) => Ok(Some(s.clone())),
+                            Some(other) => Err(TaskError::InvalidInput(format!(
+                                "`{key}` must be a string, got {other}"
+                            ))),
+                        }
+                    };
+                    Ok(TextInput {
+                        text: field("text")?.ok_or_else(|| {
+                            TaskError::InvalidInput("a text-pair dict needs a \"text\"".into())
+                        })?,
+                        text_pair: field("text_pair")?,
+                    })
+                }
+                other => Err(TaskError::InvalidInput(format!(
+                    "text-classification takes a string, a {{\"text\", \"text_pair\"}} dict or a list of them, got {other}"
+                ))),
+            }
+        };
+        Ok(match inputs {
+            Value::Array(items) => (
+                items.iter().map(text_input).collect::<Result<_>>()?,
+                InputForm::List,
+            ),
+            Value::Object(_) => (vec![text_input(inputs)?], InputForm::Dict),
+            single => (vec![text_input(single)?], InputForm::One),
+        })
+    }
+
+    fn run(
+        &self,
+        inputs: &[TextInput],
+        options: &TextClassificationOptions,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        self.classify(inputs, options)
+    }
+
+    /// Without `top_k` (legacy) each input gives its best label as a dict, and a single string
+    /// is still wrapped in a list; with `top_k` each input gives a list.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<LabelScore>>,
+        form: InputForm,
+        options: &TextClassificationOptions,
+    ) -> Result<Value> {
+        let legacy = options.top_k == TopK::Unset;
+        let per_input: Vec<Value> = outputs
+            .into_iter()
+            .map(|scores| {
+                if legacy {
+                    serde_json::to_value(&scores[0])
+                } else {
+                    serde_json::to_value(scores)
+                }
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| TaskError::Internal(e.to_string()))?;
+        Ok(match (form, legacy) {
+            (InputForm::One, true) => Value::Array(per_input),
+            (form, _) => form.shape(per_input),
+        })
+    }
+}
+
+impl TextClassificationPipeline {
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
@@ -143,14 +240,11 @@ impl TextClassificationPipeline {
                 self.tokenizer
                     .batch(&encodings.iter().collect::<Vec<_>>(), true, &self.device)?;
             let logits = self.model.logits(&batch)?;
-            let [rows, labels] = logits.dims();
-            let values = logits
-                .into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
-            for row in 0..rows {
-                results.push(self.postprocess(&values[row * labels..(row + 1) * labels], options));
-            }
+            let [_, labels] = logits.dims();
+            let values = host_values(logits)?;
+            results.extend(map_rows(&values, labels, |row| {
+                self.postprocess(row, options)
+            }));
         }
         Ok(results)
     }
@@ -202,59 +296,12 @@ impl TextClassificationPipeline {
             },
             chosen => chosen,
         };
-        let scores = match function {
-            FunctionToApply::Sigmoid => logits.iter().map(|&v| sigmoid(v)).collect(),
-            FunctionToApply::Softmax => softmax(logits),
-            _ => logits.to_vec(),
-        };
-        let mut labeled: Vec<LabelScore> = scores
-            .into_iter()
-            .enumerate()
-            .map(|(i, score)| LabelScore {
-                label: config.label(i),
-                score,
-            })
-            .collect();
-        // Stable sort, like Python's: equal scores keep label order.
-        labeled.sort_by(|a, b| b.score.total_cmp(&a.score));
         let keep = match options.top_k {
             TopK::Unset => 1,
             TopK::Some(k) => k,
-            TopK::All => labeled.len(),
+            TopK::All => usize::MAX,
         };
-        labeled.truncate(keep);
-        labeled
-    }
-}
-
-/// How the inputs of a call were given, which decides the shape of HF's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputShape {
-    /// One string.
-    SingleText,
-    /// One `{"text", "text_pair"}` dict.
-    SinglePair,
-    /// A list of inputs.
-    List,
-}
-
-/// HF's JSON for a call. Without `top_k` (legacy) each input gives its best label as a dict,
-/// and a single string is still wrapped in a list; with `top_k` each input gives a list.
-pub fn to_hf_json(results: Vec<Vec<LabelScore>>, shape: InputShape, top_k: TopK) -> Value {
-    let legacy = top_k == TopK::Unset;
-    let mut per_input: Vec<Value> = results
-        .into_iter()
-        .map(|scores| {
-            if legacy {
-                serde_json::to_value(&scores[0]).expect("serializable")
-            } else {
-                serde_json::to_value(scores).expect("serializable")
-            }
-        })
-        .collect();
-    match (shape, legacy) {
-        (InputShape::SingleText, true) | (InputShape::List, _) => Value::Array(per_input),
-        (_, _) => per_input.pop().unwrap_or(Value::Null),
+        ranked(function.apply(logits), |i| config.label(i), keep)
     }
 }
 

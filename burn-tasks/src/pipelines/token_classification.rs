@@ -15,9 +15,41 @@ use serde::Serialize;
 use serde_json::Value;
 use tokenizers::{Encoding, TruncationStrategy};
 
-use super::{PipelineSource, Task, softmax};
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::scores::{argmax, host_values, softmax};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::TextTokenizer;
+
+pub static TASK: TaskSpec = TaskSpec::new::<TokenClassificationPipeline>(
+    "token-classification",
+    &["ner"],
+    "Label tokens or entities (named entity recognition)",
+    "dbmdz/bert-large-cased-finetuned-conll03-english",
+    InputKind::Texts,
+    &[
+        OptionSpec::new(
+            "aggregation_strategy",
+            ValueKind::Text,
+            "none, simple, first, average or max (default none)",
+        ),
+        OptionSpec::new(
+            "ignore_labels",
+            ValueKind::List,
+            "Labels to leave out, comma separated (default O; \"\" keeps all)",
+        ),
+        OptionSpec::new(
+            "stride",
+            ValueKind::Count,
+            "Classify long texts in overlapping windows of the model's length, with this overlap",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Windows run at once (default 8)",
+        ),
+    ],
+);
 
 /// A `model_max_length` this large means "unset": transformers then does not truncate.
 const UNBOUNDED_MAX_LENGTH: usize = 1_000_000_000_000_000_000;
@@ -59,6 +91,8 @@ impl std::fmt::Display for AggregationStrategy {
         f.write_str(self.name())
     }
 }
+
+crate::kwarg_from_str!(AggregationStrategy);
 
 impl FromStr for AggregationStrategy {
     type Err = TaskError;
@@ -167,10 +201,16 @@ pub struct TokenClassificationPipeline {
     device: burn::tensor::Device,
 }
 
-impl TokenClassificationPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::TokenClassification)?;
-        let model = source.apply_adapter(load_token_classifier(&dir, &source.device)?)?;
+impl TaskPipeline for TokenClassificationPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = TokenClassificationOptions;
+    type Input = String;
+    type Output = Vec<Entity>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
+        let model = source.apply_adapter(load_token_classifier(&dir, &device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         let with_token_types = model_type(&dir)? != "distilbert";
         let unk_token_id = special_token_id(&dir, &tokenizer, "unk_token");
@@ -179,10 +219,67 @@ impl TokenClassificationPipeline {
             tokenizer,
             with_token_types,
             unk_token_id,
-            device: source.device.clone(),
+            device,
         })
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<TokenClassificationOptions> {
+        let mut options = TokenClassificationOptions::default();
+        kwargs.update("aggregation_strategy", &mut options.aggregation_strategy)?;
+        kwargs.update("ignore_labels", &mut options.ignore_labels)?;
+        kwargs.update("stride", &mut options.stride)?;
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        Ok(options)
+    }
+
+    /// A string or a list of strings.
+    fn inputs(&self, inputs: &Value, _: &mut Kwargs) -> Result<(Vec<String>, InputForm)> {
+        texts_from_json(inputs)
+    }
+
+    fn run(
+        &self,
+        inputs: &[String],
+        options: &TokenClassificationOptions,
+    ) -> Result<Vec<Vec<Entity>>> {
+        self.classify(inputs, options)
+    }
+
+    /// The entity list for a single text, a list of them for a list.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<Entity>>,
+        form: InputForm,
+        _: &TokenClassificationOptions,
+    ) -> Result<Value> {
+        let per_input = outputs
+            .into_iter()
+            .map(serde_json::to_value)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| TaskError::Internal(e.to_string()))?;
+        Ok(form.shape(per_input))
+    }
+}
+
+/// A string or a list of strings, as the text pipelines take them.
+pub(crate) fn texts_from_json(inputs: &Value) -> Result<(Vec<String>, InputForm)> {
+    let text = |value: &Value| -> Result<String> {
+        value.as_str().map(str::to_string).ok_or_else(|| {
+            TaskError::InvalidInput(format!(
+                "expected a string or a list of strings, got {value}"
+            ))
+        })
+    };
+    Ok(match inputs {
+        Value::Array(items) => (
+            items.iter().map(text).collect::<Result<_>>()?,
+            InputForm::List,
+        ),
+        single => (vec![text(single)?], InputForm::One),
+    })
+}
+
+impl TokenClassificationPipeline {
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
@@ -218,10 +315,7 @@ impl TokenClassificationPipeline {
                 .batch(&encodings, self.with_token_types, &self.device)?;
             let logits = self.model.logits(&batch)?;
             let [rows, seq, labels] = logits.dims();
-            let values = logits
-                .into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
+            let values = host_values(logits)?;
             for (row, encoding) in encodings.iter().enumerate().take(rows) {
                 let row_scores = (0..encoding.len())
                     .map(|t| {
@@ -514,27 +608,6 @@ impl TokenClassificationPipeline {
     }
 }
 
-/// How the inputs of a call were given, which decides the shape of HF's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputShape {
-    /// One string: a list of entities.
-    Single,
-    /// A list of strings: a list of entity lists.
-    List,
-}
-
-/// HF's JSON for a call: the entity list for a single text, a list of them for a list.
-pub fn to_hf_json(results: Vec<Vec<Entity>>, shape: InputShape) -> Value {
-    let mut per_input: Vec<Value> = results
-        .into_iter()
-        .map(|entities| serde_json::to_value(entities).expect("serializable"))
-        .collect();
-    match shape {
-        InputShape::Single if per_input.len() == 1 => per_input.pop().expect("one result"),
-        _ => Value::Array(per_input),
-    }
-}
-
 struct PreEntity {
     word: String,
     scores: Vec<f32>,
@@ -588,17 +661,6 @@ fn aggregate_overlapping_entities(mut entities: Vec<Entity>) -> Vec<Entity> {
     }
     aggregated.push(previous);
     aggregated
-}
-
-/// numpy's argmax: the first maximum.
-pub(crate) fn argmax(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 fn max_of(values: &[f32]) -> f32 {

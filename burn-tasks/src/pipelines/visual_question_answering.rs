@@ -10,10 +10,39 @@ use burn_models::heads::VisualQuestionAnswerer;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{PipelineSource, Task, sigmoid};
+use super::image_classification::{image_from_json, to_json_per_input};
+use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
+use super::scores::{FunctionToApply, host_values, map_rows, ranked};
+use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
 use crate::processors::{ImageProcessor, TextTokenizer};
+
+pub static TASK: TaskSpec = TaskSpec::new::<VisualQuestionAnsweringPipeline>(
+    "visual-question-answering",
+    &["vqa"],
+    "Answer a question about an image (ViLT)",
+    "dandelin/vilt-b32-finetuned-vqa",
+    InputKind::Image,
+    &[
+        OptionSpec::new("question", ValueKind::Text, "The question"),
+        OptionSpec::new(
+            "image",
+            ValueKind::Text,
+            "The image, if not given as the input",
+        ),
+        OptionSpec::new(
+            "top_k",
+            ValueKind::Count,
+            "Answers to return, best first (default 5)",
+        ),
+        OptionSpec::new(
+            "batch_size",
+            ValueKind::Count,
+            "Questions run at once (default 1)",
+        ),
+    ],
+);
 
 #[derive(Debug, Clone)]
 pub struct VisualQuestionAnsweringOptions {
@@ -62,30 +91,98 @@ pub struct VisualQuestionAnsweringPipeline {
     device: Device,
 }
 
-impl VisualQuestionAnsweringPipeline {
-    pub fn new(source: &PipelineSource) -> Result<Self> {
-        let dir = source.resolve(Task::VisualQuestionAnswering)?;
-        let model = source.apply_adapter(load_visual_question_answerer(&dir, &source.device)?)?;
+impl TaskPipeline for VisualQuestionAnsweringPipeline {
+    const TASKS: &'static [&'static TaskSpec] = &[&TASK];
+    type Options = VisualQuestionAnsweringOptions;
+    type Input = VqaInput;
+    type Output = Vec<VqaAnswer>;
+
+    fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
+        let device = source.target_device()?;
+        let dir = source.resolve()?;
+        let model = source.apply_adapter(load_visual_question_answerer(&dir, &device)?)?;
         if model.common_config().num_labels() == 0 {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::InvalidModel(format!(
                 "{}: the config defines no answers (empty id2label)",
                 dir.path().display()
             )));
         }
-        let processor_path = dir.file("preprocessor_config.json").ok_or_else(|| {
-            TaskError::InvalidInput(format!(
-                "{}: no preprocessor_config.json (the image processor's settings)",
-                dir.path().display()
-            ))
-        })?;
         Ok(Self {
             model,
             tokenizer: TextTokenizer::from_model_dir(&dir)?,
-            processor: ImageProcessor::from_file(&processor_path)?,
-            device: source.device.clone(),
+            processor: ImageProcessor::from_model_dir(&dir)?,
+            device,
         })
     }
 
+    fn options(&self, kwargs: &mut Kwargs) -> Result<VisualQuestionAnsweringOptions> {
+        let mut options = VisualQuestionAnsweringOptions::default();
+        kwargs.update("top_k", &mut options.top_k)?;
+        kwargs.update("batch_size", &mut options.batch_size)?;
+        Ok(options)
+    }
+
+    /// `pipe(image, question=...)`, `pipe(image=..., question=...)`, `pipe({"image",
+    /// "question"})` or a list of such dicts; `image` is a path.
+    fn inputs(&self, inputs: &Value, kwargs: &mut Kwargs) -> Result<(Vec<VqaInput>, InputForm)> {
+        let image = kwargs.take("image");
+        let question = kwargs.take("question");
+        let vqa_input = |value: &Value| -> Result<VqaInput> {
+            let question = match value.get("question") {
+                Some(Value::String(q)) => q.clone(),
+                _ => {
+                    return Err(TaskError::InvalidInput(format!(
+                        "a visual-question-answering input needs a string \"question\", got {value}"
+                    )));
+                }
+            };
+            let image = value.get("image").unwrap_or(&Value::Null);
+            Ok(VqaInput::new(image_from_json(image)?, question))
+        };
+        Ok(match (inputs, image, question) {
+            (Value::Array(items), None, None) => (
+                items.iter().map(vqa_input).collect::<Result<_>>()?,
+                InputForm::List,
+            ),
+            (Value::Object(_), None, None) => (vec![vqa_input(inputs)?], InputForm::Dict),
+            // `pipe(image, question=...)` or `pipe(image=..., question=...)`.
+            (Value::String(_), None, Some(question)) => {
+                let one = serde_json::json!({"image": inputs, "question": question});
+                (vec![vqa_input(&one)?], InputForm::One)
+            }
+            (Value::Null, Some(image), Some(question)) => {
+                let one = serde_json::json!({"image": image, "question": question});
+                (vec![vqa_input(&one)?], InputForm::One)
+            }
+            _ => {
+                return Err(TaskError::InvalidInput(
+                    "visual-question-answering takes {\"image\", \"question\"} dicts, or image and question="
+                        .into(),
+                ));
+            }
+        })
+    }
+
+    fn run(
+        &self,
+        inputs: &[VqaInput],
+        options: &VisualQuestionAnsweringOptions,
+    ) -> Result<Vec<Vec<VqaAnswer>>> {
+        self.answer(inputs, options)
+    }
+
+    /// One question gives its list of answers, several a list of lists.
+    fn to_json(
+        &self,
+        outputs: Vec<Vec<VqaAnswer>>,
+        form: InputForm,
+        _: &VisualQuestionAnsweringOptions,
+    ) -> Result<Value> {
+        to_json_per_input(outputs, form)
+    }
+}
+
+impl VisualQuestionAnsweringPipeline {
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
@@ -132,40 +229,21 @@ impl VisualQuestionAnsweringPipeline {
                 pixels.pixel_values(&self.device),
                 pixels.pixel_mask(&self.device),
             )?;
-            let values = logits
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
-            for row in values.chunks(labels) {
-                let mut scored: Vec<(usize, f32)> =
-                    row.iter().map(|&v| sigmoid(v)).enumerate().collect();
-                // torch.topk: largest first.
-                scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                results.push(
-                    scored
-                        .into_iter()
-                        .take(top_k)
-                        .map(|(i, score)| VqaAnswer {
-                            score,
-                            answer: config.label(i),
-                        })
-                        .collect(),
-                );
-            }
+            let values = host_values(logits)?;
+            results.extend(map_rows(&values, labels, |row| {
+                ranked(
+                    FunctionToApply::Sigmoid.apply(row),
+                    |i| config.label(i),
+                    top_k,
+                )
+                .into_iter()
+                .map(|l| VqaAnswer {
+                    score: l.score,
+                    answer: l.label,
+                })
+                .collect()
+            }));
         }
         Ok(results)
-    }
-}
-
-/// HF's JSON for a call: one question gives its list of answers, several a list of lists.
-pub fn to_hf_json(results: Vec<Vec<VqaAnswer>>, single: bool) -> Value {
-    let mut values: Vec<Value> = results
-        .into_iter()
-        .map(|answers| serde_json::to_value(answers).expect("answers serialize"))
-        .collect();
-    if single && values.len() == 1 {
-        values.pop().expect("one result")
-    } else {
-        Value::Array(values)
     }
 }

@@ -1,7 +1,7 @@
 //! Audio front ends: `WhisperFeatureExtractor` (log-mel spectrogram), configured from
 //! `preprocessor_config.json` as transformers does.
 
-use std::path::Path;
+use burn_models::hub::ModelDir;
 use std::sync::Arc;
 
 use realfft::{RealFftPlanner, RealToComplex};
@@ -98,13 +98,8 @@ impl WhisperFeatureExtractor {
     }
 
     /// From a model directory's `preprocessor_config.json`.
-    pub fn from_model_dir(dir: &Path) -> Result<Self> {
-        let path = dir.join("preprocessor_config.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| TaskError::InvalidInput(format!("cannot read {}: {e}", path.display())))?;
-        let config: WhisperFeatureConfig = serde_json::from_str(&text)
-            .map_err(|e| TaskError::InvalidInput(format!("invalid {}: {e}", path.display())))?;
-        Self::new(config)
+    pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
+        Self::new(super::preprocessor_settings(dir)?)
     }
 
     /// Samples per window: `chunk_length * sampling_rate`.

@@ -7,6 +7,7 @@ use std::path::Path;
 use burn_models::hub::ModelDir;
 use serde_json::Value;
 
+use super::clean_up_tokenization;
 use crate::error::{Result, TaskError};
 
 /// One character (after grouping and blank removal) with the frames it spans.
@@ -69,20 +70,6 @@ fn token_text(value: &Value) -> Option<String> {
 /// Python's `str.strip()`: Unicode whitespace plus the ASCII separators `\x1c`-`\x1f`.
 fn py_strip(text: &str) -> &str {
     text.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
-}
-
-/// transformers' `clean_up_tokenization`.
-fn clean_up_tokenization(text: &str) -> String {
-    text.replace(" .", ".")
-        .replace(" ?", "?")
-        .replace(" !", "!")
-        .replace(" ,", ",")
-        .replace(" ' ", "'")
-        .replace(" n't", "n't")
-        .replace(" 'm", "'m")
-        .replace(" 's", "'s")
-        .replace(" 've", "'ve")
-        .replace(" 're", "'re")
 }
 
 impl Wav2Vec2CtcTokenizer {

@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+use burn_models::hub::ModelDir;
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::Value;
 
@@ -85,7 +87,18 @@ impl PixelBatch {
 }
 
 impl ImageProcessor {
-    /// Reads `preprocessor_config.json` of a model directory.
+    /// The image processor of a model directory (its `preprocessor_config.json`).
+    pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
+        Self::from_json(&super::preprocessor_config(dir)?).map_err(|e| match e {
+            TaskError::InvalidOption { name, message } => TaskError::InvalidModel(format!(
+                "{}: preprocessor_config.json: `{name}`: {message}",
+                dir.path().display()
+            )),
+            other => other,
+        })
+    }
+
+    /// Reads a `preprocessor_config.json` file.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| TaskError::InvalidInput(format!("cannot read {}: {e}", path.display())))?;

@@ -280,3 +280,17 @@ fn wordpiece_from_vocab(vocab: &Path, config: &Value) -> Result<Tokenizer> {
     tokenizer.with_decoder(Some(WordPieceDecoder::default()));
     Ok(tokenizer)
 }
+
+/// transformers' `clean_up_tokenization`: spaces before punctuation and English contractions.
+pub fn clean_up_tokenization(text: &str) -> String {
+    text.replace(" .", ".")
+        .replace(" ?", "?")
+        .replace(" !", "!")
+        .replace(" ,", ",")
+        .replace(" ' ", "'")
+        .replace(" n't", "n't")
+        .replace(" 'm", "'m")
+        .replace(" 's", "'s")
+        .replace(" 've", "'ve")
+        .replace(" 're", "'re")
+}

@@ -2,7 +2,7 @@
 //! and unit variance per utterance, padded into a batch, with an attention mask where the
 //! checkpoint's `preprocessor_config.json` asks for one.
 
-use std::path::Path;
+use burn_models::hub::ModelDir;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Deserialize;
@@ -112,13 +112,8 @@ impl Wav2Vec2FeatureExtractor {
     }
 
     /// From a model directory's `preprocessor_config.json`.
-    pub fn from_model_dir(dir: &Path) -> Result<Self> {
-        let path = dir.join("preprocessor_config.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| TaskError::InvalidInput(format!("cannot read {}: {e}", path.display())))?;
-        let config: Wav2Vec2FeatureConfig = serde_json::from_str(&text)
-            .map_err(|e| TaskError::InvalidInput(format!("invalid {}: {e}", path.display())))?;
-        Self::new(config)
+    pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
+        Self::new(super::preprocessor_settings(dir)?)
     }
 
     /// `feature_extractor(clips, padding=padding, return_attention_mask=...)`: clips of equal

@@ -711,7 +711,7 @@ pub fn speech_task(recipe: &WhisperLoraRecipe, parts: &WhisperParts) -> Result<W
     Ok(WhisperSpeechTask {
         train,
         eval,
-        features: WhisperFeatureExtractor::from_model_dir(parts.dir.path())?,
+        features: WhisperFeatureExtractor::from_model_dir(&parts.dir)?,
         labels: LabelTokenizer {
             tokenizer: TextTokenizer::from_model_dir(&parts.dir)?,
             prefix,

@@ -1,0 +1,5 @@
+//! Loading checkpoints: formats, clear errors on broken files, the hub cache, and real
+//! released weights.
+
+mod checkpoints;
+mod real_weights;

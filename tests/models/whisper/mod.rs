@@ -1,0 +1,5 @@
+//! Whisper: audio decoding and features, the model, generation, speech recognition and audio
+//! classification, and word timestamps.
+
+mod speech;
+mod word_timestamps;
