@@ -17,21 +17,16 @@ pub enum ProblemType {
 }
 
 /// The `PretrainedConfig` part of a config: labels, problem type, architecture names.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
 pub struct CommonConfig {
-    #[serde(default)]
     pub model_type: Option<String>,
-    #[serde(default)]
     pub architectures: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "id2label_from_json")]
+    #[serde(deserialize_with = "id2label_from_json")]
     pub id2label: Option<BTreeMap<usize, String>>,
-    #[serde(default)]
     pub label2id: Option<BTreeMap<String, usize>>,
-    #[serde(default)]
     num_labels: Option<usize>,
-    #[serde(default)]
     pub problem_type: Option<ProblemType>,
-    #[serde(default)]
     pub torch_dtype: Option<String>,
 }
 
@@ -78,3 +73,6 @@ pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         message: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests;

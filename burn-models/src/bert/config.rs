@@ -4,74 +4,48 @@ use crate::config::CommonConfig;
 use crate::nn::Activation;
 
 /// `BertConfig`, with transformers' field names and defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct BertConfig {
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
-    #[serde(default = "defaults::hidden_size")]
     pub hidden_size: usize,
-    #[serde(default = "defaults::num_hidden_layers")]
     pub num_hidden_layers: usize,
-    #[serde(default = "defaults::num_attention_heads")]
     pub num_attention_heads: usize,
-    #[serde(default = "defaults::intermediate_size")]
     pub intermediate_size: usize,
-    #[serde(default)]
     pub hidden_act: Activation,
-    #[serde(default = "defaults::dropout")]
     pub hidden_dropout_prob: f64,
-    #[serde(default = "defaults::dropout")]
     pub attention_probs_dropout_prob: f64,
-    #[serde(default = "defaults::max_position_embeddings")]
     pub max_position_embeddings: usize,
-    #[serde(default = "defaults::type_vocab_size")]
     pub type_vocab_size: usize,
-    #[serde(default = "defaults::initializer_range")]
     pub initializer_range: f64,
-    #[serde(default = "defaults::layer_norm_eps")]
     pub layer_norm_eps: f64,
-    #[serde(default)]
     pub pad_token_id: Option<usize>,
-    #[serde(default = "defaults::position_embedding_type")]
     pub position_embedding_type: String,
-    #[serde(default)]
     pub classifier_dropout: Option<f64>,
     #[serde(flatten)]
     pub common: CommonConfig,
 }
 
-mod defaults {
-    pub fn vocab_size() -> usize {
-        30522
-    }
-    pub fn hidden_size() -> usize {
-        768
-    }
-    pub fn num_hidden_layers() -> usize {
-        12
-    }
-    pub fn num_attention_heads() -> usize {
-        12
-    }
-    pub fn intermediate_size() -> usize {
-        3072
-    }
-    pub fn dropout() -> f64 {
-        0.1
-    }
-    pub fn max_position_embeddings() -> usize {
-        512
-    }
-    pub fn type_vocab_size() -> usize {
-        2
-    }
-    pub fn initializer_range() -> f64 {
-        0.02
-    }
-    pub fn layer_norm_eps() -> f64 {
-        1e-12
-    }
-    pub fn position_embedding_type() -> String {
-        "absolute".into()
+/// `BertConfig`'s defaults (bert-base-uncased's architecture).
+impl Default for BertConfig {
+    fn default() -> Self {
+        Self {
+            vocab_size: 30522,
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            hidden_act: Activation::Gelu,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.1,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            initializer_range: 0.02,
+            layer_norm_eps: 1e-12,
+            pad_token_id: Some(0),
+            position_embedding_type: "absolute".into(),
+            classifier_dropout: None,
+            common: CommonConfig::default(),
+        }
     }
 }

@@ -5,45 +5,55 @@ use crate::nn::Activation;
 use crate::resnet::ResNetConfig;
 
 /// `DetrConfig`, with transformers' field names and defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct DetrConfig {
     /// timm's ResNet (`backbone`, e.g. `"resnet50"`, weights under timm names) or HF's
     /// `ResNetBackbone` (`backbone_config`).
-    #[serde(default = "defaults::yes")]
     pub use_timm_backbone: bool,
-    #[serde(default)]
     pub backbone_config: Option<serde_json::Value>,
-    #[serde(default)]
     pub backbone: Option<String>,
     /// timm's `create_model` arguments; `out_indices` picks the returned feature maps.
-    #[serde(default)]
     pub backbone_kwargs: Option<serde_json::Value>,
-    #[serde(default = "defaults::num_channels")]
     pub num_channels: usize,
-    #[serde(default = "defaults::num_queries")]
     pub num_queries: usize,
-    #[serde(default = "defaults::d_model")]
     pub d_model: usize,
-    #[serde(default = "defaults::layers")]
     pub encoder_layers: usize,
-    #[serde(default = "defaults::layers")]
     pub decoder_layers: usize,
-    #[serde(default = "defaults::heads")]
     pub encoder_attention_heads: usize,
-    #[serde(default = "defaults::heads")]
     pub decoder_attention_heads: usize,
-    #[serde(default = "defaults::ffn_dim")]
     pub encoder_ffn_dim: usize,
-    #[serde(default = "defaults::ffn_dim")]
     pub decoder_ffn_dim: usize,
-    #[serde(default = "defaults::activation_function")]
     pub activation_function: Activation,
-    #[serde(default = "defaults::position_embedding_type")]
     pub position_embedding_type: String,
-    #[serde(default)]
     pub dilation: Option<bool>,
     #[serde(flatten)]
     pub common: CommonConfig,
+}
+
+/// `DetrConfig`'s defaults: detr-resnet-50's architecture on timm's `resnet50`.
+impl Default for DetrConfig {
+    fn default() -> Self {
+        Self {
+            use_timm_backbone: true,
+            backbone_config: None,
+            backbone: Some("resnet50".into()),
+            backbone_kwargs: None,
+            num_channels: 3,
+            num_queries: 100,
+            d_model: 256,
+            encoder_layers: 6,
+            decoder_layers: 6,
+            encoder_attention_heads: 8,
+            decoder_attention_heads: 8,
+            encoder_ffn_dim: 2048,
+            decoder_ffn_dim: 2048,
+            activation_function: Activation::Relu,
+            position_embedding_type: "sine".into(),
+            dilation: None,
+            common: CommonConfig::default(),
+        }
+    }
 }
 
 impl DetrConfig {
@@ -85,37 +95,5 @@ impl DetrConfig {
                 i => Ok(format!("stage{i}")),
             })
             .collect()
-    }
-}
-
-mod defaults {
-    use crate::nn::Activation;
-
-    pub fn yes() -> bool {
-        true
-    }
-    pub fn num_channels() -> usize {
-        3
-    }
-    pub fn num_queries() -> usize {
-        100
-    }
-    pub fn d_model() -> usize {
-        256
-    }
-    pub fn layers() -> usize {
-        6
-    }
-    pub fn heads() -> usize {
-        8
-    }
-    pub fn ffn_dim() -> usize {
-        2048
-    }
-    pub fn activation_function() -> Activation {
-        Activation::Relu
-    }
-    pub fn position_embedding_type() -> String {
-        "sine".into()
     }
 }

@@ -4,72 +4,52 @@ use crate::config::CommonConfig;
 use crate::nn::Activation;
 
 /// `DistilBertConfig`, with transformers' field names and defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct DistilBertConfig {
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
-    #[serde(default = "defaults::max_position_embeddings")]
     pub max_position_embeddings: usize,
     /// The sinusoidal table is stored in checkpoints like a learned one, so loading is the same.
-    #[serde(default)]
     pub sinusoidal_pos_embds: bool,
-    #[serde(default = "defaults::n_layers")]
     pub n_layers: usize,
-    #[serde(default = "defaults::n_heads")]
     pub n_heads: usize,
-    #[serde(default = "defaults::dim")]
     pub dim: usize,
-    #[serde(default = "defaults::hidden_dim")]
     pub hidden_dim: usize,
-    #[serde(default = "defaults::dropout")]
     pub dropout: f64,
-    #[serde(default = "defaults::dropout")]
     pub attention_dropout: f64,
-    #[serde(default)]
     pub activation: Activation,
-    #[serde(default = "defaults::initializer_range")]
     pub initializer_range: f64,
-    #[serde(default = "defaults::dropout")]
     pub qa_dropout: f64,
-    #[serde(default = "defaults::seq_classif_dropout")]
     pub seq_classif_dropout: f64,
-    #[serde(default)]
     pub pad_token_id: Option<usize>,
     #[serde(flatten)]
     pub common: CommonConfig,
 }
 
+/// `DistilBertConfig`'s defaults (distilbert-base-uncased's architecture).
+impl Default for DistilBertConfig {
+    fn default() -> Self {
+        Self {
+            vocab_size: 30522,
+            max_position_embeddings: 512,
+            sinusoidal_pos_embds: false,
+            n_layers: 6,
+            n_heads: 12,
+            dim: 768,
+            hidden_dim: 3072,
+            dropout: 0.1,
+            attention_dropout: 0.1,
+            activation: Activation::Gelu,
+            initializer_range: 0.02,
+            qa_dropout: 0.1,
+            seq_classif_dropout: 0.2,
+            pad_token_id: Some(0),
+            common: CommonConfig::default(),
+        }
+    }
+}
+
 impl DistilBertConfig {
     /// DistilBERT hard-codes its LayerNorm epsilon.
     pub const LAYER_NORM_EPS: f64 = 1e-12;
-}
-
-mod defaults {
-    pub fn vocab_size() -> usize {
-        30522
-    }
-    pub fn max_position_embeddings() -> usize {
-        512
-    }
-    pub fn n_layers() -> usize {
-        6
-    }
-    pub fn n_heads() -> usize {
-        12
-    }
-    pub fn dim() -> usize {
-        768
-    }
-    pub fn hidden_dim() -> usize {
-        3072
-    }
-    pub fn dropout() -> f64 {
-        0.1
-    }
-    pub fn seq_classif_dropout() -> f64 {
-        0.2
-    }
-    pub fn initializer_range() -> f64 {
-        0.02
-    }
 }

@@ -49,57 +49,37 @@ impl std::str::FromStr for EarlyStopping {
 
 /// HF's `GenerationConfig`. Unknown fields (Whisper's `lang_to_id`, `alignment_heads`, ...)
 /// are kept in [`extra`](Self::extra) for the models that read them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct GenerationConfig {
     /// Total length (decoder prompt + new tokens). See [`explicit_max_length`](Self::explicit_max_length).
-    #[serde(default = "defaults::max_length")]
     pub max_length: usize,
     /// New tokens; takes precedence over `max_length`.
-    #[serde(default)]
     pub max_new_tokens: Option<usize>,
-    #[serde(default)]
     pub min_length: usize,
-    #[serde(default)]
     pub min_new_tokens: Option<usize>,
-    #[serde(default)]
     pub early_stopping: EarlyStopping,
-    #[serde(default = "defaults::one")]
     pub num_beams: usize,
-    #[serde(default)]
     pub do_sample: bool,
-    #[serde(default = "defaults::one_f")]
     pub temperature: f32,
-    #[serde(default = "defaults::top_k")]
     pub top_k: usize,
-    #[serde(default = "defaults::one_f")]
     pub top_p: f32,
-    #[serde(default = "defaults::one_f")]
     pub repetition_penalty: f32,
-    #[serde(default = "defaults::one_f")]
     pub length_penalty: f32,
-    #[serde(default)]
     pub no_repeat_ngram_size: usize,
-    #[serde(default)]
     pub bad_words_ids: Option<Vec<Vec<u32>>>,
-    #[serde(default)]
     pub forced_bos_token_id: Option<u32>,
-    #[serde(default, deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "one_or_many")]
     pub forced_eos_token_id: Option<Vec<u32>>,
-    #[serde(default = "defaults::one")]
     pub num_return_sequences: usize,
-    #[serde(default)]
     pub pad_token_id: Option<u32>,
-    #[serde(default)]
     pub bos_token_id: Option<u32>,
-    #[serde(default, deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "one_or_many")]
     pub eos_token_id: Option<Vec<u32>>,
-    #[serde(default, deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "one_or_many")]
     pub decoder_start_token_id: Option<Vec<u32>>,
-    #[serde(default)]
     pub suppress_tokens: Option<Vec<u32>>,
-    #[serde(default)]
     pub begin_suppress_tokens: Option<Vec<u32>>,
-    #[serde(default = "defaults::yes")]
     pub use_cache: bool,
     /// Seed of the sampler (`do_sample`); HF takes it from `torch.manual_seed`.
     #[serde(skip)]
@@ -112,21 +92,39 @@ pub struct GenerationConfig {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-mod defaults {
-    pub fn max_length() -> usize {
-        20
-    }
-    pub fn one() -> usize {
-        1
-    }
-    pub fn one_f() -> f32 {
-        1.0
-    }
-    pub fn top_k() -> usize {
-        50
-    }
-    pub fn yes() -> bool {
-        true
+/// What transformers' `generate` falls back to for options a checkpoint leaves unset
+/// (`GenerationConfig._get_default_generation_params`).
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        Self {
+            max_length: 20,
+            max_new_tokens: None,
+            min_length: 0,
+            min_new_tokens: None,
+            early_stopping: EarlyStopping::False,
+            num_beams: 1,
+            do_sample: false,
+            temperature: 1.0,
+            top_k: 50,
+            top_p: 1.0,
+            repetition_penalty: 1.0,
+            length_penalty: 1.0,
+            no_repeat_ngram_size: 0,
+            bad_words_ids: None,
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+            num_return_sequences: 1,
+            pad_token_id: None,
+            bos_token_id: None,
+            eos_token_id: None,
+            decoder_start_token_id: None,
+            suppress_tokens: None,
+            begin_suppress_tokens: None,
+            use_cache: true,
+            seed: None,
+            explicit_max_length: false,
+            extra: serde_json::Map::new(),
+        }
     }
 }
 
@@ -142,12 +140,6 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Ve
         Some(OneOrMany::One(id)) => Some(vec![id]),
         Some(OneOrMany::Many(ids)) => Some(ids),
     })
-}
-
-impl Default for GenerationConfig {
-    fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("defaults")
-    }
 }
 
 impl GenerationConfig {

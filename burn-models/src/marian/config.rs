@@ -5,40 +5,50 @@ use crate::config::CommonConfig;
 use crate::nn::Activation;
 
 /// `MarianConfig`, with transformers' field names and defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct MarianConfig {
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
-    #[serde(default)]
     pub decoder_vocab_size: Option<usize>,
-    #[serde(default = "defaults::d_model")]
     pub d_model: usize,
-    #[serde(default = "defaults::layers")]
     pub encoder_layers: usize,
-    #[serde(default = "defaults::layers")]
     pub decoder_layers: usize,
-    #[serde(default = "defaults::heads")]
     pub encoder_attention_heads: usize,
-    #[serde(default = "defaults::heads")]
     pub decoder_attention_heads: usize,
-    #[serde(default = "defaults::ffn")]
     pub encoder_ffn_dim: usize,
-    #[serde(default = "defaults::ffn")]
     pub decoder_ffn_dim: usize,
-    #[serde(default)]
     pub activation_function: Activation,
-    #[serde(default = "defaults::max_position_embeddings")]
     pub max_position_embeddings: usize,
-    #[serde(default)]
     pub scale_embedding: bool,
-    #[serde(default = "defaults::yes")]
     pub tie_word_embeddings: bool,
-    #[serde(default = "defaults::yes")]
     pub share_encoder_decoder_embeddings: bool,
-    #[serde(default = "defaults::pad")]
     pub pad_token_id: Option<u32>,
     #[serde(flatten)]
     pub common: CommonConfig,
+}
+
+/// `MarianConfig`'s defaults; `decoder_vocab_size` falls back to `vocab_size` where it is read.
+impl Default for MarianConfig {
+    fn default() -> Self {
+        Self {
+            vocab_size: 58101,
+            decoder_vocab_size: None,
+            d_model: 1024,
+            encoder_layers: 12,
+            decoder_layers: 12,
+            encoder_attention_heads: 16,
+            decoder_attention_heads: 16,
+            encoder_ffn_dim: 4096,
+            decoder_ffn_dim: 4096,
+            activation_function: Activation::Gelu,
+            max_position_embeddings: 1024,
+            scale_embedding: false,
+            tie_word_embeddings: true,
+            share_encoder_decoder_embeddings: true,
+            pad_token_id: Some(58100),
+            common: CommonConfig::default(),
+        }
+    }
 }
 
 impl MarianConfig {
@@ -62,32 +72,5 @@ impl MarianConfig {
             normalize_before: false,
             common: self.common.clone(),
         }
-    }
-}
-
-mod defaults {
-    pub fn vocab_size() -> usize {
-        58101
-    }
-    pub fn d_model() -> usize {
-        1024
-    }
-    pub fn layers() -> usize {
-        12
-    }
-    pub fn heads() -> usize {
-        16
-    }
-    pub fn ffn() -> usize {
-        4096
-    }
-    pub fn max_position_embeddings() -> usize {
-        1024
-    }
-    pub fn yes() -> bool {
-        true
-    }
-    pub fn pad() -> Option<u32> {
-        Some(58100)
     }
 }

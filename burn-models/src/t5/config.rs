@@ -5,34 +5,45 @@ use crate::error::{ModelError, Result};
 use crate::nn::Activation;
 
 /// `T5Config`, with transformers' field names and defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct T5Config {
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
-    #[serde(default = "defaults::d_model")]
     pub d_model: usize,
-    #[serde(default = "defaults::d_kv")]
     pub d_kv: usize,
-    #[serde(default = "defaults::d_ff")]
     pub d_ff: usize,
-    #[serde(default = "defaults::num_layers")]
     pub num_layers: usize,
-    #[serde(default)]
     pub num_decoder_layers: Option<usize>,
-    #[serde(default = "defaults::num_heads")]
     pub num_heads: usize,
-    #[serde(default = "defaults::buckets")]
     pub relative_attention_num_buckets: usize,
-    #[serde(default = "defaults::max_distance")]
     pub relative_attention_max_distance: usize,
-    #[serde(default = "defaults::eps")]
     pub layer_norm_epsilon: f64,
-    #[serde(default = "defaults::feed_forward_proj")]
     pub feed_forward_proj: String,
-    #[serde(default = "defaults::yes")]
     pub tie_word_embeddings: bool,
     #[serde(flatten)]
     pub common: CommonConfig,
+}
+
+/// `T5Config`'s defaults (t5-small's architecture); `num_decoder_layers` falls back to
+/// `num_layers` in [`T5Config::decoder_layers`].
+impl Default for T5Config {
+    fn default() -> Self {
+        Self {
+            vocab_size: 32128,
+            d_model: 512,
+            d_kv: 64,
+            d_ff: 2048,
+            num_layers: 6,
+            num_decoder_layers: None,
+            num_heads: 8,
+            relative_attention_num_buckets: 32,
+            relative_attention_max_distance: 128,
+            layer_norm_epsilon: 1e-6,
+            feed_forward_proj: "relu".into(),
+            tie_word_embeddings: true,
+            common: CommonConfig::default(),
+        }
+    }
 }
 
 impl T5Config {
@@ -56,41 +67,5 @@ impl T5Config {
 
     pub fn decoder_layers(&self) -> usize {
         self.num_decoder_layers.unwrap_or(self.num_layers)
-    }
-}
-
-mod defaults {
-    pub fn vocab_size() -> usize {
-        32128
-    }
-    pub fn d_model() -> usize {
-        512
-    }
-    pub fn d_kv() -> usize {
-        64
-    }
-    pub fn d_ff() -> usize {
-        2048
-    }
-    pub fn num_layers() -> usize {
-        6
-    }
-    pub fn num_heads() -> usize {
-        8
-    }
-    pub fn buckets() -> usize {
-        32
-    }
-    pub fn max_distance() -> usize {
-        128
-    }
-    pub fn eps() -> f64 {
-        1e-6
-    }
-    pub fn feed_forward_proj() -> String {
-        "relu".into()
-    }
-    pub fn yes() -> bool {
-        true
     }
 }

@@ -17,61 +17,71 @@ pub enum FeatExtractNorm {
 }
 
 /// `Wav2Vec2Config`, with transformers' field names and defaults (wav2vec2-base's).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct Wav2Vec2Config {
     /// CTC vocabulary; `null` only for checkpoints without an `lm_head`.
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: Option<usize>,
-    #[serde(default = "defaults::hidden_size")]
     pub hidden_size: usize,
-    #[serde(default = "defaults::num_hidden_layers")]
     pub num_hidden_layers: usize,
-    #[serde(default = "defaults::num_attention_heads")]
     pub num_attention_heads: usize,
-    #[serde(default = "defaults::intermediate_size")]
     pub intermediate_size: usize,
-    #[serde(default)]
     pub hidden_act: Activation,
-    #[serde(default = "defaults::dropout")]
     pub hidden_dropout: f64,
-    #[serde(default)]
     pub feat_proj_dropout: f64,
-    #[serde(default = "defaults::dropout")]
     pub final_dropout: f64,
-    #[serde(default = "defaults::layer_norm_eps")]
     pub layer_norm_eps: f64,
-    #[serde(default)]
     pub feat_extract_norm: FeatExtractNorm,
-    #[serde(default)]
     pub feat_extract_activation: Activation,
-    #[serde(default = "defaults::conv_dim")]
     pub conv_dim: Vec<usize>,
-    #[serde(default = "defaults::conv_stride")]
     pub conv_stride: Vec<usize>,
-    #[serde(default = "defaults::conv_kernel")]
     pub conv_kernel: Vec<usize>,
-    #[serde(default)]
     pub conv_bias: bool,
-    #[serde(default = "defaults::num_conv_pos_embeddings")]
     pub num_conv_pos_embeddings: usize,
-    #[serde(default = "defaults::num_conv_pos_embedding_groups")]
     pub num_conv_pos_embedding_groups: usize,
-    #[serde(default)]
     pub do_stable_layer_norm: bool,
-    #[serde(default)]
     pub use_weighted_layer_sum: bool,
-    #[serde(default = "defaults::classifier_proj_size")]
     pub classifier_proj_size: usize,
-    #[serde(default)]
     pub pad_token_id: Option<usize>,
     /// The adapter after the encoder (`add_adapter`) and the attention adapters of MMS
     /// (`adapter_attn_dim`) are not implemented: such configs are refused at load time.
-    #[serde(default)]
     pub add_adapter: bool,
-    #[serde(default)]
     pub adapter_attn_dim: Option<usize>,
     #[serde(flatten)]
     pub common: CommonConfig,
+}
+
+/// `Wav2Vec2Config`'s defaults (wav2vec2-base's architecture).
+impl Default for Wav2Vec2Config {
+    fn default() -> Self {
+        Self {
+            vocab_size: Some(32),
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            hidden_act: Activation::Gelu,
+            hidden_dropout: 0.1,
+            feat_proj_dropout: 0.0,
+            final_dropout: 0.1,
+            layer_norm_eps: 1e-5,
+            feat_extract_norm: FeatExtractNorm::Group,
+            feat_extract_activation: Activation::Gelu,
+            conv_dim: vec![512; 7],
+            conv_stride: vec![5, 2, 2, 2, 2, 2, 2],
+            conv_kernel: vec![10, 3, 3, 3, 3, 2, 2],
+            conv_bias: false,
+            num_conv_pos_embeddings: 128,
+            num_conv_pos_embedding_groups: 16,
+            do_stable_layer_norm: false,
+            use_weighted_layer_sum: false,
+            classifier_proj_size: 256,
+            pad_token_id: Some(0),
+            add_adapter: false,
+            adapter_attn_dim: None,
+            common: CommonConfig::default(),
+        }
+    }
 }
 
 impl Wav2Vec2Config {
@@ -104,47 +114,5 @@ impl Wav2Vec2Config {
             .fold(1, |frames, (&kernel, &stride)| {
                 (frames - 1) * stride + kernel
             })
-    }
-}
-
-mod defaults {
-    pub fn vocab_size() -> Option<usize> {
-        Some(32)
-    }
-    pub fn hidden_size() -> usize {
-        768
-    }
-    pub fn num_hidden_layers() -> usize {
-        12
-    }
-    pub fn num_attention_heads() -> usize {
-        12
-    }
-    pub fn intermediate_size() -> usize {
-        3072
-    }
-    pub fn dropout() -> f64 {
-        0.1
-    }
-    pub fn layer_norm_eps() -> f64 {
-        1e-5
-    }
-    pub fn conv_dim() -> Vec<usize> {
-        vec![512; 7]
-    }
-    pub fn conv_stride() -> Vec<usize> {
-        vec![5, 2, 2, 2, 2, 2, 2]
-    }
-    pub fn conv_kernel() -> Vec<usize> {
-        vec![10, 3, 3, 3, 3, 2, 2]
-    }
-    pub fn num_conv_pos_embeddings() -> usize {
-        128
-    }
-    pub fn num_conv_pos_embedding_groups() -> usize {
-        16
-    }
-    pub fn classifier_proj_size() -> usize {
-        256
     }
 }
