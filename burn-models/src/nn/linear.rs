@@ -603,7 +603,7 @@ pub trait Linears {
 
     /// Every 1-D float parameter of the whole module (biases, norm scales), linear layers'
     /// included: adapters that train parameters of other layers (PEFT's `bias="all"`) reach
-    /// them here, by the checkpoint names [`crate::hub::param_name`] gives. [`impl_linears!`]
+    /// them here, by the checkpoint names [`crate::hub::param_name`] gives. `impl_linears!`
     /// implements it for any module; the default has none.
     fn visit_vectors(&self, _f: &mut dyn FnMut(&Param<Tensor<1>>)) {}
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::automatic_speech_recognition::{AudioInput, audio_inputs};
 use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
-use super::scores::{FunctionToApply, LabelScore, host_values, ranked};
+use super::scores::{FunctionToApply, LabelScore, host_values, ranked, require_labels};
 use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::{Wav2Vec2FeatureExtractor, WhisperFeatureExtractor};
@@ -145,19 +145,10 @@ impl TaskPipeline for AudioClassificationPipeline {
 impl AudioClassificationPipeline {
     fn from_dir(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
         let model_type = burn_models::auto::model_type(dir)?;
-        let labels = |common: &CommonConfig| {
-            if common.num_labels() == 0 {
-                return Err(TaskError::InvalidModel(format!(
-                    "{}: the config defines no labels",
-                    dir.path().display()
-                )));
-            }
-            Ok(())
-        };
         let model = match model_type.as_str() {
             "whisper" => {
                 let config: WhisperConfig = read_config(&dir.config_path())?;
-                labels(&config.common)?;
+                require_labels(&config.common, dir)?;
                 let weights = Weights::from_model_dir(dir.path())?;
                 AudioClassifier::Whisper {
                     model: Box::new(WhisperForAudioClassification::load(
@@ -169,7 +160,7 @@ impl AudioClassificationPipeline {
             }
             "wav2vec2" => {
                 let config: Wav2Vec2Config = read_config(&dir.config_path())?;
-                labels(&config.common)?;
+                require_labels(&config.common, dir)?;
                 let weights = Weights::from_model_dir(dir.path())?;
                 AudioClassifier::Wav2Vec2 {
                     model: Box::new(Wav2Vec2ForSequenceClassification::load(

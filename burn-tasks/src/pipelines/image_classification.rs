@@ -6,7 +6,7 @@ use burn_models::vision::{ImageClassifier, load_image_classifier};
 use serde_json::Value;
 
 use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
-use super::scores::{FunctionToApply, LabelScore, host_values, map_rows, ranked};
+use super::scores::{FunctionToApply, LabelScore, host_values, map_rows, ranked, require_labels};
 use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
@@ -72,12 +72,7 @@ impl TaskPipeline for ImageClassificationPipeline {
         let device = source.target_device()?;
         let dir = source.resolve()?;
         let model = source.apply_adapter(load_image_classifier(&dir, &device)?)?;
-        if model.common_config().num_labels() == 0 {
-            return Err(TaskError::InvalidModel(format!(
-                "{}: the config defines no labels (empty id2label)",
-                dir.path().display()
-            )));
-        }
+        require_labels(model.common_config(), &dir)?;
         Ok(Self {
             model,
             processor: ImageProcessor::from_model_dir(&dir)?,

@@ -95,6 +95,20 @@ pub fn argmax(values: &[f32]) -> usize {
     best
 }
 
+/// Fails unless the classifier's config names its labels (`id2label`): scores need labels.
+pub(crate) fn require_labels(
+    config: &burn_models::config::CommonConfig,
+    dir: &burn_models::hub::ModelDir,
+) -> Result<()> {
+    if config.num_labels() == 0 {
+        return Err(TaskError::InvalidModel(format!(
+            "{}: the config defines no labels (empty id2label)",
+            dir.path().display()
+        )));
+    }
+    Ok(())
+}
+
 /// A model output read back to the host, row-major.
 pub(crate) fn host_values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor

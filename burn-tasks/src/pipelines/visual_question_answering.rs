@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::image_classification::{image_from_json, to_json_per_input};
 use super::kwargs::{InputKind, Kwargs, OptionSpec, ValueKind};
-use super::scores::{FunctionToApply, host_values, map_rows, ranked};
+use super::scores::{FunctionToApply, host_values, map_rows, ranked, require_labels};
 use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
@@ -101,12 +101,7 @@ impl TaskPipeline for VisualQuestionAnsweringPipeline {
         let device = source.target_device()?;
         let dir = source.resolve()?;
         let model = source.apply_adapter(load_visual_question_answerer(&dir, &device)?)?;
-        if model.common_config().num_labels() == 0 {
-            return Err(TaskError::InvalidModel(format!(
-                "{}: the config defines no answers (empty id2label)",
-                dir.path().display()
-            )));
-        }
+        require_labels(model.common_config(), &dir)?;
         Ok(Self {
             model,
             tokenizer: TextTokenizer::from_model_dir(&dir)?,
