@@ -26,11 +26,16 @@ fn main() -> ExitCode {
     };
     match run(&matches, task_name) {
         Ok(json) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).expect("JSON values serialize")
-            );
-            ExitCode::SUCCESS
+            use std::io::Write;
+            let text = serde_json::to_string_pretty(&json).expect("JSON values serialize");
+            // A reader that stops early (`| head`) closes the pipe: not an error of ours.
+            match writeln!(std::io::stdout().lock(), "{text}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing the result: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -87,13 +92,19 @@ fn task_command(task: &'static TaskSpec) -> Command {
         .about(task.summary)
         .visible_aliases(task.aliases.iter().copied());
     for (name, help) in MODEL_FLAGS {
-        sub = sub.arg(Arg::new(*name).long(*name).help(*help).value_name("VALUE"));
+        let value = match *name {
+            "model" => "DIR|HUB_ID",
+            "adapter" | "cache-dir" => "DIR",
+            "device" => "DEVICE",
+            _ => "TEXT",
+        };
+        sub = sub.arg(Arg::new(*name).long(*name).help(*help).value_name(value));
     }
     sub = sub.arg(
         Arg::new("offline")
             .long("offline")
             .help("Use only cached hub files (also $HF_HUB_OFFLINE=1)")
-            .value_name("BOOL"),
+            .value_name("true|false"),
     );
     for option in task.options {
         sub = sub.arg(option_arg(option));
@@ -126,9 +137,16 @@ fn option_arg(option: &'static OptionSpec) -> Arg {
         .allow_hyphen_values(option.value == ValueKind::Number);
     match option.value {
         ValueKind::Texts => arg.action(ArgAction::Append).value_name("TEXT"),
-        ValueKind::Bool => arg.value_name("BOOL"),
+        ValueKind::Bool => arg.value_name("true|false"),
+        ValueKind::Count => arg.value_name("N"),
+        ValueKind::CountOrNone => arg.value_name("N|all"),
+        ValueKind::Number => arg.value_name("X"),
+        ValueKind::Text => arg.value_name("TEXT"),
+        ValueKind::List => arg.value_name("A,B,..."),
+        ValueKind::BoolOrText => arg.value_name("true|false|WORD"),
+        ValueKind::SecondsOrPair => arg.value_name("S|LEFT,RIGHT"),
         ValueKind::JsonFile => arg.value_name("FILE"),
-        _ => arg.value_name("VALUE"),
+        ValueKind::Json => arg.value_name("JSON"),
     }
 }
 

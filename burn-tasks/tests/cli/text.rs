@@ -209,3 +209,45 @@ fn adapter_option_matches_peft_pipeline() {
         "{stderr}"
     );
 }
+
+/// Every boolean option takes `--flag` alone, `--flag true` and `--flag false`, on every task,
+/// and the three forms are the keyword argument `true`/`false`.
+#[test]
+fn boolean_flags_take_a_value_or_none() {
+    let model = fixture("bert-qa");
+    let qa = |flag: &[&str]| {
+        let mut args = vec!["question-answering", "--model", &model];
+        args.extend_from_slice(flag);
+        args.extend([
+            "--question",
+            "Who lives in Paris?",
+            "--context",
+            "John lives in Paris.",
+        ]);
+        json(&run(&args))
+    };
+    let alone = qa(&["--handle-impossible-answer"]);
+    assert_eq!(alone, qa(&["--handle-impossible-answer", "true"]));
+    assert_eq!(qa(&[]), qa(&["--handle-impossible-answer", "false"]));
+    // The flag alone before a positional input does not take the input as its value.
+    let model = fixture("bert-seqcls");
+    let classify = |flag: &[&str]| {
+        let mut args = vec!["text-classification", "--model", &model];
+        args.extend_from_slice(flag);
+        args.push("the food was great");
+        json(&run(&args))
+    };
+    assert_eq!(
+        classify(&["--truncation"]),
+        classify(&["--truncation", "true"])
+    );
+    assert_eq!(classify(&[]), classify(&["--truncation", "false"]));
+    let error = assert_clean_error(&[
+        "text-classification",
+        "--model",
+        &model,
+        "--truncation=maybe",
+        "hello",
+    ]);
+    assert!(error.contains("truncation"), "{error}");
+}
