@@ -26,7 +26,7 @@ pub enum Activation {
 impl Activation {
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Self::Gelu => super::cpu_kernels::gelu(x),
+            Self::Gelu => super::lean::gelu(x),
             Self::GeluTanh => activation::gelu_approximate(x),
             Self::QuickGelu => x.clone() * activation::sigmoid(x * 1.702),
             Self::Relu => activation::relu(x),
