@@ -82,7 +82,7 @@ pub fn attention(
     module::attention(query, key, value, mask, bias, options)
 }
 
-#[cfg(feature = "flex")]
+#[cfg(all(test, feature = "flex"))]
 mod tests {
     use burn::tensor::ops::AttentionModuleOptions;
     use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData, module};
