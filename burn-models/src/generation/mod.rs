@@ -203,8 +203,9 @@ impl Processing<'_> {
 struct Decoder<'m, M: ?Sized> {
     model: &'m M,
     cache: DecoderCache,
-    /// Without a cache: the (expanded) encoder side, to build a fresh cache every step.
-    fresh: Option<(Tensor<3>, Option<Tensor<2, Int>>)>,
+    /// Without a cache: the encoder side and the rows per input, to build a fresh cache every
+    /// step.
+    fresh: Option<(Tensor<3>, Option<Tensor<2, Int>>, usize)>,
     started: bool,
 }
 
@@ -217,20 +218,9 @@ impl<'m, M: Seq2SeqLm + ?Sized> Decoder<'m, M> {
         use_cache: bool,
     ) -> Self {
         let layers = model.num_decoder_layers();
+        let fresh = (!use_cache).then(|| (encoder_hidden.clone(), mask.clone(), copies));
         let mut cache = DecoderCache::new(layers, encoder_hidden, mask.as_ref());
         cache.repeat_interleave(copies);
-        let fresh = (!use_cache).then(|| {
-            let batch = cache.batch_size();
-            let mask = mask.map(|m| {
-                let rows = m.dims()[0];
-                let idx: Vec<i64> = (0..rows)
-                    .flat_map(|b| std::iter::repeat_n(b as i64, copies))
-                    .collect();
-                let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [batch]), &m.device());
-                m.select(0, idx)
-            });
-            (cache.encoder_hidden().clone(), mask)
-        });
         Self {
             model,
             cache,
@@ -243,12 +233,13 @@ impl<'m, M: Seq2SeqLm + ?Sized> Decoder<'m, M> {
     fn next_logits(&mut self, sequences: &[Vec<u32>], cur_len: usize) -> Result<(Vec<f32>, usize)> {
         let device = self.cache.encoder_hidden().device();
         let (from, cache) = match &self.fresh {
-            Some((hidden, mask)) => {
+            Some((hidden, mask, copies)) => {
                 self.cache = DecoderCache::new(
                     self.model.num_decoder_layers(),
                     hidden.clone(),
                     mask.as_ref(),
                 );
+                self.cache.repeat_interleave(*copies);
                 (0, &mut self.cache)
             }
             None if !self.started => (0, &mut self.cache),
@@ -327,17 +318,26 @@ fn argmax(x: &[f32]) -> usize {
     best
 }
 
-/// Indices of the `k` largest values, largest first; ties go to the lower index.
+/// Indices of the `k` largest values, largest first; ties go to the lower index (the order of
+/// `torch.topk` on the flattened scores). One pass keeping the best `k` so far: beam search asks
+/// for a few of 50,000+ scores per row.
 fn top_k(x: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
+    use std::cmp::Ordering;
     let k = k.min(x.len());
-    let by_score = |a: &usize, b: &usize| x[*b].total_cmp(&x[*a]).then(a.cmp(b));
-    if k < idx.len() {
-        idx.select_nth_unstable_by(k, by_score);
-        idx.truncate(k);
+    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return best;
     }
-    idx.sort_by(by_score);
-    idx
+    for (i, &v) in x.iter().enumerate() {
+        // A later index ranks after an equal score: only a strictly larger one gets in.
+        if best.len() == k && v.total_cmp(&x[best[k - 1]]) != Ordering::Greater {
+            continue;
+        }
+        let at = best.partition_point(|&j| x[j].total_cmp(&v) != Ordering::Less);
+        best.insert(at, i);
+        best.truncate(k);
+    }
+    best
 }
 
 /// Beam search state of one batch item, as the tensors of HF's `_beam_search`.
@@ -400,15 +400,25 @@ fn beam_search<M: Seq2SeqLm + ?Sized>(
         let mut all_hit = true;
         for (b, beams) in state.iter_mut().enumerate() {
             // b. log-probs, processed, plus the running beam scores.
-            let mut acc = Vec::with_capacity(nb * vocab);
-            for i in 0..nb {
-                let row = &mut logits[(b * nb + i) * vocab..(b * nb + i + 1) * vocab];
+            let rows = &mut logits[b * nb * vocab..(b + 1) * nb * vocab];
+            for (i, row) in rows.chunks_exact_mut(vocab).enumerate() {
                 log_softmax(row);
                 processors.process(&flat[b * nb + i], row);
-                acc.extend(row.iter().map(|v| v + beams.running_scores[i]));
+                let score = beams.running_scores[i];
+                row.iter_mut().for_each(|v| *v += score);
             }
-            // c. the top K continuations over all beams.
-            let top = top_k(&acc, beams_to_keep);
+            // c. the top K continuations over all beams: each is among the top K of its row.
+            let acc: &[f32] = rows;
+            let mut candidates: Vec<usize> = (0..nb)
+                .flat_map(|i| {
+                    top_k(&acc[i * vocab..(i + 1) * vocab], beams_to_keep)
+                        .into_iter()
+                        .map(move |j| i * vocab + j)
+                })
+                .collect();
+            candidates.sort_by(|&a, &b| acc[b].total_cmp(&acc[a]).then(a.cmp(&b)));
+            candidates.truncate(beams_to_keep);
+            let top = candidates;
             let top_scores: Vec<f32> = top.iter().map(|&i| acc[i]).collect();
             let top_beam: Vec<usize> = top.iter().map(|&i| i / vocab).collect();
             let top_seqs: Vec<Vec<u32>> = top
@@ -569,6 +579,16 @@ mod tests {
     #[test]
     fn top_k_breaks_ties_by_index() {
         assert_eq!(top_k(&[1.0, 3.0, 3.0, 2.0], 3), vec![1, 2, 3]);
+        assert_eq!(top_k(&[2.0, 3.0, 3.0, 3.0], 2), vec![1, 2]);
+        assert_eq!(top_k(&[1.0, 2.0], 5), vec![1, 0]);
+        assert!(top_k(&[1.0], 0).is_empty());
+        // The order of a full sort by (score descending, index ascending).
+        let x: Vec<f32> = (0..500).map(|i| ((i * 7919) % 37) as f32 * 0.5).collect();
+        let mut sorted: Vec<usize> = (0..x.len()).collect();
+        sorted.sort_by(|&a, &b| x[b].total_cmp(&x[a]).then(a.cmp(&b)));
+        for k in [1, 3, 10, 40] {
+            assert_eq!(top_k(&x, k), sorted[..k]);
+        }
     }
 
     #[test]

@@ -147,6 +147,11 @@ impl MultiHeadAttention {
     /// encoder's keys and values are projected on the first call and kept in `cache`.
     /// `mask` is the encoder padding mask; `bias` and `scale` as in
     /// [`forward_cached_self`](Self::forward_cached_self).
+    ///
+    /// `encoder_hidden` may hold one row per input for several adjacent decoder rows each
+    /// (beams: `batch` a multiple of its rows, see [`DecoderCache`](super::DecoderCache)): the
+    /// queries of an input's rows then attend to its keys and values in one product, which
+    /// reads them once rather than once per beam.
     pub fn forward_cached_cross(
         &self,
         hidden: Tensor<3>,
@@ -162,25 +167,121 @@ impl MultiHeadAttention {
             key: self.split_heads(self.key.forward(encoder_hidden.clone())),
             value: self.split_heads(self.value.forward(encoder_hidden.clone())),
         });
-        let src = kv.key.dims()[2];
-        let mask = mask.map(|m| m.0.clone().expand([batch, self.num_heads, new, src]));
-        let bias = bias.map(|b| {
-            let [_, heads, _, _] = b.dims();
-            b.expand([batch, heads, new, src])
-        });
         let options = AttentionModuleOptions {
             scale,
             ..Default::default()
         };
-        self.merge_heads(attention(
-            q,
-            kv.key.clone(),
-            kv.value.clone(),
-            mask,
-            bias,
-            options,
-        ))
+        if let Some(group) = SharedRows::of(q.dims(), kv, mask, bias.as_ref()) {
+            let mask = mask.map(|m| group.mask(m));
+            let context = attention(
+                group.queries(q),
+                kv.key.clone(),
+                kv.value.clone(),
+                mask,
+                None,
+                options,
+            );
+            return self.merge_heads(group.rows(context));
+        }
+        let [inputs, _, src, _] = kv.key.dims();
+        let copies = batch / inputs.max(1);
+        let mask = mask.map(|m| {
+            let m = if m.0.dims()[0] == inputs {
+                repeat_mask_rows(m.0.clone(), copies)
+            } else {
+                m.0.clone()
+            };
+            m.expand([batch, self.num_heads, new, src])
+        });
+        let bias = bias.map(|b| {
+            let [_, heads, _, _] = b.dims();
+            b.expand([batch, heads, new, src])
+        });
+        let (key, value) = (
+            repeat_rows(kv.key.clone(), copies),
+            repeat_rows(kv.value.clone(), copies),
+        );
+        self.merge_heads(attention(q, key, value, mask, bias, options))
     }
+}
+
+/// The queries of `copies` adjacent decoder rows per encoder row, folded into one attention
+/// call per encoder row: `[inputs * copies, heads, new, d]` <-> `[inputs, heads, copies * new,
+/// d]`. Applies when the encoder side has fewer rows than the decoder and no bias is added.
+pub(super) struct SharedRows {
+    inputs: usize,
+    copies: usize,
+    heads: usize,
+    new: usize,
+    src: usize,
+}
+
+impl SharedRows {
+    /// For queries `[batch, heads, new, d]` over `kv` `[inputs, heads, src, d]`.
+    pub(super) fn of(
+        query_dims: [usize; 4],
+        kv: &KeyValue,
+        mask: Option<&AttentionMask>,
+        bias: Option<&Tensor<4>>,
+    ) -> Option<Self> {
+        let [batch, heads, new, _] = query_dims;
+        let [inputs, _, src, _] = kv.key.dims();
+        let copies = batch / inputs.max(1);
+        let mask_fits = mask.is_none_or(|m| [1, inputs].contains(&m.0.dims()[0]));
+        let fits = copies > 1 && copies * inputs == batch && bias.is_none() && mask_fits;
+        fits.then_some(Self {
+            inputs,
+            copies,
+            heads,
+            new,
+            src,
+        })
+    }
+
+    /// `[inputs * copies, heads, new, d]` -> `[inputs, heads, copies * new, d]`.
+    pub(super) fn queries(&self, q: Tensor<4>) -> Tensor<4> {
+        let d = q.dims()[3];
+        q.reshape([self.inputs, self.copies, self.heads, self.new, d])
+            .swap_dims(1, 2)
+            .reshape([self.inputs, self.heads, self.copies * self.new, d])
+    }
+
+    /// The encoder mask `[inputs | 1, 1, 1, src]` for the folded queries.
+    pub(super) fn mask(&self, mask: &AttentionMask) -> Tensor<4, Bool> {
+        mask.0
+            .clone()
+            .expand([self.inputs, self.heads, self.copies * self.new, self.src])
+    }
+
+    /// `[inputs, heads, copies * new, e]` -> `[inputs * copies, heads, new, e]`.
+    pub(super) fn rows(&self, x: Tensor<4>) -> Tensor<4> {
+        let e = x.dims()[3];
+        x.reshape([self.inputs, self.heads, self.copies, self.new, e])
+            .swap_dims(1, 2)
+            .reshape([self.inputs * self.copies, self.heads, self.new, e])
+    }
+}
+
+/// Each row of `x` `[rows, ...]` repeated `times` times in place (`[a, b]` -> `[a, a, b, b]`).
+pub(super) fn repeat_rows(x: Tensor<4>, times: usize) -> Tensor<4> {
+    if times <= 1 {
+        return x;
+    }
+    let [rows, a, b, c] = x.dims();
+    x.unsqueeze_dim::<5>(1)
+        .expand([rows, times, a, b, c])
+        .reshape([rows * times, a, b, c])
+}
+
+/// [`repeat_rows`] of a mask.
+fn repeat_mask_rows(x: Tensor<4, Bool>, times: usize) -> Tensor<4, Bool> {
+    if times <= 1 {
+        return x;
+    }
+    let [rows, a, b, c] = x.dims();
+    x.unsqueeze_dim::<5>(1)
+        .expand([rows, times, a, b, c])
+        .reshape([rows * times, a, b, c])
 }
 
 crate::impl_linears!(MultiHeadAttention {

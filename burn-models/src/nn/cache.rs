@@ -1,4 +1,4 @@
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 
 use super::AttentionMask;
 
@@ -14,6 +14,11 @@ pub struct KeyValue {
 /// the tokens decoded so far plus the cross-attention keys/values of the encoder output
 /// (computed on the first step, then reused: they never change).
 ///
+/// Beams (and `num_return_sequences` copies) of one input share its encoder rows: the cache
+/// keeps one encoder row per input and `copies` decoder rows for each, so the cross-attention
+/// keys and values are projected once per input, and each input's queries of all its beams
+/// attend to them in one product ([`MultiHeadAttention::forward_cached_cross`]).
+///
 /// Shared by every seq2seq model (BART, Marian, T5, Whisper). Models fill the slots through
 /// [`MultiHeadAttention::forward_cached_self`](super::MultiHeadAttention::forward_cached_self)
 /// and [`MultiHeadAttention::forward_cached_cross`](super::MultiHeadAttention::forward_cached_cross),
@@ -26,6 +31,8 @@ pub struct DecoderCache {
     self_attention: Vec<Option<KeyValue>>,
     cross_attention: Vec<Option<KeyValue>>,
     past_len: usize,
+    /// Decoder rows per encoder row.
+    copies: usize,
 }
 
 impl DecoderCache {
@@ -42,15 +49,26 @@ impl DecoderCache {
             self_attention: vec![None; num_layers],
             cross_attention: vec![None; num_layers],
             past_len: 0,
+            copies: 1,
         }
     }
 
+    /// The encoder output `[inputs, src_len, dim]`: one row per input, shared by its
+    /// [`copies`](Self::copies) decoder rows.
     pub fn encoder_hidden(&self) -> &Tensor<3> {
         &self.encoder_hidden
     }
 
+    /// The encoder padding mask `[inputs, 1, 1, src_len]`, one row per input as
+    /// [`encoder_hidden`](Self::encoder_hidden).
     pub fn encoder_mask(&self) -> Option<&AttentionMask> {
         self.encoder_mask.as_ref()
+    }
+
+    /// Decoder rows per input (beams, or returned sequences), adjacent: rows
+    /// `i * copies..(i + 1) * copies` decode input `i`.
+    pub fn copies(&self) -> usize {
+        self.copies
     }
 
     /// Decoder tokens already processed (the position of the next one).
@@ -58,8 +76,9 @@ impl DecoderCache {
         self.past_len
     }
 
+    /// Decoder rows: inputs times [`copies`](Self::copies).
     pub fn batch_size(&self) -> usize {
-        self.encoder_hidden.dims()[0]
+        self.encoder_hidden.dims()[0] * self.copies
     }
 
     /// Marks `new_tokens` more positions as processed; models call it after each step.
@@ -79,27 +98,29 @@ impl DecoderCache {
         )
     }
 
-    /// Repeats every batch row `times` times in place (`[a, b]` -> `[a, a, b, b]`), the
-    /// layout beam search uses: all beams of one input are adjacent.
+    /// Gives every input `times` times as many decoder rows (`[a, b]` -> `[a, a, b, b]`), the
+    /// layout beam search uses: all beams of one input are adjacent. The encoder side is not
+    /// copied (see [`copies`](Self::copies)); self-attention keys/values already cached are.
     pub fn repeat_interleave(&mut self, times: usize) {
         if times == 1 {
             return;
         }
-        let batch = self.batch_size();
-        let indices: Vec<usize> = (0..batch)
+        let rows = self.batch_size();
+        let indices: Vec<usize> = (0..rows)
             .flat_map(|b| std::iter::repeat_n(b, times))
             .collect();
-        self.select_rows(&indices, true);
+        self.select_rows(&indices);
+        self.copies *= times;
     }
 
     /// Keeps the self-attention rows `indices` (one per new row), as beam search does when
     /// beams are re-ranked. The encoder side is left alone: beam search only moves rows
-    /// among the beams of one input, whose encoder rows are identical.
+    /// among the beams of one input, which share its encoder row.
     pub fn reorder_beams(&mut self, indices: &[usize]) {
-        self.select_rows(indices, false);
+        self.select_rows(indices);
     }
 
-    fn select_rows(&mut self, indices: &[usize], encoder_too: bool) {
+    fn select_rows(&mut self, indices: &[usize]) {
         let device = self.encoder_hidden.device();
         let idx: Tensor<1, Int> = Tensor::from_data(
             TensorData::new(
@@ -108,23 +129,9 @@ impl DecoderCache {
             ),
             &device,
         );
-        let select = |kv: &mut Option<KeyValue>| {
-            if let Some(kv) = kv {
-                kv.key = kv.key.clone().select(0, idx.clone());
-                kv.value = kv.value.clone().select(0, idx.clone());
-            }
-        };
-        self.self_attention.iter_mut().for_each(select);
-        if encoder_too {
-            self.cross_attention.iter_mut().for_each(select);
-            self.encoder_hidden = self.encoder_hidden.clone().select(0, idx.clone());
-            if let Some(mask) = &self.encoder_mask {
-                let m: Tensor<4, Bool> = mask.0.clone();
-                let [_, a, b, src] = m.dims();
-                // Bool select through Int: select on bool tensors is not on every backend.
-                let m = m.int().select(0, idx.clone()).equal_elem(1);
-                self.encoder_mask = Some(AttentionMask(m.reshape([indices.len(), a, b, src])));
-            }
+        for kv in self.self_attention.iter_mut().flatten() {
+            kv.key = kv.key.clone().select(0, idx.clone());
+            kv.value = kv.value.clone().select(0, idx.clone());
         }
     }
 }
