@@ -20,7 +20,7 @@ use std::path::Path;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use burn_models::hub::Weights;
-use burn_models::nn::{Linear, LinearWeight, Linears, SavedLinear};
+use burn_models::nn::{Linear, Linears, SavedLinear};
 use safetensors::{Dtype, View};
 
 use crate::bias;
@@ -113,11 +113,7 @@ pub(crate) fn load_into(
 }
 
 fn device_of(linear: &Linear) -> Device {
-    match &linear.weight {
-        LinearWeight::Dense(w) => w.val().device(),
-        LinearWeight::Int8(w) => w.row_absmax.val().device(),
-        LinearWeight::Nf4(w) => w.absmax_scale.val().device(),
-    }
+    linear.weight.device()
 }
 
 /// Reads `{path}.{name}` `[rows, cols]` and returns it transposed (Burn's layout).

@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::module::{Module, Param};
 use burn::nn::DropoutConfig;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_models::nn::{Linear, LinearWeight, Linears, LoraAdapter, SavedLinear};
+use burn_models::nn::{DynamicInt8Weight, Linear, LinearWeight, Linears, LoraAdapter, SavedLinear};
 
 use crate::config::{Bias, InitLoraWeights, LoraConfig};
 use crate::error::{PeftError, Result};
@@ -346,15 +346,13 @@ fn quantized_param_correction(weight: &LinearWeight) -> isize {
         LinearWeight::Nf4(w) => {
             (d_in * d_out) as isize - w.absmax_scale.shape().num_elements() as isize
         }
+        // Dynamic int8 holds no parameters: its values count as the weight's elements.
+        LinearWeight::DynamicInt8(_) => (d_in * d_out) as isize,
     }
 }
 
 fn device_of(linear: &Linear) -> Device {
-    match &linear.weight {
-        LinearWeight::Dense(w) => w.val().device(),
-        LinearWeight::Int8(w) => w.row_absmax.val().device(),
-        LinearWeight::Nf4(w) => w.absmax_scale.val().device(),
-    }
+    linear.weight.device()
 }
 
 /// Attaches adapter `name` to `linear` if the config targets or saves it; whether it did.
@@ -444,6 +442,12 @@ fn add_to_weight(linear: &mut Linear, delta: Tensor<2>) {
         LinearWeight::Nf4(w) => {
             let merged = w.dequantize() + delta;
             LinearWeight::Nf4(quant::quantize_nf4(merged))
+        }
+        LinearWeight::DynamicInt8(w) => {
+            let merged = w.dequantize() + delta;
+            LinearWeight::DynamicInt8(
+                DynamicInt8Weight::quantize(&merged).expect("a weight read back to the host"),
+            )
         }
     };
 }

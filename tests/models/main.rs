@@ -2,6 +2,7 @@
 //! its processor (tokenizer, image processor, feature extractor) and the pipelines it serves.
 
 mod bert;
+mod int8;
 mod layoutlm;
 mod seq2seq;
 mod vilt;

@@ -50,6 +50,9 @@ pub enum LinearWeight {
     Int8(Int8Weight),
     /// bitsandbytes `Linear4bit` NF4 with double quantization (QLoRA).
     Nf4(Nf4Weight),
+    /// Int8 for inference on the CPU, activations quantized per row at run time
+    /// ([`quantize_dynamic`](super::quantize_dynamic)).
+    DynamicInt8(super::DynamicInt8Weight),
 }
 
 /// Row-wise absmax int8, as bitsandbytes `Int8Params` hold it: `CB` (int8 `[out, in]`) and
@@ -359,6 +362,7 @@ impl LinearWeight {
             Self::Dense(w) => w.device(),
             Self::Int8(w) => w.row_absmax.device(),
             Self::Nf4(w) => w.absmax_scale.device(),
+            Self::DynamicInt8(w) => w.device(),
         }
     }
 
@@ -368,6 +372,7 @@ impl LinearWeight {
             Self::Dense(w) => w.val(),
             Self::Int8(w) => w.dequantize(),
             Self::Nf4(w) => w.dequantize(),
+            Self::DynamicInt8(w) => w.dequantize(),
         }
     }
 
@@ -380,6 +385,7 @@ impl LinearWeight {
             Self::Int8(w) => w.forward(x),
             Self::Nf4(w) => linear(x, w.dequantize(), None),
             Self::Dense(w) => linear(x, w.val(), None),
+            Self::DynamicInt8(w) => w.forward(x, None),
         };
         if !super::lean::applies(&x) {
             return plain(self, x);
@@ -399,6 +405,7 @@ impl LinearWeight {
             Self::Dense(w) => w.shape().dims(),
             Self::Int8(w) => [w.d_input, w.row_absmax.shape().dims::<1>()[0]],
             Self::Nf4(w) => [w.shape[1], w.shape[0]],
+            Self::DynamicInt8(w) => w.dims(),
         }
     }
 
@@ -417,6 +424,7 @@ impl LinearWeight {
                     + w.absmax_scale.shape().num_elements() * 4
                     + 4
             }
+            Self::DynamicInt8(w) => w.stored_bytes(),
         }
     }
 }
@@ -528,6 +536,8 @@ impl Linear {
             LinearWeight::Int8(_) | LinearWeight::Nf4(_) => {
                 add_bias(self.weight.frozen_forward(x.clone()), bias)
             }
+            // Inference only: the bias is added inside the kernel.
+            LinearWeight::DynamicInt8(w) => w.forward(x.clone(), bias),
         };
         if let Some(adapter) = self.active() {
             y = y + adapter.forward(x);

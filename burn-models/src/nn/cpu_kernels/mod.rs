@@ -26,6 +26,7 @@ mod attention;
 #[cfg(feature = "flex")]
 mod flex;
 mod gelu;
+pub(crate) mod int8;
 #[cfg(feature = "flex")]
 mod small_rows;
 #[cfg(feature = "flex")]
