@@ -29,16 +29,14 @@ impl DynamicInt8Weight {
     /// Quantizes `weight` (`[d_input, d_output]`, Burn's layout), read back to the host.
     pub fn quantize(weight: &Tensor<2>) -> Result<Self> {
         let [d_input, d_output] = weight.dims();
-        // PyTorch's `[out, in]` rows are the kernel's quantization rows.
-        let rows = weight
+        let values = weight
             .clone()
-            .transpose()
             .into_data()
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| ModelError::InvalidInput(format!("reading a weight: {e:?}")))?;
         Ok(Self {
-            packed: Arc::new(PackedInt8::quantize(&rows, d_output, d_input)),
+            packed: Arc::new(PackedInt8::quantize(&values, d_input, d_output)),
             device: weight.device(),
         })
     }

@@ -75,13 +75,14 @@ impl std::fmt::Debug for PackedInt8 {
 }
 
 impl PackedInt8 {
-    /// Quantizes `weight` `[d_output, d_input]` (row-major; row `j` is output `j`) to int8 with
-    /// one symmetric scale per row, `absmax / 127`, rounding to nearest (ties to even).
-    pub fn quantize(weight: &[f32], d_output: usize, d_input: usize) -> Self {
+    /// Quantizes `weight` `[d_input, d_output]` (Burn's layout, row-major: column `j` is output
+    /// `j`, PyTorch's row) to int8 with one symmetric scale per output, `absmax / 127`, rounding
+    /// to nearest (ties to even).
+    pub fn quantize(weight: &[f32], d_input: usize, d_output: usize) -> Self {
         assert_eq!(
             weight.len(),
             d_output * d_input,
-            "weight of [{d_output}, {d_input}]"
+            "weight of [{d_input}, {d_output}]"
         );
         let padded_input = d_input.next_multiple_of(4);
         let panels = d_output.div_ceil(NR);
@@ -93,6 +94,7 @@ impl PackedInt8 {
             SendPtr(column_sums.as_mut_ptr().cast()),
             SendPtr(scales.as_mut_ptr()),
         );
+        let avx512 = has_avx512();
         for_each_task(panels, d_output * d_input >= 1 << 16, |panel| {
             // SAFETY: each task writes its own panel of the three buffers (sized above).
             let (values, column_sums, scales) = unsafe {
@@ -108,20 +110,20 @@ impl PackedInt8 {
                     std::slice::from_raw_parts_mut(columns_ptr.1.get().add(panel * NR), NR),
                 )
             };
-            for c in 0..NR.min(d_output - panel * NR) {
-                let row = &weight[(panel * NR + c) * d_input..][..d_input];
-                let absmax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-                let scale = absmax / 127.0;
-                let inverse = if absmax > 0.0 { 127.0 / absmax } else { 0.0 };
-                let mut sum = 0i32;
-                for (k, &w) in row.iter().enumerate() {
-                    let q = (w * inverse).round_ties_even().clamp(-127.0, 127.0) as i8;
-                    sum += i32::from(q);
-                    values[(k / 4) * NR * 4 + c * 4 + k % 4] = q;
-                }
-                column_sums[c] = sum;
-                scales[c] = scale;
+            let panel = PanelSource {
+                weight,
+                d_input,
+                d_output,
+                first: panel * NR,
+                columns: NR.min(d_output - panel * NR),
+            };
+            #[cfg(target_arch = "x86_64")]
+            if avx512 && panel.columns == NR {
+                // SAFETY: the CPU has AVX-512F; the panel is full.
+                return unsafe { panel.pack_avx512(values, column_sums, scales) };
             }
+            let _ = avx512;
+            panel.pack(values, column_sums, scales);
         });
         Self {
             d_input,
@@ -210,6 +212,109 @@ impl PackedInt8 {
             }
         };
         for_each_task(tasks, tasks > 1 && rows * kp * n >= 1 << 20, run);
+    }
+}
+
+/// The columns `first..first + columns` of a `[d_input, d_output]` weight, to be packed into one
+/// panel.
+struct PanelSource<'a> {
+    weight: &'a [f32],
+    d_input: usize,
+    d_output: usize,
+    first: usize,
+    columns: usize,
+}
+
+impl PanelSource<'_> {
+    fn at(&self, k: usize, c: usize) -> f32 {
+        self.weight[k * self.d_output + self.first + c]
+    }
+
+    /// Scales (`absmax / 127` per column) and their inverses.
+    fn scales(&self, scales: &mut [f32]) -> [f32; NR] {
+        let mut absmax = [0f32; NR];
+        for k in 0..self.d_input {
+            for (c, m) in absmax.iter_mut().enumerate().take(self.columns) {
+                *m = m.max(self.at(k, c).abs());
+            }
+        }
+        let mut inverse = [0f32; NR];
+        for c in 0..self.columns {
+            scales[c] = absmax[c] / 127.0;
+            inverse[c] = if absmax[c] > 0.0 {
+                127.0 / absmax[c]
+            } else {
+                0.0
+            };
+        }
+        inverse
+    }
+
+    fn pack(&self, values: &mut [i8], column_sums: &mut [i32], scales: &mut [f32]) {
+        let inverse = self.scales(scales);
+        for k in 0..self.d_input {
+            for c in 0..self.columns {
+                let q = (self.at(k, c) * inverse[c])
+                    .round_ties_even()
+                    .clamp(-127.0, 127.0) as i8;
+                column_sums[c] += i32::from(q);
+                values[(k / 4) * NR * 4 + c * 4 + k % 4] = q;
+            }
+        }
+    }
+
+    /// [`pack`](Self::pack) of a full panel, 16 columns at a time: the 4 bytes of one column
+    /// for 4 inputs are one i32 lane, so a quad of inputs is 4 loads, shifts and one store.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn pack_avx512(&self, values: &mut [i8], column_sums: &mut [i32], scales: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let row = |k: usize, c: usize| k * self.d_output + self.first + c;
+        let mut absmax = [_mm512_setzero_ps(); NR / 16];
+        for k in 0..self.d_input {
+            for (g, m) in absmax.iter_mut().enumerate() {
+                // SAFETY: the panel is full: columns `first..first + NR` exist in every row.
+                let v = unsafe { _mm512_loadu_ps(self.weight.as_ptr().add(row(k, 16 * g))) };
+                *m = _mm512_max_ps(*m, _mm512_abs_ps(v));
+            }
+        }
+        let (low, high) = (_mm512_set1_epi32(-127), _mm512_set1_epi32(127));
+        let byte = _mm512_set1_epi32(0xff);
+        for (g, m) in absmax.iter().enumerate() {
+            let scale = _mm512_div_ps(*m, _mm512_set1_ps(127.0));
+            let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(*m, _mm512_setzero_ps());
+            let inverse = _mm512_maskz_div_ps(positive, _mm512_set1_ps(127.0), *m);
+            // SAFETY: `scales` holds NR floats.
+            unsafe { _mm512_storeu_ps(scales.as_mut_ptr().add(16 * g), scale) };
+            let mut sums = _mm512_setzero_si512();
+            for quad in 0..self.d_input.div_ceil(4) {
+                let mut packed = _mm512_setzero_si512();
+                for i in 0..4.min(self.d_input - 4 * quad) {
+                    // SAFETY: as above; the default rounding is to nearest even.
+                    let q = unsafe {
+                        let v =
+                            _mm512_loadu_ps(self.weight.as_ptr().add(row(4 * quad + i, 16 * g)));
+                        _mm512_cvtps_epi32(_mm512_mul_ps(v, inverse))
+                    };
+                    let q = _mm512_min_epi32(_mm512_max_epi32(q, low), high);
+                    sums = _mm512_add_epi32(sums, q);
+                    let shifted = _mm512_sllv_epi32(
+                        _mm512_and_si512(q, byte),
+                        _mm512_set1_epi32(8 * i as i32),
+                    );
+                    packed = _mm512_or_si512(packed, shifted);
+                }
+                // SAFETY: bytes `quad * 4 NR + 64 g ..+ 64` of the panel.
+                unsafe {
+                    _mm512_storeu_si512(
+                        values.as_mut_ptr().add(quad * NR * 4 + 64 * g).cast(),
+                        packed,
+                    )
+                };
+            }
+            // SAFETY: `column_sums` holds NR integers.
+            unsafe { _mm512_storeu_si512(column_sums.as_mut_ptr().add(16 * g).cast(), sums) };
+        }
     }
 }
 
@@ -337,6 +442,17 @@ impl Tile<'_> {
             }
         }
     }
+}
+
+/// Whether the CPU has AVX-512F, checked once.
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX512.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// Whether the CPU has AVX-512 VNNI (with F and BW), checked once.
@@ -514,7 +630,7 @@ mod tests {
     /// The integer result the kernels must reproduce: quantize both sides as documented and
     /// accumulate exactly.
     fn reference(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize, bias: &[f32]) -> Vec<f32> {
-        let packed = PackedInt8::quantize(w, n, k);
+        let packed = PackedInt8::quantize(w, k, n);
         let dequantized = packed.dequantize();
         let rows_q = quantize_rows(x, rows, k, packed.padded_input);
         let mut out = vec![0f32; rows * n];
@@ -550,7 +666,7 @@ mod tests {
             let w = values(n * k, 2);
             let bias = values(n, 3);
             let want = reference(&x, &w, rows, k, n, &bias);
-            let packed = PackedInt8::quantize(&w, n, k);
+            let packed = PackedInt8::quantize(&w, k, n);
             let mut got = vec![0f32; rows * n];
             packed.matmul(&x, rows, Some(&bias), &mut got);
             for (i, (a, b)) in want.iter().zip(&got).enumerate() {
@@ -588,21 +704,46 @@ mod tests {
     }
 
     #[test]
+    fn vector_packing_matches_the_portable_one() {
+        let (k, n) = (101, 2 * NR);
+        let w = values(k * n, 7);
+        let kp = k.next_multiple_of(4);
+        for first in [0, NR] {
+            let source = PanelSource {
+                weight: &w,
+                d_input: k,
+                d_output: n,
+                first,
+                columns: NR,
+            };
+            let (mut values, mut sums, mut scales) = (vec![0i8; kp * NR], [0i32; NR], [0f32; NR]);
+            source.pack(&mut values, &mut sums, &mut scales);
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                let (mut v, mut s, mut c) = (vec![0i8; kp * NR], [0i32; NR], [0f32; NR]);
+                // SAFETY: checked just above.
+                unsafe { source.pack_avx512(&mut v, &mut s, &mut c) };
+                assert_eq!((v, s, c), (values.clone(), sums, scales));
+            }
+        }
+    }
+
+    #[test]
     fn quantization_is_within_half_a_step() {
         let (rows, k, n) = (9, 300, 77);
         let x = values(rows * k, 4);
         let w = values(n * k, 5);
-        let packed = PackedInt8::quantize(&w, n, k);
+        let packed = PackedInt8::quantize(&w, k, n);
         let mut got = vec![0f32; rows * n];
         packed.matmul(&x, rows, None, &mut got);
         // |error| <= Σ_k (|x| δw + |w| δx + δx δw) with δ = scale / 2.
         let row_scales = quantize_rows(&x, rows, k, packed.padded_input).scales;
         for r in 0..rows {
             for j in 0..n {
-                let exact: f32 = (0..k).map(|p| x[r * k + p] * w[j * k + p]).sum();
+                let exact: f32 = (0..k).map(|p| x[r * k + p] * w[p * n + j]).sum();
                 let (dx, dw) = (row_scales[r] / 2.0, packed.scales[j] / 2.0);
                 let bound: f32 = (0..k)
-                    .map(|p| x[r * k + p].abs() * dw + w[j * k + p].abs() * dx + dx * dw)
+                    .map(|p| x[r * k + p].abs() * dw + w[p * n + j].abs() * dx + dx * dw)
                     .sum();
                 assert!((exact - got[r * n + j]).abs() <= bound * 1.001 + 1e-5);
             }
@@ -613,7 +754,7 @@ mod tests {
     fn zero_and_nan_rows() {
         let (k, n) = (8, 3);
         let w = values(n * k, 6);
-        let packed = PackedInt8::quantize(&w, n, k);
+        let packed = PackedInt8::quantize(&w, k, n);
         let mut x = vec![0f32; 2 * k];
         x[k + 3] = f32::NAN;
         let mut out = vec![1f32; 2 * n];

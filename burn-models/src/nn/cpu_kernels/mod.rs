@@ -28,6 +28,8 @@ mod flex;
 mod gelu;
 pub(crate) mod int8;
 #[cfg(feature = "flex")]
+mod matmul;
+#[cfg(feature = "flex")]
 mod small_rows;
 #[cfg(feature = "flex")]
 mod softmax;
@@ -61,10 +63,25 @@ pub(crate) use gelu::gelu_backward;
 /// `x W + b` for `x` `[rows, d_input]` and `W` `[d_input, d_output]`, as `module::linear`.
 pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
     #[cfg(feature = "flex")]
-    if let Some(out) = small_rows::run(&x, &weight, bias.as_ref()) {
-        return out;
+    {
+        if let Some(out) = small_rows::run(&x, &weight, bias.as_ref()) {
+            return out;
+        }
+        if own_matmul()
+            && let Some(out) = matmul::run(&x, &weight, bias.as_ref())
+        {
+            return out;
+        }
     }
     module::linear(x, weight, bias)
+}
+
+/// Whether [`linear`] runs its own blocked product on many rows (`BURN_MODELS_MATMUL=gemm`
+/// gives the `gemm` crate's instead, to compare the two).
+#[cfg(feature = "flex")]
+fn own_matmul() -> bool {
+    static OWN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OWN.get_or_init(|| std::env::var("BURN_MODELS_MATMUL").as_deref() != Ok("gemm"))
 }
 
 /// Burn's `module::attention` (same arguments, result and fully-masked-row convention: zeros).
@@ -216,6 +233,27 @@ mod tests {
     }
 
     #[test]
+    fn blocked_linear_matches_burns_op() {
+        let device = Device::flex();
+        // Edges of every blocking: rows not a multiple of 6, columns not of 64, inputs past
+        // one 384 block and not a multiple of anything.
+        for (rows, d_input, d_output) in [(9, 17, 5), (50, 400, 70), (131, 800, 700), (13, 384, 64)]
+        {
+            let x = rand([rows, d_input], &device);
+            let w = rand([d_input, d_output], &device);
+            let b = rand([d_output], &device);
+            let what = format!("{rows}x{d_input}x{d_output}");
+            // Products of up to 800 terms of N(0, 1) values: sums of magnitude ~30.
+            let ours = super::linear(x.clone(), w.clone(), Some(b.clone()));
+            let burn = module::linear(x.clone(), w.clone(), Some(b.clone()));
+            assert_close(ours, burn, 1e-4 * (d_input as f32).sqrt(), &what);
+            let ours = super::linear(x.clone(), w.clone(), None);
+            let burn = module::linear(x, w, None);
+            assert_close(ours, burn, 1e-4 * (d_input as f32).sqrt(), &what);
+        }
+    }
+
+    #[test]
     fn small_row_linear_matches_burns_op() {
         let device = Device::flex();
         let (d_input, d_output) = (96, 5000);
@@ -234,10 +272,20 @@ mod tests {
                 "without bias",
             );
         }
-        // A transposed (strided) weight.
-        let wt = rand([d_output, d_input], &device).transpose();
-        let x = rand([2, d_input], &device);
-        let ours = super::linear(x.clone(), wt.clone(), None);
-        assert_close(ours, module::linear(x, wt, None), 1e-4, "strided weight");
+        // A transposed (strided) weight, as a tied output projection: dot products per table
+        // row, with an input width that is not a multiple of the vector width.
+        for d_input in [d_input, 100] {
+            let wt = rand([d_output, d_input], &device).transpose();
+            let b = rand([d_output], &device);
+            for rows in [1, 2, 3, 5, 8] {
+                let x = rand([rows, d_input], &device);
+                let ours = super::linear(x.clone(), wt.clone(), None);
+                let burn = module::linear(x.clone(), wt.clone(), None);
+                assert_close(ours, burn, 1e-4, "strided weight");
+                let ours = super::linear(x.clone(), wt.clone(), Some(b.clone()));
+                let burn = module::linear(x, wt.clone(), Some(b.clone()));
+                assert_close(ours, burn, 1e-4, "strided weight with bias");
+            }
+        }
     }
 }
