@@ -1,5 +1,9 @@
 """PyTorch side of `cargo xtask bench`: the same workload on the same checkpoint directory.
 
+With --quantize-dynamic, the model's Linear layers go through PyTorch's dynamic int8
+quantization (`torch.ao.quantization.quantize_dynamic`, qint8 weights) first, as the int8 rows'
+other side.
+
 With --train, times one fine-tuning step instead of a forward pass: a fresh
 `num_labels` classification head, dropout on, cross-entropy, backward, clip_grad_norm_(1.0),
 AdamW (lr 5e-5) as `Trainer` takes it.
@@ -38,6 +42,8 @@ def main():
     # Vision workloads: `--seq` is the image height, `--width` its width (default: square).
     parser.add_argument("--width", type=int)
     parser.add_argument("--train", action="store_true")
+    # Int8 rows: the Linear layers through torch.ao.quantization.quantize_dynamic (qint8).
+    parser.add_argument("--quantize-dynamic", action="store_true")
     parser.add_argument("--num-labels", type=int, default=5)
     args = parser.parse_args()
     if args.train:
@@ -57,6 +63,8 @@ def main():
         auto = AutoModel
     model, info = auto.from_pretrained(args.model, dtype=torch.float32, output_loading_info=True, **extra)
     model.eval()
+    if args.quantize_dynamic:
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     load_ms = (time.perf_counter() - start) * 1e3
     # The same checkpoint on both sides: every weight of the model must come from the file.
     if model_type in ("layoutlm", "detr") and info["missing_keys"]:

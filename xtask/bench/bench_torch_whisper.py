@@ -1,6 +1,8 @@
 """PyTorch side of the Whisper workloads of `cargo xtask bench`: 30 s of audio through
-WhisperFeatureExtractor, then `model.generate()` of exactly 32 greedy tokens (min_new_tokens =
-max_new_tokens = 32) on the same random checkpoint. Prints the same JSON as bench_torch.py.
+WhisperFeatureExtractor, then `model.generate()` of exactly 32 tokens (min_new_tokens =
+max_new_tokens = 32), greedy or with --num-beams, on the same random checkpoint; with
+--quantize-dynamic, after `torch.ao.quantization.quantize_dynamic` of its Linear layers. Prints the
+same JSON as bench_torch.py.
 
 With --train-lora, times one LoRA training step instead (r=4, alpha 64, dropout 0.05 on
 q_proj/v_proj; teacher-forced loss on --labels tokens of the same 30 s example, backward,
@@ -29,6 +31,9 @@ def main():
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--seq", type=int, default=0)
     parser.add_argument("--train-lora", action="store_true")
+    parser.add_argument("--num-beams", type=int, default=1)
+    # Int8 rows: the Linear layers through torch.ao.quantization.quantize_dynamic (qint8).
+    parser.add_argument("--quantize-dynamic", action="store_true")
     parser.add_argument("--labels", type=int, default=32)
     args = parser.parse_args()
     if args.train_lora:
@@ -37,13 +42,17 @@ def main():
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     model = WhisperForConditionalGeneration.from_pretrained(args.model, dtype=torch.float32).eval()
+    if args.quantize_dynamic:
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     load_ms = (time.perf_counter() - start) * 1e3
     extractor = WhisperFeatureExtractor()
     audio = test_audio()
 
     def run():
         features = extractor(audio, sampling_rate=16000, return_tensors="pt").input_features
-        out = model.generate(features, min_new_tokens=32, max_new_tokens=32, num_beams=1, do_sample=False)
+        out = model.generate(
+            features, min_new_tokens=32, max_new_tokens=32, num_beams=args.num_beams, do_sample=False
+        )
         assert out.shape[-1] >= 32, out.shape
 
     with torch.inference_mode():

@@ -43,11 +43,32 @@ pub struct BenchArgs {
 }
 
 /// A workload: a model config (HF `config.json`) with random weights, and an input shape.
-struct Workload {
-    name: &'static str,
-    config: Value,
-    batch: usize,
-    seq: usize,
+pub struct Workload {
+    pub name: &'static str,
+    pub config: Value,
+    pub batch: usize,
+    pub seq: usize,
+    /// Beams of the Whisper workloads (1: greedy).
+    pub beams: usize,
+    /// Dynamic int8 inference (`nn::quantize_dynamic`; PyTorch's `quantize_dynamic`,
+    /// CTranslate2's `int8` compute type).
+    pub int8: bool,
+    /// The checkpoint directory it runs on (workloads of one model share it).
+    pub checkpoint: &'static str,
+}
+
+impl Workload {
+    pub fn new(name: &'static str, config: Value, batch: usize, seq: usize) -> Self {
+        Self {
+            name,
+            config,
+            batch,
+            seq,
+            beams: 1,
+            int8: false,
+            checkpoint: name,
+        }
+    }
 }
 
 /// Beam search of a distilbart-sized model: `GENERATE_NEW_TOKENS` new tokens, 4 beams.
@@ -89,83 +110,43 @@ fn workloads() -> Vec<Workload> {
     layoutlm_base["architectures"] = json!(["LayoutLMModel"]);
     layoutlm_base["max_2d_position_embeddings"] = json!(1024);
     let mut all = vec![
-        Workload {
-            name: GENERATE_WORKLOAD,
-            config: distilbart,
-            batch: 1,
-            seq: 256,
-        },
+        Workload::new(GENERATE_WORKLOAD, distilbart, 1, 256),
         // `seq` is the image side for vision workloads: 8 images of 224x224.
+        Workload::new("vit-base-forward-8x224", vit_base, 8, 224),
+        Workload::new("bert-base-forward-8x128", bert_base.clone(), 8, 128),
+        // The same with int8 linear layers, on the f32 row's checkpoint.
         Workload {
-            name: "vit-base-forward-8x224",
-            config: vit_base,
-            batch: 8,
-            seq: 224,
+            int8: true,
+            checkpoint: "bert-base-forward-8x128",
+            ..Workload::new("bert-base-forward-8x128-int8", bert_base.clone(), 8, 128)
         },
-        Workload {
-            name: "bert-base-forward-8x128",
-            config: bert_base.clone(),
-            batch: 8,
-            seq: 128,
-        },
-        Workload {
-            name: "distilbert-base-forward-8x128",
-            config: distilbert_base,
-            batch: 8,
-            seq: 128,
-        },
+        Workload::new("distilbert-base-forward-8x128", distilbert_base, 8, 128),
         // Token ids and one box per token (see `bench_boxes`).
-        Workload {
-            name: "layoutlm-base-forward-8x128",
-            config: layoutlm_base,
-            batch: 8,
-            seq: 128,
-        },
+        Workload::new("layoutlm-base-forward-8x128", layoutlm_base, 8, 128),
         // One 800x1066 image (`seq` unused: see `bench_vision`).
-        Workload {
-            name: "detr-resnet50-forward-1x800x1066",
-            config: crate::bench_vision::detr_resnet50(),
-            batch: 1,
-            seq: crate::bench_vision::DETR_HEIGHT,
-        },
+        Workload::new(
+            "detr-resnet50-forward-1x800x1066",
+            crate::bench_vision::detr_resnet50(),
+            1,
+            crate::bench_vision::DETR_HEIGHT,
+        ),
         // One optimizer step of fine-tuning (forward, loss, backward, clipping, AdamW) of a
         // fresh 5-label classification head on BERT-base: the Yelp recipe's step.
-        Workload {
-            name: TRAIN_STEP_WORKLOAD,
-            config: bert_base,
-            batch: 8,
-            seq: 128,
-        },
+        Workload::new(TRAIN_STEP_WORKLOAD, bert_base, 8, 128),
     ];
-    // Whisper: 30 s of audio, encoder + 32 generated tokens (batch/seq unused).
-    all.extend(
-        crate::bench_speech::configs()
-            .into_iter()
-            .map(|(name, config)| Workload {
-                name,
-                config,
-                batch: 1,
-                seq: 1,
-            }),
-    );
+    // Whisper: 30 s of audio, encoder + 32 generated tokens; greedy and beam 5, f32 and int8.
+    all.extend(crate::bench_speech::workloads());
     // One int8 + LoRA training step of whisper-small, on the whisper-small row's checkpoint.
     all.push(Workload {
-        name: LORA_STEP_WORKLOAD,
-        config: crate::bench_speech::lora_step_config(),
-        batch: 1,
-        seq: 1,
+        checkpoint: "whisper-small-30s-32tok",
+        ..Workload::new(
+            LORA_STEP_WORKLOAD,
+            crate::bench_speech::lora_step_config(),
+            1,
+            1,
+        )
     });
     all
-}
-
-/// The checkpoint directory of a workload: its own, except for workloads that reuse
-/// another's (the LoRA training step runs on the whisper-small checkpoint).
-fn checkpoint_dir(root: &Path, name: &str) -> PathBuf {
-    root.join(if name == LORA_STEP_WORKLOAD {
-        "whisper-small-30s-32tok"
-    } else {
-        name
-    })
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -175,7 +156,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .into_iter()
             .find(|w| w.name == name)
             .with_context(|| format!("no workload {name}"))?;
-        let dir = checkpoint_dir(Path::new("target/bench/models"), workload.name);
+        let dir = Path::new("target/bench/models").join(workload.checkpoint);
         let timing = bench_ours(&workload, &dir, &device, args.runs)?;
         println!(
             "{}",
@@ -196,7 +177,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         {
             continue;
         }
-        let dir = checkpoint_dir(&root, workload.name);
+        let dir = root.join(workload.checkpoint);
         write_random_checkpoint(&dir, &workload.config)?;
         eprintln!("{}: ours...", workload.name);
         let ours = bench_ours_in_process(workload.name, &args)?;
@@ -206,10 +187,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
             eprintln!("{}: pytorch...", workload.name);
             bench_torch(&workload, &dir, args.runs, threads)?
         };
-        rows.push((workload.name, ours, torch));
+        let ct2 = if args.no_torch
+            || workload.config["model_type"] != "whisper"
+            || workload.name == LORA_STEP_WORKLOAD
+        {
+            None
+        } else {
+            eprintln!("{}: ctranslate2...", workload.name);
+            bench_ct2(&workload, &dir, args.runs, threads)?
+        };
+        rows.push(Row {
+            name: workload.name,
+            ours,
+            torch,
+            ct2,
+        });
     }
     print_table(&rows);
-    for (name, ours, torch) in &rows {
+    for Row {
+        name, ours, torch, ..
+    } in &rows
+    {
         if *name == GENERATE_WORKLOAD {
             let rate = |ms: f64| GENERATE_NEW_TOKENS as f64 / (ms / 1e3);
             println!(
@@ -243,7 +241,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let json: Vec<Value> = rows
         .iter()
-        .map(|(name, ours, torch)| {
+        .map(|Row { name, ours, torch, ct2 }| {
             json!({
                 "workload": name,
                 "ours_ms": ours.median_ms, "ours_load_ms": ours.load_ms,
@@ -252,7 +250,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "ours_peak_rss_mb": ours.peak_rss_mb,
                 "torch_peak_rss_mb": torch.as_ref().map(|t| t.peak_rss_mb),
                 "ratio": torch.as_ref().map(|t| ours.median_ms / t.median_ms),
-                "torch_note": (*name == LORA_STEP_WORKLOAD).then_some("f32 base + PEFT LoRA (bitsandbytes int8 needs CUDA)"),
+                "ct2_ms": ct2.as_ref().map(|t| t.median_ms),
+                "ct2_load_ms": ct2.as_ref().map(|t| t.load_ms),
+                "ct2_peak_rss_mb": ct2.as_ref().map(|t| t.peak_rss_mb),
+                "ct2_ratio": ct2.as_ref().map(|t| ours.median_ms / t.median_ms),
+                "torch_note": if *name == LORA_STEP_WORKLOAD {
+                    Some("f32 base + PEFT LoRA (bitsandbytes int8 needs CUDA)")
+                } else if name.ends_with("-int8") {
+                    Some("torch.ao.quantization.quantize_dynamic (qint8 Linear); CTranslate2 compute_type int8")
+                } else {
+                    None
+                },
             })
         })
         .collect();
@@ -263,6 +271,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     std::fs::write(&args.output, serde_json::to_string_pretty(&report)?)?;
     eprintln!("results written to {}", args.output.display());
     Ok(())
+}
+
+/// One workload's figures: ours, PyTorch's, CTranslate2's (Whisper only).
+struct Row {
+    name: &'static str,
+    ours: Timing,
+    torch: Option<Timing>,
+    ct2: Option<Timing>,
 }
 
 struct Timing {
@@ -413,7 +429,10 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
     let start = Instant::now();
     let mut forward: Box<dyn FnMut() -> Result<()>> = match workload.config["model_type"].as_str() {
         Some("bert") => {
-            let model = auto::load_bert(&model_dir, device)?;
+            let mut model = auto::load_bert(&model_dir, device)?;
+            if workload.int8 {
+                burn_models::nn::quantize_dynamic(&mut model)?;
+            }
             Box::new(move || {
                 let out = model.forward(&input)?;
                 let _ = out.last_hidden_state.into_data();
@@ -473,7 +492,9 @@ fn bench_ours(workload: &Workload, dir: &Path, device: &Device, runs: usize) -> 
         Some("whisper") if workload.name == LORA_STEP_WORKLOAD => {
             crate::bench_speech::lora_train_step(dir, device)?
         }
-        Some("whisper") => crate::bench_speech::transcriber(dir, device)?,
+        Some("whisper") => {
+            crate::bench_speech::transcriber(dir, device, workload.beams, workload.int8)?
+        }
         Some("vit") => {
             let model = burn_models::vision::load_vit(&model_dir, device)?;
             let pixels = bench_pixels(workload.batch, workload.seq, workload.seq, device);
@@ -571,6 +592,18 @@ fn bench_torch(
         } else {
             Vec::new()
         })
+        .args(if workload.int8 {
+            vec!["--quantize-dynamic".to_string()]
+        } else {
+            Vec::new()
+        })
+        .args(
+            if workload.config["model_type"] == "whisper" && workload.name != LORA_STEP_WORKLOAD {
+                vec!["--num-beams".to_string(), workload.beams.to_string()]
+            } else {
+                Vec::new()
+            },
+        )
         .args(if workload.name == TRAIN_STEP_WORKLOAD {
             vec![
                 "--train".to_string(),
@@ -596,25 +629,79 @@ fn bench_torch(
     Ok(Some(Timing::from_json(&json)))
 }
 
-fn print_table(rows: &[(&str, Timing, Option<Timing>)]) {
+fn print_table(rows: &[Row]) {
     println!(
-        "| workload | ours (ms) | PyTorch (ms) | ratio | load ours / PyTorch (ms) | peak RSS ours / PyTorch (MiB) |\n|---|---|---|---|---|---|"
+        "| workload | ours (ms) | PyTorch (ms) | ratio | CTranslate2 (ms) | ratio | load ours / PyTorch / CT2 (ms) | peak RSS ours / PyTorch / CT2 (MiB) |\n|---|---|---|---|---|---|---|---|"
     );
-    for (name, ours, torch) in rows {
-        let (t, ratio, load, rss) = match torch {
-            Some(t) => (
-                format!("{:.1}", t.median_ms),
-                format!("{:.2}", ours.median_ms / t.median_ms),
-                format!("{:.0}", t.load_ms),
-                format!("{:.0}", t.peak_rss_mb),
-            ),
-            None => ("-".into(), "-".into(), "-".into(), "-".into()),
-        };
+    let figure =
+        |t: &Option<Timing>, f: &dyn Fn(&Timing) -> String| t.as_ref().map_or("-".to_string(), f);
+    for Row {
+        name,
+        ours,
+        torch,
+        ct2,
+    } in rows
+    {
+        let ms = |t: &Timing| format!("{:.1}", t.median_ms);
+        let ratio = |t: &Timing| format!("{:.2}", ours.median_ms / t.median_ms);
+        let load = |t: &Timing| format!("{:.0}", t.load_ms);
+        let rss = |t: &Timing| format!("{:.0}", t.peak_rss_mb);
         println!(
-            "| {name} | {:.1} | {t} | {ratio} | {:.0} / {load} | {:.0} / {rss} |",
-            ours.median_ms, ours.load_ms, ours.peak_rss_mb
+            "| {name} | {:.1} | {} | {} | {} | {} | {:.0} / {} / {} | {:.0} / {} / {} |",
+            ours.median_ms,
+            figure(torch, &ms),
+            figure(torch, &ratio),
+            figure(ct2, &ms),
+            figure(ct2, &ratio),
+            ours.load_ms,
+            figure(torch, &load),
+            figure(ct2, &load),
+            ours.peak_rss_mb,
+            figure(torch, &rss),
+            figure(ct2, &rss),
         );
     }
+}
+
+/// CTranslate2 (faster-whisper's engine) on the same checkpoint, converted by its transformers
+/// converter (`xtask/bench/bench_ct2_whisper.py`); `None` when `ctranslate2` is not installed.
+fn bench_ct2(
+    workload: &Workload,
+    dir: &Path,
+    runs: usize,
+    threads: usize,
+) -> Result<Option<Timing>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/bench_ct2_whisper.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .args(["--model", &dir.to_string_lossy()])
+        .args([
+            "--runs",
+            &runs.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .args(["--beams", &workload.beams.to_string()])
+        .args(["--new-tokens", &crate::bench_speech::NEW_TOKENS.to_string()])
+        .args([
+            "--compute-type",
+            if workload.int8 { "int8" } else { "float32" },
+        ])
+        .output()
+        .context("running python3")?;
+    if !output.status.success() {
+        eprintln!(
+            "CTranslate2 side skipped: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("failed")
+        );
+        return Ok(None);
+    }
+    let json: Value =
+        serde_json::from_slice(&output.stdout).context("bench_ct2_whisper.py output")?;
+    Ok(Some(Timing::from_json(&json)))
 }
 
 /// Writes `config.json` and `model.safetensors` with reproducible random weights under HF's

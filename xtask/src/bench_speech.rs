@@ -1,7 +1,8 @@
 //! Whisper workloads of `cargo xtask bench`: 30 s of audio through the feature extractor, the
 //! encoder, and 32 generated tokens with the key/value cache (`min_new_tokens` =
-//! `max_new_tokens` = 32, greedy), reported with the real-time factor beside transformers'
-//! `generate()` on the same random checkpoint.
+//! `max_new_tokens` = 32), greedy and with 5 beams, in f32 and with int8 linear layers, beside
+//! transformers' `generate()` (PyTorch's `quantize_dynamic` for int8) and CTranslate2, the engine
+//! of faster-whisper (`compute_type` float32 or int8), on the same random checkpoint.
 
 use std::path::Path;
 
@@ -42,6 +43,96 @@ pub fn configs() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The Whisper workloads: each size greedy and with [`BEAMS`] beams, in f32 and with int8
+/// linear layers, all on the greedy f32 row's checkpoint of their size.
+pub fn workloads() -> Vec<Workload> {
+    // (name, checkpoint, beams, int8)
+    const VARIANTS: [(&str, &str, usize, bool); 12] = [
+        ("whisper-tiny-30s-32tok", "whisper-tiny-30s-32tok", 1, false),
+        ("whisper-base-30s-32tok", "whisper-base-30s-32tok", 1, false),
+        (
+            "whisper-small-30s-32tok",
+            "whisper-small-30s-32tok",
+            1,
+            false,
+        ),
+        (
+            "whisper-tiny-30s-32tok-beam5",
+            "whisper-tiny-30s-32tok",
+            BEAMS,
+            false,
+        ),
+        (
+            "whisper-base-30s-32tok-beam5",
+            "whisper-base-30s-32tok",
+            BEAMS,
+            false,
+        ),
+        (
+            "whisper-small-30s-32tok-beam5",
+            "whisper-small-30s-32tok",
+            BEAMS,
+            false,
+        ),
+        (
+            "whisper-tiny-30s-32tok-int8",
+            "whisper-tiny-30s-32tok",
+            1,
+            true,
+        ),
+        (
+            "whisper-base-30s-32tok-int8",
+            "whisper-base-30s-32tok",
+            1,
+            true,
+        ),
+        (
+            "whisper-small-30s-32tok-int8",
+            "whisper-small-30s-32tok",
+            1,
+            true,
+        ),
+        (
+            "whisper-tiny-30s-32tok-beam5-int8",
+            "whisper-tiny-30s-32tok",
+            BEAMS,
+            true,
+        ),
+        (
+            "whisper-base-30s-32tok-beam5-int8",
+            "whisper-base-30s-32tok",
+            BEAMS,
+            true,
+        ),
+        (
+            "whisper-small-30s-32tok-beam5-int8",
+            "whisper-small-30s-32tok",
+            BEAMS,
+            true,
+        ),
+    ];
+    let configs = configs();
+    VARIANTS
+        .iter()
+        .map(|&(name, checkpoint, beams, int8)| {
+            let (_, config) = configs
+                .iter()
+                .find(|(c, _)| *c == checkpoint)
+                .expect("a Whisper size");
+            Workload {
+                beams,
+                int8,
+                checkpoint,
+                ..Workload::new(name, config.clone(), 1, 1)
+            }
+        })
+        .collect()
+}
+
+/// Beams of the beam-search Whisper workloads (the `automatic-speech-recognition` default of
+/// faster-whisper and of our pipeline).
+pub const BEAMS: usize = 5;
+
 /// 30 s of a deterministic test signal at 16 kHz (both sides generate the same one).
 pub fn audio() -> Vec<f32> {
     (0..(AUDIO_SECONDS * 16_000.0) as usize)
@@ -53,11 +144,20 @@ pub fn audio() -> Vec<f32> {
         .collect()
 }
 
-/// One run: features, encoder, 32 greedy tokens.
-pub fn transcriber(dir: &Path, device: &Device) -> Result<Box<dyn Fn() -> Result<()>>> {
+/// One run: features, encoder, 32 tokens (greedy or with `beams` beams); with `int8`, the
+/// linear layers are quantized for int8 inference first (part of the load time).
+pub fn transcriber(
+    dir: &Path,
+    device: &Device,
+    beams: usize,
+    int8: bool,
+) -> Result<Box<dyn Fn() -> Result<()>>> {
     let config: WhisperConfig = read_config(&dir.join("config.json"))?;
     let weights = Weights::from_model_dir(dir)?;
-    let model = WhisperForConditionalGeneration::load(&weights.root(device), &config)?;
+    let mut model = WhisperForConditionalGeneration::load(&weights.root(device), &config)?;
+    if int8 {
+        burn_models::nn::quantize_dynamic(&mut model)?;
+    }
     let mut generation = WhisperGenerationConfig::from_model_dir(dir, &config)?;
     generation.base.min_new_tokens = Some(NEW_TOKENS);
     let extractor = WhisperFeatureExtractor::new(WhisperFeatureConfig::default())?;
@@ -71,7 +171,7 @@ pub fn transcriber(dir: &Path, device: &Device) -> Result<Box<dyn Fn() -> Result
         );
         let options = WhisperGenerateOptions {
             max_new_tokens: Some(NEW_TOKENS),
-            num_beams: Some(1),
+            num_beams: Some(beams),
             ..Default::default()
         };
         let out = model
@@ -86,7 +186,7 @@ pub fn transcriber(dir: &Path, device: &Device) -> Result<Box<dyn Fn() -> Result
     }))
 }
 
-use crate::bench::{Shapes, transformer_layer_shapes};
+use crate::bench::{Shapes, Workload, transformer_layer_shapes};
 
 /// HF names and shapes of `WhisperForConditionalGeneration` (output projection tied).
 pub fn whisper_shapes(config: &Value) -> Result<Shapes> {
