@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -619,19 +618,21 @@ fn run_worker(name: &str, args: &GpuBenchArgs, limit: Duration) -> Result<Value>
     let stderr = drain(child.stderr.take().context("stderr")?);
     let status = wait_with_limit(&mut child, limit)?;
     let wall_s = start.elapsed().as_secs_f64();
-    let (peak, samples) = sampler.map_or((None, 0), MemorySampler::stop);
+    let memory = sampler.map(MemorySampler::stop).unwrap_or_default();
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     let mut result = json!({
         "workload": name,
         "wall_s": wall_s,
         "gpu_memory_baseline_mib": baseline,
-        "gpu_memory_peak_mib": peak,
-        "gpu_memory_samples": samples,
-        "gpu_memory_mib": match (peak, baseline) {
+        "gpu_memory_peak_mib": memory.peak_mib,
+        "gpu_memory_mib": match (memory.peak_mib, baseline) {
             (Some(p), Some(b)) => Some(p - b),
             _ => None,
         },
+        "gpu_memory_samples": memory.count,
+        // The process's course (load, then the runs after `load_ms`), as [ms, MiB] at each change.
+        "gpu_memory_changes_ms_mib": memory.changes,
     });
     let figures = stdout
         .lines()
@@ -701,11 +702,19 @@ fn gpu_memory_used_mib() -> Option<f64> {
     .ok()
 }
 
-/// `nvidia-smi` reporting GPU 0's memory in use every 50 ms; keeps the maximum.
+/// `nvidia-smi` reporting GPU 0's memory in use every 50 ms.
 struct MemorySampler {
     child: Child,
-    reader: std::thread::JoinHandle<()>,
-    peak: Arc<Mutex<(Option<f64>, usize)>>,
+    reader: std::thread::JoinHandle<MemorySamples>,
+}
+
+/// What [`MemorySampler`] saw.
+#[derive(Default)]
+struct MemorySamples {
+    peak_mib: Option<f64>,
+    count: usize,
+    /// `(ms since the start, MiB)` at the start and at each change.
+    changes: Vec<(u64, f64)>,
 }
 
 impl MemorySampler {
@@ -723,32 +732,30 @@ impl MemorySampler {
             .spawn()
             .ok()?;
         let stdout = child.stdout.take()?;
-        let peak = Arc::new(Mutex::new((None, 0)));
-        let shared = Arc::clone(&peak);
+        let start = Instant::now();
         let reader = std::thread::spawn(move || {
+            let mut seen = MemorySamples::default();
             for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                if let Ok(mib) = line.trim().parse::<f64>() {
-                    let mut peak = shared.lock().expect("sampler");
-                    peak.0 = Some(peak.0.map_or(mib, |p: f64| p.max(mib)));
-                    peak.1 += 1;
+                let Ok(mib) = line.trim().parse::<f64>() else {
+                    continue;
+                };
+                seen.peak_mib = Some(seen.peak_mib.map_or(mib, |p| p.max(mib)));
+                seen.count += 1;
+                if seen.changes.last().is_none_or(|&(_, last)| last != mib) {
+                    seen.changes.push((start.elapsed().as_millis() as u64, mib));
                 }
             }
+            seen
         });
-        Some(Self {
-            child,
-            reader,
-            peak,
-        })
+        Some(Self { child, reader })
     }
 
-    /// The maximum seen and the number of samples.
-    fn stop(mut self) -> (Option<f64>, usize) {
+    fn stop(mut self) -> MemorySamples {
         // One more sample's time, so the last moments of the workload are read.
         std::thread::sleep(Duration::from_millis(100));
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = self.reader.join();
-        *self.peak.lock().expect("sampler")
+        self.reader.join().unwrap_or_default()
     }
 }
 
