@@ -76,7 +76,7 @@ const GENERATE_WORKLOAD: &str = "distilbart-generate-beam4-64new-1x256";
 const GENERATE_NEW_TOKENS: usize = 64;
 const GENERATE_BEAMS: usize = 4;
 
-fn workloads() -> Vec<Workload> {
+pub(crate) fn workloads() -> Vec<Workload> {
     let bert_base = json!({
         "model_type": "bert", "architectures": ["BertModel"], "vocab_size": 30522,
         "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
@@ -299,7 +299,7 @@ impl Timing {
 }
 
 /// The process's peak resident memory (VmHWM), in MiB.
-fn peak_rss_mb() -> f64 {
+pub(crate) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -706,7 +706,7 @@ fn bench_ct2(
 
 /// Writes `config.json` and `model.safetensors` with reproducible random weights under HF's
 /// names, so that both sides load the very same checkpoint.
-fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
+pub(crate) fn write_random_checkpoint(dir: &Path, config: &Value) -> Result<()> {
     if dir.join("model.safetensors").is_file() && dir.join("config.json").is_file() {
         let existing: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;

@@ -263,6 +263,17 @@ pub fn lora_step_labels() -> Vec<i64> {
 /// (checkpoint, quantization, adapters) and the step; its first call allocates the optimizer
 /// state.
 pub fn lora_train_step(dir: &Path, device: &Device) -> Result<Box<dyn FnMut() -> Result<()>>> {
+    lora_train_step_with(dir, device, false)
+}
+
+/// [`lora_train_step`], with `gradient_checkpointing` as the recipe's
+/// `--gradient-checkpointing` (HF's `gradient_checkpointing=True`): each Whisper layer is
+/// recomputed in the backward pass from its kept input.
+pub fn lora_train_step_with(
+    dir: &Path,
+    device: &Device,
+    gradient_checkpointing: bool,
+) -> Result<Box<dyn FnMut() -> Result<()>>> {
     use burn::module::Module;
     use burn::optim::GradientsParams;
     use burn_peft::{Bias, LoraConfig, Quantization, get_peft_model, quant};
@@ -270,7 +281,11 @@ pub fn lora_train_step(dir: &Path, device: &Device) -> Result<Box<dyn FnMut() ->
     use burn_tasks::train::trainer::{TrainingArguments, build_optimizer, clip_grad_norm};
 
     let plain = device.clone().inner();
-    let ad = device.clone().autodiff();
+    let ad = if gradient_checkpointing {
+        device.clone().autodiff().gradient_checkpointing()
+    } else {
+        device.clone().autodiff()
+    };
     plain.seed(42);
     let int8 = Quantization::Int8 {
         threshold: Some(quant::LLM_INT8_THRESHOLD),
@@ -308,6 +323,16 @@ pub fn lora_train_step(dir: &Path, device: &Device) -> Result<Box<dyn FnMut() ->
     let mut first = true;
     Ok(Box::new(move || {
         let current = model.take().context("model")?;
+        // As the trainer: the parameters join the device's strategy before each forward
+        // (`train()` and the optimizer make leaves without it).
+        let current = if gradient_checkpointing {
+            burn_models::nn::lean::with_checkpointing_strategy(
+                current,
+                burn::tensor::GradientCheckpointingStrategy::Balanced,
+            )
+        } else {
+            current
+        };
         let logits = current.forward(features.clone(), ids.clone())?;
         let loss = masked_cross_entropy(logits, &labels);
         let mut grads = GradientsParams::from_grads(loss.backward(), &current);

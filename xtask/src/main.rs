@@ -5,10 +5,13 @@
 //! * `train-yelp` / `train-squad [--v2]`: the HF course's fine-tuning recipes (BERT on
 //!   Yelp reviews, DistilBERT on SQuAD), printing the final metrics.
 //! * `train-whisper-lora [--dry-run]`: LoRA on an int8 Whisper base, saving a PEFT adapter.
+//! * `gpu-probe`, `gpu-suites`, `gpu-bench`: the checks `.ci/gpu-check` runs on a GPU machine
+//!   from prebuilt binaries (adapters, the integration suites, the workloads with GPU memory).
 
 mod bench;
 mod bench_speech;
 mod bench_vision;
+mod gpu;
 mod train;
 mod train_whisper;
 
@@ -32,6 +35,12 @@ enum Command {
     TrainSquad(train::SquadArgs),
     /// LoRA fine-tuning of Whisper on an int8 base: openai/whisper-large-v2 on Common Voice zh-CN.
     TrainWhisperLora(train_whisper::WhisperLoraArgs),
+    /// The adapters wgpu finds, and a matrix product on the device checked against the CPU.
+    GpuProbe(gpu::ProbeArgs),
+    /// Runs the integration test binary on a device under a time limit, reporting each test.
+    GpuSuites(gpu::SuitesArgs),
+    /// Our side of the benchmark workloads on a device, with the GPU memory each took.
+    GpuBench(gpu::GpuBenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -41,5 +50,8 @@ fn main() -> Result<()> {
         Command::TrainYelp(args) => train::yelp(args),
         Command::TrainSquad(args) => train::squad(args),
         Command::TrainWhisperLora(args) => train_whisper::run(args),
+        Command::GpuProbe(args) => gpu::probe(args),
+        Command::GpuSuites(args) => gpu::suites(args),
+        Command::GpuBench(args) => gpu::gpu_bench(args),
     }
 }
