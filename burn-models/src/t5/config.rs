@@ -28,7 +28,7 @@ pub struct T5Config {
     pub relative_attention_max_distance: usize,
     /// `layer_norm_epsilon`: epsilon of the layer norms.
     pub layer_norm_epsilon: f64,
-    /// `feed_forward_proj`: `"relu"` or `"gated-gelu"` (T5 v1.1, FLAN-T5).
+    /// `feed_forward_proj`: `"relu"`, or a gated one such as `"gated-gelu"` (T5 v1.1, FLAN-T5).
     pub feed_forward_proj: String,
     /// `tie_word_embeddings`: the output projection shares the token embedding.
     pub tie_word_embeddings: bool,
