@@ -5,7 +5,9 @@ use super::AttentionMask;
 /// Keys and values of one attention layer, `[batch, heads, len, head_dim]` each.
 #[derive(Debug, Clone)]
 pub struct KeyValue {
+    /// The keys.
     pub key: Tensor<4>,
+    /// The values.
     pub value: Tensor<4>,
 }
 

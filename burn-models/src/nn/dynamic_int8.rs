@@ -46,6 +46,7 @@ impl DynamicInt8Weight {
         self.packed.dims()
     }
 
+    /// The device the weight lives on.
     pub fn device(&self) -> Device {
         self.device.clone()
     }
