@@ -335,7 +335,7 @@ pub struct DetrForObjectDetection {
     pub model: DetrModel,
     /// Class logits of each query, "no object" last (`class_labels_classifier`).
     pub class_labels_classifier: Linear,
-    /// Box regression of each query (`bbox_predictor`), through a sigmoid.
+    /// Box regression of each query (`bbox_predictor`); a sigmoid then makes the boxes relative.
     pub bbox_predictor: DetrMlp,
 }
 

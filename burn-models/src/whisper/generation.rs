@@ -56,7 +56,7 @@ pub struct WhisperGenerationConfig {
     /// `suppress_tokens`: ids never generated.
     #[serde(default)]
     pub suppress_tokens: Option<Vec<usize>>,
-    /// `begin_suppress_tokens`: ids not generated first (the blank and `<|endoftext|>`).
+    /// `begin_suppress_tokens`: ids not generated first (a space and `<|endoftext|>`).
     #[serde(default)]
     pub begin_suppress_tokens: Option<Vec<usize>>,
     /// `lang_to_id`: language tokens (`<|en|>`) to ids.
@@ -65,7 +65,7 @@ pub struct WhisperGenerationConfig {
     /// `task_to_id`: `transcribe` and `translate` to their token ids.
     #[serde(default)]
     pub task_to_id: Option<BTreeMap<String, usize>>,
-    /// `is_multilingual`: whether the model knows several languages (no `.en` checkpoints).
+    /// `is_multilingual`: whether the model knows several languages (false for `.en` models).
     #[serde(default)]
     pub is_multilingual: Option<bool>,
     /// `no_timestamps_token_id`: `<|notimestamps|>`; ids above it are timestamps.

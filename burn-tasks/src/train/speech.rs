@@ -388,7 +388,7 @@ pub struct LabelTokenizer {
 }
 
 impl LabelTokenizer {
-    /// The label ids of `sentence`: prefix, tokens, end of text, cut to `max_len`.
+    /// The label ids of `sentence`: prefix and tokens cut to `max_len`, then end of text.
     pub fn labels(&self, sentence: &str) -> Result<Vec<usize>> {
         let encoding = self
             .tokenizer

@@ -184,7 +184,8 @@ pub struct AsrChunk {
     /// Present (possibly `null`) only with `return_language`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<Option<String>>,
-    /// `[start, end]` in seconds; an end is `null` when the audio stops inside the segment.
+    /// `[start, end]` in seconds; an end is `null` when the transcription stops without a
+    /// closing timestamp.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<(Option<f64>, Option<f64>)>,
     /// The segment's text.
