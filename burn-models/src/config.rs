@@ -11,8 +11,11 @@ use crate::error::{ModelError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemType {
+    /// `regression`: the logits are the scores (no activation); MSE loss.
     Regression,
+    /// `single_label_classification`: softmax over the labels; cross-entropy loss.
     SingleLabelClassification,
+    /// `multi_label_classification`: a sigmoid per label; binary cross-entropy loss.
     MultiLabelClassification,
 }
 
@@ -20,13 +23,19 @@ pub enum ProblemType {
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(default)]
 pub struct CommonConfig {
+    /// `model_type`: the architecture family (`"bert"`, `"whisper"`, ...).
     pub model_type: Option<String>,
+    /// `architectures`: the model classes the checkpoint was saved from.
     pub architectures: Option<Vec<String>>,
+    /// `id2label`: class index to label name.
     #[serde(deserialize_with = "id2label_from_json")]
     pub id2label: Option<BTreeMap<usize, String>>,
+    /// `label2id`: label name to class index.
     pub label2id: Option<BTreeMap<String, usize>>,
     num_labels: Option<usize>,
+    /// `problem_type`: how classification logits are scored (see [`ProblemType`]).
     pub problem_type: Option<ProblemType>,
+    /// `torch_dtype`: the dtype the weights were saved in (`"float32"`, ...).
     pub torch_dtype: Option<String>,
 }
 

@@ -11,8 +11,11 @@ use crate::nn::Linears;
 /// use them, token type (segment) ids. All `[batch, seq]`.
 #[derive(Debug, Clone)]
 pub struct EncoderInput {
+    /// Token ids `[batch, seq]`.
     pub input_ids: Tensor<2, Int>,
+    /// 1 for tokens, 0 for padding, `[batch, seq]`.
     pub attention_mask: Tensor<2, Int>,
+    /// Segment ids `[batch, seq]`, for models that take them.
     pub token_type_ids: Option<Tensor<2, Int>>,
     /// Each token's box on the page `[batch, seq, 4]` as (x0, y0, x1, y1) in 0-1000 units, for
     /// layout models (LayoutLM); text-only models ignore it.
@@ -113,10 +116,12 @@ impl EncoderInput {
         Ok(())
     }
 
+    /// Rows in the batch.
     pub fn batch_size(&self) -> usize {
         self.input_ids.dims()[0]
     }
 
+    /// Tokens per row.
     pub fn seq_len(&self) -> usize {
         self.input_ids.dims()[1]
     }
@@ -155,6 +160,7 @@ impl EncoderInput {
 pub trait SequenceClassifier: Send + Linears {
     /// Logits `[batch, num_labels]`.
     fn logits(&self, input: &EncoderInput) -> Result<Tensor<2>>;
+    /// The `PretrainedConfig` part of the config (labels, problem type).
     fn common_config(&self) -> &CommonConfig;
 }
 
@@ -162,6 +168,7 @@ pub trait SequenceClassifier: Send + Linears {
 pub trait TokenClassifier: Send + Linears {
     /// Logits `[batch, seq, num_labels]`.
     fn logits(&self, input: &EncoderInput) -> Result<Tensor<3>>;
+    /// The `PretrainedConfig` part of the config (labels).
     fn common_config(&self) -> &CommonConfig;
 }
 
@@ -176,6 +183,7 @@ pub trait VisualQuestionAnswerer: Send + Linears {
         pixel_values: Tensor<4>,
         pixel_mask: Tensor<3, Int>,
     ) -> Result<Tensor<2>>;
+    /// The `PretrainedConfig` part of the config (labels).
     fn common_config(&self) -> &CommonConfig;
 }
 
@@ -183,6 +191,7 @@ pub trait VisualQuestionAnswerer: Send + Linears {
 pub trait QuestionAnswerer: Send + Linears {
     /// Start and end logits, each `[batch, seq]`.
     fn span_logits(&self, input: &EncoderInput) -> Result<(Tensor<2>, Tensor<2>)>;
+    /// The `PretrainedConfig` part of the config.
     fn common_config(&self) -> &CommonConfig;
     /// Whether the model reads token boxes (document question answering needs them).
     fn uses_boxes(&self) -> bool {

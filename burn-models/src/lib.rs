@@ -3,6 +3,8 @@
 //! Models never name a backend: the [`Device`](burn::tensor::Device) passed at load time
 //! decides where they run (CPU through `flex`, GPUs through `wgpu` or `cuda`).
 
+#![warn(missing_docs)]
+
 pub mod auto;
 pub mod bart;
 pub mod bert;

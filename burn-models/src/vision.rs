@@ -15,6 +15,7 @@ use crate::vit::{ViTForImageClassification, ViTModel};
 pub trait ImageClassifier: Send + Linears {
     /// Logits `[batch, num_labels]` of `pixel_values` `[batch, channels, height, width]`.
     fn logits(&self, pixel_values: Tensor<4>) -> Result<Tensor<2>>;
+    /// The `PretrainedConfig` part of the config (labels).
     fn common_config(&self) -> &CommonConfig;
 }
 
@@ -28,6 +29,7 @@ pub trait ObjectDetector: Send + Linears {
         pixel_values: Tensor<4>,
         pixel_mask: Tensor<3, Int>,
     ) -> Result<(Tensor<3>, Tensor<3>)>;
+    /// The `PretrainedConfig` part of the config (labels).
     fn common_config(&self) -> &CommonConfig;
 }
 
@@ -41,6 +43,7 @@ pub trait ImageSegmenter: Send + Linears {
         pixel_values: Tensor<4>,
         pixel_mask: Tensor<3, Int>,
     ) -> Result<(Tensor<3>, Tensor<4>)>;
+    /// The `PretrainedConfig` part of the config (labels).
     fn common_config(&self) -> &CommonConfig;
 }
 

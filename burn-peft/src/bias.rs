@@ -27,10 +27,12 @@ pub(crate) struct NamedBias {
 }
 
 impl NamedBias {
+    /// Elements of the bias.
     pub fn len(&self) -> usize {
         self.value.shape().num_elements()
     }
 
+    /// The device the bias lives on.
     pub fn device(&self) -> Device {
         self.value.device()
     }

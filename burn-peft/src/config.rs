@@ -14,7 +14,9 @@ use crate::error::{PeftError, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TargetModules {
+    /// Module names, such as `["query", "value"]`.
     Names(Vec<String>),
+    /// One regular expression matched against the whole module path.
     Regex(String),
 }
 
@@ -58,7 +60,9 @@ pub enum Bias {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum InitLoraWeights {
+    /// `true` or `false`.
     Bool(bool),
+    /// A named method; `"gaussian"` is the one supported.
     Method(String),
 }
 
@@ -72,41 +76,60 @@ impl Default for InitLoraWeights {
 /// (`other`) and written back unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoraConfig {
+    /// `peft_type`: `"LORA"`, the only type supported.
     #[serde(default = "defaults::peft_type")]
     pub peft_type: String,
+    /// `task_type` (`SEQ_CLS`, `TOKEN_CLS`, `SEQ_2_SEQ_LM`, ...), as PEFT records it.
     #[serde(default)]
     pub task_type: Option<String>,
+    /// `base_model_name_or_path`: the model the adapter was trained on, as recorded.
     #[serde(default)]
     pub base_model_name_or_path: Option<String>,
+    /// `inference_mode`: PEFT's flag for an adapter loaded for inference only; kept as read
+    /// and written back.
     #[serde(default)]
     pub inference_mode: bool,
+    /// `r`: the rank of the LoRA factors (8).
     #[serde(default = "defaults::r")]
     pub r: usize,
+    /// `lora_alpha`: the scaling numerator; the update is scaled by `lora_alpha / r` (8).
     #[serde(default = "defaults::lora_alpha")]
     pub lora_alpha: f64,
+    /// `target_modules`: which linear layers get adapters.
     #[serde(default)]
     pub target_modules: Option<TargetModules>,
+    /// `exclude_modules`: layers left out even when `target_modules` matches them.
     #[serde(default)]
     pub exclude_modules: Option<TargetModules>,
+    /// `lora_dropout`: dropout on the adapter's input during training, in `[0, 1)` (0).
     #[serde(default)]
     pub lora_dropout: f64,
+    /// `bias`: which biases train (`none`, `all`, `lora_only`).
     #[serde(default)]
     pub bias: Bias,
+    /// `modules_to_save`: modules trained and saved whole beside the adapters (a classifier head).
     #[serde(default)]
     pub modules_to_save: Option<Vec<String>>,
+    /// `use_rslora`: scale by `lora_alpha / sqrt(r)` instead of `lora_alpha / r`.
     #[serde(default)]
     pub use_rslora: bool,
+    /// `init_lora_weights`: how A and B start.
     #[serde(default)]
     pub init_lora_weights: InitLoraWeights,
+    /// `fan_in_fan_out`: PEFT's flag for GPT-2-style `Conv1D` weights stored transposed; kept as
+    /// read and written back.
     #[serde(default)]
     pub fan_in_fan_out: bool,
     /// Per-module rank overrides: `{regex: r}` matched as `(.*\.)?regex$`.
     #[serde(default)]
     pub rank_pattern: Map<String, Value>,
+    /// `alpha_pattern`: per-module alpha overrides, `{regex: alpha}`, matched as `rank_pattern`.
     #[serde(default)]
     pub alpha_pattern: Map<String, Value>,
+    /// `use_dora`: DoRA, not supported (an error when set).
     #[serde(default)]
     pub use_dora: bool,
+    /// Every other field of `adapter_config.json`, kept as read and written back unchanged.
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -258,6 +281,7 @@ impl LoraConfig {
         serde_json::to_string_pretty(&Value::Object(sort_nested(sorted))).expect("json")
     }
 
+    /// Writes `adapter_config.json` into `dir`, as PEFT's `save_pretrained` does.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join("adapter_config.json");
         std::fs::write(&path, self.to_json()).map_err(|e| PeftError::io(&path, e))

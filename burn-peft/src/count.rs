@@ -10,9 +10,13 @@ use crate::model::format_trainable;
 /// One `nn.Linear` of a model: its Hugging Face module path and size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerShape {
+    /// The module path, as in `model.encoder.layers.0.self_attn.q_proj`.
     pub path: String,
+    /// Input features.
     pub d_input: usize,
+    /// Output features.
     pub d_output: usize,
+    /// Whether it has a bias.
     pub bias: bool,
 }
 
@@ -20,7 +24,9 @@ pub struct LayerShape {
 /// and the count of every other parameter (embeddings, norms, convolutions).
 #[derive(Debug, Clone, Default)]
 pub struct ModelShape {
+    /// Every linear layer.
     pub linears: Vec<LayerShape>,
+    /// The count of every parameter outside the linear layers.
     pub other_params: usize,
     /// How many of `other_params` are named `*.bias` (norms, convolutions): `bias="all"`
     /// trains them too.
@@ -92,24 +98,34 @@ impl ModelShape {
 /// The `WhisperConfig` fields that shape parameters, with transformers' defaults.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WhisperDims {
+    /// `vocab_size` (51865).
     #[serde(default = "d::vocab_size")]
     pub vocab_size: usize,
+    /// `num_mel_bins` (80).
     #[serde(default = "d::num_mel_bins")]
     pub num_mel_bins: usize,
+    /// `encoder_layers` (4).
     #[serde(default = "d::layers")]
     pub encoder_layers: usize,
+    /// `decoder_layers` (4).
     #[serde(default = "d::layers")]
     pub decoder_layers: usize,
+    /// `encoder_ffn_dim` (1536).
     #[serde(default = "d::ffn")]
     pub encoder_ffn_dim: usize,
+    /// `decoder_ffn_dim` (1536).
     #[serde(default = "d::ffn")]
     pub decoder_ffn_dim: usize,
+    /// `d_model` (384).
     #[serde(default = "d::d_model")]
     pub d_model: usize,
+    /// `max_source_positions`: encoder positions (1500).
     #[serde(default = "d::max_source_positions")]
     pub max_source_positions: usize,
+    /// `max_target_positions`: decoder positions (448).
     #[serde(default = "d::max_target_positions")]
     pub max_target_positions: usize,
+    /// `tie_word_embeddings`: the output projection shares the token embedding (true).
     #[serde(default = "d::tie")]
     pub tie_word_embeddings: bool,
 }

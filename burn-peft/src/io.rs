@@ -31,7 +31,9 @@ use crate::model::new_adapter;
 /// The prefix PEFT puts before module paths.
 pub const KEY_PREFIX: &str = "base_model.model";
 
+/// The adapter weights' file name, as PEFT saves it.
 pub const WEIGHTS_NAME: &str = "adapter_model.safetensors";
+/// The adapter weights' file name in PEFT's older pickle format.
 pub const PICKLE_NAME: &str = "adapter_model.bin";
 
 fn open_weights(dir: &Path) -> Result<Weights> {

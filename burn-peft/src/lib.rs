@@ -18,6 +18,8 @@
 //! which every `burn_models::nn::Linear` records at load time, so the same code serves BERT,
 //! DistilBERT or Whisper (`q_proj`, `v_proj`).
 
+#![warn(missing_docs)]
+
 mod bias;
 mod config;
 mod count;

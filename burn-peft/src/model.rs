@@ -18,6 +18,7 @@ pub const DEFAULT_ADAPTER: &str = "default";
 /// A model with named LoRA adapters, one of them active (PEFT's `PeftModel`).
 #[derive(Debug)]
 pub struct PeftModel<M> {
+    /// The model the adapters are attached to (`base_model.model` in PEFT's paths).
     pub base_model: M,
     /// Adapter names and configs, in the order they were added.
     adapters: Vec<(String, LoraConfig)>,
@@ -123,14 +124,17 @@ impl<M: Linears> PeftModel<M> {
         Ok(())
     }
 
+    /// The name of the adapter in use.
     pub fn active_adapter(&self) -> &str {
         &self.active
     }
 
+    /// The adapters' names, in the order they were added.
     pub fn adapter_names(&self) -> Vec<&str> {
         self.adapters.iter().map(|(n, _)| n.as_str()).collect()
     }
 
+    /// The config of adapter `name`, if there is one.
     pub fn config(&self, name: &str) -> Option<&LoraConfig> {
         self.adapters
             .iter()
@@ -145,6 +149,7 @@ impl<M: Linears> PeftModel<M> {
         self.apply_active();
     }
 
+    /// Undoes [`disable_adapters`](Self::disable_adapters): the active adapter is used again.
     pub fn enable_adapters(&mut self) {
         self.disabled = false;
         self.apply_active();

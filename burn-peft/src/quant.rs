@@ -20,9 +20,12 @@ pub const LLM_INT8_THRESHOLD: f32 = 6.0;
 /// A base-weight storage scheme.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Quantization {
-    /// `load_in_8bit`; `threshold`: LLM.int8 outlier decomposition (`llm_int8_threshold`,
-    /// 6.0 in bitsandbytes) or `None` for plain dequantization.
-    Int8 { threshold: Option<f32> },
+    /// `load_in_8bit`.
+    Int8 {
+        /// LLM.int8 outlier decomposition (`llm_int8_threshold`, 6.0 in bitsandbytes), or
+        /// `None` for plain dequantization.
+        threshold: Option<f32>,
+    },
     /// `load_in_4bit` with `bnb_4bit_quant_type="nf4"`, `bnb_4bit_use_double_quant=True`.
     Nf4,
 }

@@ -1,3 +1,5 @@
+//! [`TaskError`], the error of pipelines, processors and training, and the crate's [`Result`].
+
 use std::path::PathBuf;
 
 use burn_models::ModelError;
@@ -6,12 +8,20 @@ use burn_models::ModelError;
 /// fault; `InvalidInput` and `InvalidOption` are always about what the caller passed.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
+    /// Loading or running a model failed (config, weights, shapes).
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Attaching, loading or saving a LoRA adapter failed.
     #[error(transparent)]
     Peft(#[from] burn_peft::PeftError),
+    /// A tokenizer file that could not be read or parsed, or a text it could not encode.
     #[error("tokenizer {path}: {message}")]
-    Tokenizer { path: PathBuf, message: String },
+    Tokenizer {
+        /// The tokenizer file (or model folder) at fault.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// The model cannot serve the task: another architecture, no labels, a processor file
     /// missing or malformed.
     #[error("model {0}")]
@@ -21,13 +31,21 @@ pub enum TaskError {
     InvalidInput(String),
     /// A keyword argument or command-line option.
     #[error("invalid option `{name}`: {message}")]
-    InvalidOption { name: &'static str, message: String },
+    InvalidOption {
+        /// The option's name, as the keyword argument spells it.
+        name: &'static str,
+        /// Why the value is refused.
+        message: String,
+    },
+    /// A task name or alias that no pipeline serves.
     #[error("unknown task `{0}`")]
     UnknownTask(String),
     /// A file that could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -42,6 +60,7 @@ pub enum TaskError {
     Internal(String),
 }
 
+/// The crate's result, with [`TaskError`] by default.
 pub type Result<T, E = TaskError> = std::result::Result<T, E>;
 
 impl TaskError {

@@ -22,6 +22,8 @@
 //! # Ok::<(), burn_tasks::TaskError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod input;
 pub mod pipelines;

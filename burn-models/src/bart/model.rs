@@ -14,7 +14,9 @@ use crate::nn::{
 /// (`offset`, a fairseq legacy), Marian's sinusoidal ones at row 0.
 #[derive(Module, Debug)]
 pub struct Positions {
+    /// The embedding table.
     pub table: Embedding,
+    /// The row of position 0 (2 for BART, 0 for Marian).
     #[module(skip)]
     pub offset: usize,
 }
@@ -40,15 +42,23 @@ impl Positions {
 /// feed-forward block, each followed by residual + LayerNorm.
 #[derive(Module, Debug)]
 pub struct BartDecoderLayer {
+    /// Self-attention (`self_attn`).
     pub self_attn: MultiHeadAttention,
+    /// Layer norm of the self-attention block (`self_attn_layer_norm`).
     pub self_attn_layer_norm: LayerNorm,
+    /// Cross-attention over the encoder output (`encoder_attn`).
     pub encoder_attn: MultiHeadAttention,
+    /// Layer norm of the cross-attention block (`encoder_attn_layer_norm`).
     pub encoder_attn_layer_norm: LayerNorm,
+    /// The feed-forward block.
     pub feed_forward: FeedForward,
+    /// Layer norm before (pre-norm) or after (post-norm) the feed-forward block
+    /// (`final_layer_norm`).
     pub final_layer_norm: LayerNorm,
 }
 
 impl BartDecoderLayer {
+    /// One decoder step or sequence: `self_kv` and `cross_kv` cache keys and values between calls.
     pub fn forward(
         &self,
         x: Tensor<3>,
@@ -82,16 +92,26 @@ pub struct BartForConditionalGeneration {
     pub shared: Embedding,
     /// Decoder token embeddings: the shared table, or Marian's own when untied.
     pub decoder_embed_tokens: Embedding,
+    /// Encoder position embeddings.
     pub encoder_positions: Positions,
+    /// Decoder position embeddings.
     pub decoder_positions: Positions,
+    /// Layer norm of the encoder's embeddings (BART's `layernorm_embedding`; Marian has none).
     pub encoder_layernorm_embedding: Option<LayerNorm>,
+    /// Layer norm of the decoder's embeddings (BART's `layernorm_embedding`; Marian has none).
     pub decoder_layernorm_embedding: Option<LayerNorm>,
+    /// The encoder.
     pub encoder: PostNormEncoder,
+    /// The decoder layers, in order.
     pub decoder_layers: Vec<BartDecoderLayer>,
+    /// The output projection to vocabulary logits (`lm_head`).
     pub lm_head: Linear,
+    /// `final_logits_bias`, added to the vocabulary logits.
     pub final_logits_bias: Param<Tensor<1>>,
+    /// Token embeddings are multiplied by it: `sqrt(d_model)` with `scale_embedding`, else 1.
     #[module(skip)]
     pub embed_scale: f32,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: BartConfig,
 }

@@ -79,6 +79,8 @@ fn base_scope<'a>(root: &WeightScope<'a>) -> WeightScope<'a> {
 }
 
 impl BartForConditionalGeneration {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &BartConfig) -> Result<Self> {
         if config.normalize_before || config.add_final_layer_norm {
             return Err(ModelError::Unsupported(

@@ -7,21 +7,37 @@ use crate::nn::Activation;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct BertConfig {
+    /// `vocab_size`: tokens in the vocabulary.
     pub vocab_size: usize,
+    /// `hidden_size`: width of the hidden states.
     pub hidden_size: usize,
+    /// `num_hidden_layers`: encoder layers.
     pub num_hidden_layers: usize,
+    /// `num_attention_heads`: attention heads per layer.
     pub num_attention_heads: usize,
+    /// `intermediate_size`: width of the feed-forward inner layer.
     pub intermediate_size: usize,
+    /// `hidden_act`: the feed-forward activation.
     pub hidden_act: Activation,
+    /// `hidden_dropout_prob`: dropout on hidden states (training only).
     pub hidden_dropout_prob: f64,
+    /// `attention_probs_dropout_prob`: dropout on attention weights (training only).
     pub attention_probs_dropout_prob: f64,
+    /// `max_position_embeddings`: the longest sequence, in tokens.
     pub max_position_embeddings: usize,
+    /// `type_vocab_size`: token types (segments) the embeddings know.
     pub type_vocab_size: usize,
+    /// `initializer_range`: std of the normal init of fresh weights.
     pub initializer_range: f64,
+    /// `layer_norm_eps`: epsilon of the layer norms.
     pub layer_norm_eps: f64,
+    /// `pad_token_id`: id of the padding token.
     pub pad_token_id: Option<usize>,
+    /// `position_embedding_type`: `"absolute"` (the one supported).
     pub position_embedding_type: String,
+    /// `classifier_dropout`: dropout before the classifier head; `hidden_dropout_prob` when unset.
     pub classifier_dropout: Option<f64>,
+    /// The fields every config shares (`model_type`, labels, `problem_type`).
     #[serde(flatten)]
     pub common: CommonConfig,
 }

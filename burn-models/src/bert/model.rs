@@ -11,10 +11,12 @@ use crate::nn::{AttentionMask, Linear, PostNormEncoder, TextEmbeddings};
 /// `tanh(dense(hidden[:, 0]))`: the `[CLS]` summary used by sequence classification.
 #[derive(Module, Debug)]
 pub struct BertPooler {
+    /// The pooler's dense layer (`pooler.dense`).
     pub dense: Linear,
 }
 
 impl BertPooler {
+    /// `tanh(dense(hidden[:, 0]))` of hidden states `[batch, seq, hidden]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let [batch, _, dim] = hidden.dims();
         let cls = hidden.slice([0..batch, 0..1]).reshape([batch, dim]);
@@ -25,9 +27,13 @@ impl BertPooler {
 /// `BertModel`: embeddings, encoder and (optionally) the pooler.
 #[derive(Module, Debug)]
 pub struct BertModel {
+    /// The embeddings (`embeddings`).
     pub embeddings: TextEmbeddings,
+    /// The encoder.
     pub encoder: PostNormEncoder,
+    /// The pooler: dense + tanh on the first token (`pooler`).
     pub pooler: Option<BertPooler>,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: BertConfig,
 }
@@ -42,6 +48,7 @@ pub struct BertOutput {
 }
 
 impl BertModel {
+    /// Hidden states (and the pooled `[CLS]` output, if any) of token ids with their mask.
     pub fn forward(&self, input: &EncoderInput) -> Result<BertOutput> {
         let c = &self.config;
         input.check_fits(c.vocab_size, c.max_position_embeddings, c.type_vocab_size)?;
@@ -64,8 +71,11 @@ impl BertModel {
 /// `BertForSequenceClassification`: a linear classifier on the pooled `[CLS]` output.
 #[derive(Module, Debug)]
 pub struct BertForSequenceClassification {
+    /// The BERT encoder (`bert`).
     pub bert: BertModel,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
 }
 
@@ -86,8 +96,11 @@ impl SequenceClassifier for BertForSequenceClassification {
 /// `BertForTokenClassification`: a linear classifier on every token.
 #[derive(Module, Debug)]
 pub struct BertForTokenClassification {
+    /// The BERT encoder (`bert`).
     pub bert: BertModel,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
 }
 
@@ -105,7 +118,9 @@ impl TokenClassifier for BertForTokenClassification {
 /// `BertForQuestionAnswering`: start/end logits from one linear layer of width 2.
 #[derive(Module, Debug)]
 pub struct BertForQuestionAnswering {
+    /// The BERT encoder (`bert`).
     pub bert: BertModel,
+    /// The span head (`qa_outputs`): start and end logits per token.
     pub qa_outputs: Linear,
 }
 

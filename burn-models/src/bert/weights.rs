@@ -156,6 +156,8 @@ fn classifier_dropout(c: &BertConfig) -> DropoutConfig {
 }
 
 impl BertForSequenceClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &BertConfig) -> Result<Self> {
         Ok(Self {
             bert: BertModel::load(root, config, true)?,
@@ -166,6 +168,8 @@ impl BertForSequenceClassification {
 }
 
 impl BertForTokenClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &BertConfig) -> Result<Self> {
         Ok(Self {
             bert: BertModel::load(root, config, false)?,
@@ -176,6 +180,8 @@ impl BertForTokenClassification {
 }
 
 impl BertForQuestionAnswering {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &BertConfig) -> Result<Self> {
         Ok(Self {
             bert: BertModel::load(root, config, false)?,

@@ -11,22 +11,37 @@ pub struct DetrConfig {
     /// timm's ResNet (`backbone`, e.g. `"resnet50"`, weights under timm names) or HF's
     /// `ResNetBackbone` (`backbone_config`).
     pub use_timm_backbone: bool,
+    /// `backbone_config`: the HF ResNet backbone's config, when not using timm.
     pub backbone_config: Option<serde_json::Value>,
+    /// `backbone`: the timm model name (`"resnet50"`), with `use_timm_backbone`.
     pub backbone: Option<String>,
     /// timm's `create_model` arguments; `out_indices` picks the returned feature maps.
     pub backbone_kwargs: Option<serde_json::Value>,
+    /// `num_channels`: channels of the input images (3).
     pub num_channels: usize,
+    /// `num_queries`: object queries, the most objects detected per image (100).
     pub num_queries: usize,
+    /// `d_model`: width of the hidden states.
     pub d_model: usize,
+    /// `encoder_layers`: encoder layers.
     pub encoder_layers: usize,
+    /// `decoder_layers`: decoder layers.
     pub decoder_layers: usize,
+    /// `encoder_attention_heads`: attention heads per encoder layer.
     pub encoder_attention_heads: usize,
+    /// `decoder_attention_heads`: attention heads per decoder layer.
     pub decoder_attention_heads: usize,
+    /// `encoder_ffn_dim`: width of the encoder feed-forward inner layer.
     pub encoder_ffn_dim: usize,
+    /// `decoder_ffn_dim`: width of the decoder feed-forward inner layer.
     pub decoder_ffn_dim: usize,
+    /// `activation_function`: the feed-forward activation.
     pub activation_function: Activation,
+    /// `position_embedding_type`: `"sine"` (the one implemented) or `"learned"`.
     pub position_embedding_type: String,
+    /// `dilation`: a dilated last backbone stage (DETR-DC5; refused at load).
     pub dilation: Option<bool>,
+    /// The fields every config shares (`model_type`, labels, `problem_type`).
     #[serde(flatten)]
     pub common: CommonConfig,
 }

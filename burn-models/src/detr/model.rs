@@ -15,13 +15,19 @@ use crate::vision::ObjectDetector;
 /// embeddings (the values do not), then the feed-forward block.
 #[derive(Module, Debug)]
 pub struct DetrEncoderLayer {
+    /// Self-attention (`self_attn`).
     pub self_attn: MultiHeadAttention,
+    /// Layer norm of the self-attention block (`self_attn_layer_norm`).
     pub self_attn_layer_norm: LayerNorm,
+    /// The feed-forward block.
     pub feed_forward: FeedForward,
+    /// Layer norm before (pre-norm) or after (post-norm) the feed-forward block
+    /// (`final_layer_norm`).
     pub final_layer_norm: LayerNorm,
 }
 
 impl DetrEncoderLayer {
+    /// One post-norm encoder layer: `pos` (sine position embeddings) is added to queries and keys.
     pub fn forward(&self, x: Tensor<3>, pos: &Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
         let with_pos = x.clone() + pos.clone();
         let attended = self
@@ -37,15 +43,23 @@ impl DetrEncoderLayer {
 /// cross-attention into the encoder output (with the spatial ones), feed-forward; post-norm.
 #[derive(Module, Debug)]
 pub struct DetrDecoderLayer {
+    /// Self-attention (`self_attn`).
     pub self_attn: MultiHeadAttention,
+    /// Layer norm of the self-attention block (`self_attn_layer_norm`).
     pub self_attn_layer_norm: LayerNorm,
+    /// Cross-attention over the encoder output (`encoder_attn`).
     pub encoder_attn: MultiHeadAttention,
+    /// Layer norm of the cross-attention block (`encoder_attn_layer_norm`).
     pub encoder_attn_layer_norm: LayerNorm,
+    /// The feed-forward block.
     pub feed_forward: FeedForward,
+    /// Layer norm before (pre-norm) or after (post-norm) the feed-forward block
+    /// (`final_layer_norm`).
     pub final_layer_norm: LayerNorm,
 }
 
 impl DetrDecoderLayer {
+    /// One post-norm decoder layer over the object queries and the encoder's memory.
     pub fn forward(
         &self,
         x: Tensor<3>,
@@ -90,12 +104,19 @@ pub struct DetrOutput {
 /// `DetrModel`: backbone, 1x1 input projection, encoder, decoder over learned queries.
 #[derive(Module, Debug)]
 pub struct DetrModel {
+    /// The ResNet backbone (`backbone`).
     pub backbone: ResNetBackbone,
+    /// 1x1 convolution from the backbone's channels to `d_model` (`input_projection`).
     pub input_projection: Conv2d,
+    /// The learned object queries' position embeddings (`query_position_embeddings`).
     pub query_position_embeddings: Embedding,
+    /// The encoder layers.
     pub encoder: Vec<DetrEncoderLayer>,
+    /// The decoder.
     pub decoder: Vec<DetrDecoderLayer>,
+    /// Layer norm after the last decoder layer (`decoder.layernorm`).
     pub decoder_layernorm: LayerNorm,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: DetrConfig,
 }
@@ -277,10 +298,12 @@ fn sine_position_embeddings(
 /// `DetrMLPPredictionHead`: linear layers with ReLU between them.
 #[derive(Module, Debug)]
 pub struct DetrMlp {
+    /// The layers, in order.
     pub layers: Vec<Linear>,
 }
 
 impl DetrMlp {
+    /// The layers with ReLU between them (none after the last).
     pub fn forward(&self, mut x: Tensor<3>) -> Tensor<3> {
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
@@ -301,18 +324,24 @@ pub struct DetrDetections {
     /// `[batch, num_queries, 4]`: `(center_x, center_y, width, height)` relative to the
     /// unpadded image, in `[0, 1]`.
     pub pred_boxes: Tensor<3>,
+    /// The base model's outputs.
     pub model: DetrOutput,
 }
 
 /// `DetrForObjectDetection`: class and box heads on every decoded query.
 #[derive(Module, Debug)]
 pub struct DetrForObjectDetection {
+    /// The DETR base model (`model`).
     pub model: DetrModel,
+    /// Class logits of each query, "no object" last (`class_labels_classifier`).
     pub class_labels_classifier: Linear,
+    /// Box regression of each query (`bbox_predictor`); a sigmoid then makes the boxes relative.
     pub bbox_predictor: DetrMlp,
 }
 
 impl DetrForObjectDetection {
+    /// Class logits and boxes of images `[batch, 3, height, width]` with their `pixel_mask`
+    /// `[batch, height, width]` (1 = image, 0 = padding).
     pub fn forward(
         &self,
         pixel_values: Tensor<4>,

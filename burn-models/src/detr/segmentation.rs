@@ -17,9 +17,11 @@ use crate::vision::ImageSegmenter;
 /// (no values), with one softmax over all heads and positions together, as DETR has it.
 #[derive(Module, Debug)]
 pub struct DetrMHAttentionMap {
+    /// Projects the queries (`q_linear`).
     pub q_linear: Linear,
     /// A 1x1 convolution over the feature map in HF; a linear map over `[batch, h*w, d]` here.
     pub k_linear: Linear,
+    /// Attention heads.
     #[module(skip)]
     pub num_heads: usize,
 }
@@ -66,19 +68,33 @@ impl DetrMHAttentionMap {
 /// and added to 1x1-adapted backbone features (an FPN), ending in one mask logit per pixel.
 #[derive(Module, Debug)]
 pub struct DetrMaskHeadSmallConv {
+    /// First 3x3 convolution (`lay1`).
     pub lay1: Conv2d,
+    /// Its group norm (`gn1`).
     pub gn1: GroupNorm,
+    /// Second 3x3 convolution (`lay2`).
     pub lay2: Conv2d,
+    /// Its group norm (`gn2`).
     pub gn2: GroupNorm,
+    /// Third 3x3 convolution, after the first upsampling (`lay3`).
     pub lay3: Conv2d,
+    /// Its group norm (`gn3`).
     pub gn3: GroupNorm,
+    /// Fourth 3x3 convolution (`lay4`).
     pub lay4: Conv2d,
+    /// Its group norm (`gn4`).
     pub gn4: GroupNorm,
+    /// Fifth 3x3 convolution (`lay5`).
     pub lay5: Conv2d,
+    /// Its group norm (`gn5`).
     pub gn5: GroupNorm,
+    /// The final 3x3 convolution to one mask logit per pixel (`out_lay`).
     pub out_lay: Conv2d,
+    /// 1x1 convolution adapting the third backbone stage's features (`adapter1`).
     pub adapter1: Conv2d,
+    /// 1x1 convolution adapting the second stage's features (`adapter2`).
     pub adapter2: Conv2d,
+    /// 1x1 convolution adapting the first stage's features (`adapter3`).
     pub adapter3: Conv2d,
 }
 
@@ -152,14 +168,18 @@ pub struct DetrSegmentationOutput {
     pub pred_boxes: Tensor<3>,
     /// Mask logits `[batch, num_queries, H/4, W/4]` (the first backbone stage's size).
     pub pred_masks: Tensor<4>,
+    /// The decoder's output, for post-processing.
     pub detections: DetrDetections,
 }
 
 /// `DetrForSegmentation`: `DetrForObjectDetection` (under `detr.`) plus the mask head.
 #[derive(Module, Debug)]
 pub struct DetrForSegmentation {
+    /// The DETR detector (`detr`).
     pub detr: DetrForObjectDetection,
+    /// Attention of the decoder's output over the encoder's feature map (`bbox_attention`).
     pub bbox_attention: DetrMHAttentionMap,
+    /// The mask head (`mask_head`).
     pub mask_head: DetrMaskHeadSmallConv,
 }
 

@@ -138,6 +138,8 @@ impl DetrModel {
 }
 
 impl DetrForObjectDetection {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &DetrConfig) -> Result<Self> {
         let d = config.d_model;
         let bbox = root.push("bbox_predictor.layers");

@@ -7,21 +7,35 @@ use crate::nn::Activation;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct DistilBertConfig {
+    /// `vocab_size`: tokens in the vocabulary.
     pub vocab_size: usize,
+    /// `max_position_embeddings`: the longest sequence, in tokens.
     pub max_position_embeddings: usize,
     /// The sinusoidal table is stored in checkpoints like a learned one, so loading is the same.
     pub sinusoidal_pos_embds: bool,
+    /// `n_layers`: encoder layers.
     pub n_layers: usize,
+    /// `n_heads`: attention heads per layer.
     pub n_heads: usize,
+    /// `dim`: width of the hidden states.
     pub dim: usize,
+    /// `hidden_dim`: width of the feed-forward inner layer.
     pub hidden_dim: usize,
+    /// `dropout`: dropout on hidden states (training only).
     pub dropout: f64,
+    /// `attention_dropout`: dropout on attention weights (training only).
     pub attention_dropout: f64,
+    /// `activation`: the feed-forward activation.
     pub activation: Activation,
+    /// `initializer_range`: std of the normal init of fresh weights.
     pub initializer_range: f64,
+    /// `qa_dropout`: dropout before the question-answering head (training only).
     pub qa_dropout: f64,
+    /// `seq_classif_dropout`: dropout before the classifier (training only).
     pub seq_classif_dropout: f64,
+    /// `pad_token_id`: id of the padding token.
     pub pad_token_id: Option<usize>,
+    /// The fields every config shares (`model_type`, labels, `problem_type`).
     #[serde(flatten)]
     pub common: CommonConfig,
 }

@@ -12,8 +12,11 @@ use crate::nn::{AttentionMask, Linear, PostNormEncoder, TextEmbeddings};
 /// `DistilBertModel`: BERT's blocks without token types or pooler.
 #[derive(Module, Debug)]
 pub struct DistilBertModel {
+    /// The embeddings (`embeddings`).
     pub embeddings: TextEmbeddings,
+    /// The encoder layers (`transformer`).
     pub transformer: PostNormEncoder,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: DistilBertConfig,
 }
@@ -33,9 +36,13 @@ impl DistilBertModel {
 /// `DistilBertForSequenceClassification`: `classifier(dropout(relu(pre_classifier(h[:, 0]))))`.
 #[derive(Module, Debug)]
 pub struct DistilBertForSequenceClassification {
+    /// The DistilBERT encoder (`distilbert`).
     pub distilbert: DistilBertModel,
+    /// Dense + ReLU before the classifier (`pre_classifier`).
     pub pre_classifier: Linear,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
 }
 
@@ -56,8 +63,11 @@ impl SequenceClassifier for DistilBertForSequenceClassification {
 /// `DistilBertForTokenClassification`.
 #[derive(Module, Debug)]
 pub struct DistilBertForTokenClassification {
+    /// The DistilBERT encoder (`distilbert`).
     pub distilbert: DistilBertModel,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
 }
 
@@ -75,8 +85,11 @@ impl TokenClassifier for DistilBertForTokenClassification {
 /// `DistilBertForQuestionAnswering`.
 #[derive(Module, Debug)]
 pub struct DistilBertForQuestionAnswering {
+    /// The DistilBERT encoder (`distilbert`).
     pub distilbert: DistilBertModel,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
+    /// The span head (`qa_outputs`): start and end logits per token.
     pub qa_outputs: Linear,
 }
 

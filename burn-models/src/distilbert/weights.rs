@@ -75,6 +75,8 @@ fn load_layer(scope: &WeightScope, c: &DistilBertConfig) -> Result<PostNormEncod
 }
 
 impl DistilBertForSequenceClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, c: &DistilBertConfig) -> Result<Self> {
         Ok(Self {
             distilbert: DistilBertModel::load(root, c)?,
@@ -86,6 +88,8 @@ impl DistilBertForSequenceClassification {
 }
 
 impl DistilBertForTokenClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, c: &DistilBertConfig) -> Result<Self> {
         Ok(Self {
             distilbert: DistilBertModel::load(root, c)?,
@@ -96,6 +100,8 @@ impl DistilBertForTokenClassification {
 }
 
 impl DistilBertForQuestionAnswering {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, c: &DistilBertConfig) -> Result<Self> {
         Ok(Self {
             distilbert: DistilBertModel::load(root, c)?,

@@ -56,30 +56,53 @@ pub struct GenerationConfig {
     pub max_length: usize,
     /// New tokens; takes precedence over `max_length`.
     pub max_new_tokens: Option<usize>,
+    /// `min_length`: end-of-sequence is forbidden before this total length.
     pub min_length: usize,
+    /// `min_new_tokens`: end-of-sequence is forbidden before this many new tokens.
     pub min_new_tokens: Option<usize>,
+    /// `early_stopping`: when beam search ends.
     pub early_stopping: EarlyStopping,
+    /// `num_beams`: beams of beam search (1: greedy or sampling).
     pub num_beams: usize,
+    /// `do_sample`: sample the next token instead of taking the best one.
     pub do_sample: bool,
+    /// `temperature`: logits are divided by it before sampling.
     pub temperature: f32,
+    /// `top_k`: sample among the k most likely tokens (0: no limit).
     pub top_k: usize,
+    /// `top_p`: sample among the most likely tokens whose probabilities sum to p (nucleus).
     pub top_p: f32,
+    /// `repetition_penalty`: logits of tokens already generated are divided (or, if negative,
+    /// multiplied) by it.
     pub repetition_penalty: f32,
+    /// `length_penalty`: beam scores are divided by length to this power.
     pub length_penalty: f32,
+    /// `no_repeat_ngram_size`: n-grams of this size may occur only once (0: off).
     pub no_repeat_ngram_size: usize,
+    /// `bad_words_ids`: token sequences that may not be generated.
     pub bad_words_ids: Option<Vec<Vec<u32>>>,
+    /// `forced_bos_token_id`: the token forced first after the decoder start.
     pub forced_bos_token_id: Option<u32>,
+    /// `forced_eos_token_id`: the token(s) forced when `max_length` is reached.
     #[serde(deserialize_with = "one_or_many")]
     pub forced_eos_token_id: Option<Vec<u32>>,
+    /// `num_return_sequences`: outputs per input (at most `num_beams` with beam search).
     pub num_return_sequences: usize,
+    /// `pad_token_id`: id of the padding token.
     pub pad_token_id: Option<u32>,
+    /// `bos_token_id`: id of the beginning-of-sequence token.
     pub bos_token_id: Option<u32>,
+    /// `eos_token_id`: id of the end-of-sequence token.
     #[serde(deserialize_with = "one_or_many")]
     pub eos_token_id: Option<Vec<u32>>,
+    /// `decoder_start_token_id`: the first token fed to the decoder.
     #[serde(deserialize_with = "one_or_many")]
     pub decoder_start_token_id: Option<Vec<u32>>,
+    /// `suppress_tokens`: tokens that are never generated.
     pub suppress_tokens: Option<Vec<u32>>,
+    /// `begin_suppress_tokens`: tokens not generated at the first step.
     pub begin_suppress_tokens: Option<Vec<u32>>,
+    /// `use_cache`: reuse the keys and values of earlier steps.
     pub use_cache: bool,
     /// Seed of the sampler (`do_sample`); HF takes it from `torch.manual_seed`.
     #[serde(skip)]
@@ -88,6 +111,7 @@ pub struct GenerationConfig {
     /// of 20, HF generates 20 *new* tokens (capped by the model's positions); so do we.
     #[serde(skip)]
     pub explicit_max_length: bool,
+    /// Every other field, as read (Whisper's `lang_to_id`, `alignment_heads`, ...).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }

@@ -8,30 +8,41 @@ use super::GenerationConfig;
 /// A logits processor of a model's own (HF's `LogitsProcessor`): edits one row of scores
 /// given the row's tokens so far. Passed to [`generate_with`](super::generate_with).
 pub trait LogitsProcessor {
+    /// Adjusts `scores` (the next token's logits) given the row's tokens so far.
     fn process(&self, input_ids: &[u32], scores: &mut [f32]);
 }
 
 /// Options of the processors, resolved for one `generate` call.
 #[derive(Debug, Clone)]
 pub struct LogitsProcessors {
+    /// `repetition_penalty` (1: off).
     pub repetition_penalty: f32,
+    /// `no_repeat_ngram_size` (0: off).
     pub no_repeat_ngram_size: usize,
     /// Single-token bad words (banned everywhere) and longer ones (banned after their prefix).
     bad_single: Vec<u32>,
     bad_sequences: Vec<Vec<u32>>,
+    /// `min_length`: end-of-sequence is forbidden before this total length.
     pub min_length: usize,
     /// `(decoder prompt length, min_new_tokens)`.
     pub min_new_tokens: Option<(usize, usize)>,
+    /// The end-of-sequence ids.
     pub eos: Vec<u32>,
+    /// `forced_bos_token_id`: forced as the first generated token.
     pub forced_bos_token_id: Option<u32>,
+    /// `forced_eos_token_id`: forced at the last position `max_length` allows.
     pub forced_eos_token_id: Option<Vec<u32>>,
+    /// `max_length`, for `forced_eos_token_id`.
     pub max_length: usize,
+    /// `suppress_tokens`: ids never generated.
     pub suppress_tokens: Vec<u32>,
     /// `(tokens, the sequence length at which they are suppressed)`.
     pub begin_suppress: Option<(Vec<u32>, usize)>,
     /// Sampling warpers (only with `do_sample`).
     pub temperature: Option<f32>,
+    /// `top_k` warper.
     pub top_k: Option<usize>,
+    /// `top_p` (nucleus) warper.
     pub top_p: Option<f32>,
 }
 

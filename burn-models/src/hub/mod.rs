@@ -112,6 +112,7 @@ impl ModelDir {
         })
     }
 
+    /// The folder.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -122,6 +123,7 @@ impl ModelDir {
         path.is_file().then_some(path)
     }
 
+    /// `path/config.json`.
     pub fn config_path(&self) -> PathBuf {
         self.path.join("config.json")
     }
@@ -131,6 +133,7 @@ impl ModelDir {
         read_json(&self.config_path())
     }
 
+    /// The folder's weights (`model.safetensors`, sharded safetensors or `pytorch_model.bin`).
     pub fn weights(&self) -> Result<Weights> {
         Weights::from_model_dir(&self.path)
     }

@@ -24,15 +24,25 @@ use crate::nn::Linear;
 /// Element types a checkpoint tensor can be stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredDtype {
+    /// 32-bit float.
     F32,
+    /// 16-bit float.
     F16,
+    /// bfloat16.
     BF16,
+    /// 64-bit float.
     F64,
+    /// 64-bit integer.
     I64,
+    /// 32-bit integer.
     I32,
+    /// 8-bit integer.
     I8,
+    /// 8-bit unsigned integer.
     U8,
+    /// Boolean.
     Bool,
+    /// Any other dtype; loading it as a float weight is an error.
     Other,
 }
 
@@ -206,14 +216,17 @@ impl Weights {
         }
     }
 
+    /// Whether the checkpoint has a tensor `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
     }
 
+    /// The names of every tensor in the checkpoint.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
 
+    /// The shape of tensor `name`, if present.
     pub fn shape(&self, name: &str) -> Option<&[usize]> {
         self.entries.get(name).map(|e| e.shape.as_slice())
     }
@@ -392,10 +405,12 @@ impl<'a> WeightScope<'a> {
         }
     }
 
+    /// The device tensors are loaded onto.
     pub fn device(&self) -> &'a Device {
         self.device
     }
 
+    /// The checkpoint this scope reads.
     pub fn weights(&self) -> &'a Weights {
         self.weights
     }
@@ -409,6 +424,7 @@ impl<'a> WeightScope<'a> {
         }
     }
 
+    /// Whether the checkpoint has `name` in this scope.
     pub fn contains(&self, name: &str) -> bool {
         self.weights.contains(&self.name(name))
     }

@@ -8,6 +8,7 @@ use crate::bert::BertConfig;
 pub struct LayoutLMConfig {
     /// Boxes are in 0..max_2d_position_embeddings (transformers' 0-1000 page units).
     pub max_2d_position_embeddings: usize,
+    /// The BERT fields of the config (LayoutLM is BERT plus 2-D position embeddings).
     #[serde(flatten)]
     pub bert: BertConfig,
 }

@@ -14,9 +14,13 @@ use crate::nn::{AttentionMask, PostNormEncoder, TextEmbeddings};
 /// and box height and width have tables of their own.
 #[derive(Module, Debug)]
 pub struct SpatialEmbeddings {
+    /// Embeddings of the boxes' left and right edges (`x_position_embeddings`).
     pub x_position_embeddings: Embedding,
+    /// Embeddings of the boxes' top and bottom edges (`y_position_embeddings`).
     pub y_position_embeddings: Embedding,
+    /// Embeddings of the boxes' heights (`h_position_embeddings`).
     pub h_position_embeddings: Embedding,
+    /// Embeddings of the boxes' widths (`w_position_embeddings`).
     pub w_position_embeddings: Embedding,
 }
 
@@ -42,10 +46,15 @@ impl SpatialEmbeddings {
 /// `LayoutLMModel`: BERT whose embeddings also add each token's box.
 #[derive(Module, Debug)]
 pub struct LayoutLMModel {
+    /// The embeddings (`embeddings`).
     pub embeddings: TextEmbeddings,
+    /// The 2-D position embeddings of the words' boxes.
     pub spatial: SpatialEmbeddings,
+    /// The encoder.
     pub encoder: PostNormEncoder,
+    /// The pooler: dense + tanh on the first token (`pooler`).
     pub pooler: Option<BertPooler>,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: LayoutLMConfig,
 }
@@ -97,8 +106,11 @@ impl LayoutLMModel {
 /// `LayoutLMForSequenceClassification`: a linear classifier on the pooled `[CLS]` output.
 #[derive(Module, Debug)]
 pub struct LayoutLMForSequenceClassification {
+    /// The LayoutLM encoder (`layoutlm`).
     pub layoutlm: LayoutLMModel,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
 }
 
@@ -118,8 +130,11 @@ impl SequenceClassifier for LayoutLMForSequenceClassification {
 /// `LayoutLMForTokenClassification`: a linear classifier on every token.
 #[derive(Module, Debug)]
 pub struct LayoutLMForTokenClassification {
+    /// The LayoutLM encoder (`layoutlm`).
     pub layoutlm: LayoutLMModel,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
 }
 
@@ -138,7 +153,9 @@ impl TokenClassifier for LayoutLMForTokenClassification {
 /// logits over the document's tokens.
 #[derive(Module, Debug)]
 pub struct LayoutLMForQuestionAnswering {
+    /// The LayoutLM encoder (`layoutlm`).
     pub layoutlm: LayoutLMModel,
+    /// The span head (`qa_outputs`): start and end logits per token.
     pub qa_outputs: Linear,
 }
 

@@ -67,6 +67,8 @@ fn classifier_dropout(c: &LayoutLMConfig) -> DropoutConfig {
 }
 
 impl LayoutLMForSequenceClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &LayoutLMConfig) -> Result<Self> {
         let c = &config.bert;
         Ok(Self {
@@ -78,6 +80,8 @@ impl LayoutLMForSequenceClassification {
 }
 
 impl LayoutLMForTokenClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &LayoutLMConfig) -> Result<Self> {
         let c = &config.bert;
         Ok(Self {
@@ -89,6 +93,8 @@ impl LayoutLMForTokenClassification {
 }
 
 impl LayoutLMForQuestionAnswering {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &LayoutLMConfig) -> Result<Self> {
         Ok(Self {
             layoutlm: LayoutLMModel::load(root, config)?,

@@ -37,10 +37,15 @@ impl AttentionMask {
 /// DistilBERT and every encoder of that family. Runs on Burn's fused attention op.
 #[derive(Module, Debug)]
 pub struct MultiHeadAttention {
+    /// Query projection.
     pub query: Linear,
+    /// Key projection.
     pub key: Linear,
+    /// Value projection.
     pub value: Linear,
+    /// Output projection.
     pub output: Linear,
+    /// Attention heads.
     pub num_heads: usize,
 }
 

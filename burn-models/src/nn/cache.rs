@@ -5,7 +5,9 @@ use super::AttentionMask;
 /// Keys and values of one attention layer, `[batch, heads, len, head_dim]` each.
 #[derive(Debug, Clone)]
 pub struct KeyValue {
+    /// The keys.
     pub key: Tensor<4>,
+    /// The values.
     pub value: Tensor<4>,
 }
 
@@ -17,7 +19,8 @@ pub struct KeyValue {
 /// Beams (and `num_return_sequences` copies) of one input share its encoder rows: the cache
 /// keeps one encoder row per input and `copies` decoder rows for each, so the cross-attention
 /// keys and values are projected once per input, and each input's queries of all its beams
-/// attend to them in one product ([`MultiHeadAttention::forward_cached_cross`]).
+/// attend to them in one product
+/// ([`MultiHeadAttention::forward_cached_cross`](super::MultiHeadAttention::forward_cached_cross)).
 ///
 /// Shared by every seq2seq model (BART, Marian, T5, Whisper). Models fill the slots through
 /// [`MultiHeadAttention::forward_cached_self`](super::MultiHeadAttention::forward_cached_self)

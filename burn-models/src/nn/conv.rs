@@ -13,11 +13,14 @@ use crate::hub::WeightScope;
 /// `scale = weight * rsqrt(running_var + 1e-5)`, `shift = bias - running_mean * scale`.
 #[derive(Module, Debug)]
 pub struct FrozenBatchNorm2d {
+    /// Per-channel scale.
     pub scale: Param<Tensor<1>>,
+    /// Per-channel shift.
     pub shift: Param<Tensor<1>>,
 }
 
 impl FrozenBatchNorm2d {
+    /// `x * scale + shift` per channel, on `[batch, channels, height, width]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [channels] = self.scale.dims();
         x * self.scale.val().reshape([1, channels, 1, 1])

@@ -46,6 +46,7 @@ impl DynamicInt8Weight {
         self.packed.dims()
     }
 
+    /// The device the weight lives on.
     pub fn device(&self) -> Device {
         self.device.clone()
     }
@@ -175,9 +176,10 @@ impl ModuleDisplayDefault for DynamicInt8Weight {
 
 impl ModuleDisplay for DynamicInt8Weight {}
 
-/// Converts the dense weights of every linear layer of `model` to [dynamic int8](self), for
-/// inference on the CPU; returns how many it converted. Layers already quantized for training
-/// (int8/NF4 bases) are left as they are, and so are LoRA adapters (added in f32).
+/// Converts the dense weights of every linear layer of `model` to
+/// [dynamic int8](DynamicInt8Weight), for inference on the CPU; returns how many it converted.
+/// Layers already quantized for training (int8/NF4 bases) are left as they are, and so are
+/// LoRA adapters (added in f32).
 pub fn quantize_dynamic<M: Linears + ?Sized>(model: &mut M) -> Result<usize> {
     quantize_dynamic_where(model, |_| true)
 }

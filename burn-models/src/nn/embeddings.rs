@@ -6,10 +6,15 @@ use burn::tensor::{Int, Tensor};
 /// the input layer of BERT, DistilBERT, LayoutLM and their relatives.
 #[derive(Module, Debug)]
 pub struct TextEmbeddings {
+    /// Token embeddings (`word_embeddings`).
     pub word_embeddings: Embedding,
+    /// Learned absolute position embeddings (`position_embeddings`).
     pub position_embeddings: Embedding,
+    /// Token type (segment) embeddings, for models that have them (`token_type_embeddings`).
     pub token_type_embeddings: Option<Embedding>,
+    /// Layer norm of the summed embeddings (`LayerNorm`).
     pub layer_norm: LayerNorm,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
 }
 

@@ -12,14 +12,20 @@ use super::{AttentionMask, FeedForward, MultiHeadAttention};
 /// DistilBERT's configs).
 #[derive(Module, Debug)]
 pub struct PostNormEncoderLayer {
+    /// Self-attention.
     pub attention: MultiHeadAttention,
+    /// Layer norm after attention and its residual (`norm1`).
     pub attention_norm: LayerNorm,
+    /// The feed-forward block.
     pub feed_forward: FeedForward,
+    /// Layer norm after the feed-forward block and its residual (`norm2`).
     pub output_norm: LayerNorm,
+    /// Dropout (active only in training): see the type's docs.
     pub dropout: Dropout,
 }
 
 impl PostNormEncoderLayer {
+    /// `[batch, seq, hidden]` -> the same; `mask` hides padded positions.
     pub fn forward(&self, x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
         let attended = self.dropout.forward(self.attention.forward_with_dropout(
             x.clone(),
@@ -35,10 +41,12 @@ impl PostNormEncoderLayer {
 /// A stack of post-norm encoder layers.
 #[derive(Module, Debug)]
 pub struct PostNormEncoder {
+    /// The layers, in order.
     pub layers: Vec<PostNormEncoderLayer>,
 }
 
 impl PostNormEncoder {
+    /// Runs the layers in order.
     pub fn forward(&self, mut x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
         let [_, seq, _] = x.dims();
         let heads = self.layers.first().map_or(1, |l| l.attention.num_heads);

@@ -40,7 +40,9 @@ pub type GradFn<const N: usize, const D: usize, const DO: usize> =
 /// What a [`GradFn`] returns: the inputs' gradients, and gradients of other leaves of the graph
 /// (a checkpointed layer's parameters) by node.
 pub struct InputGrads<const N: usize, const D: usize> {
+    /// The gradient of each input (`None` for inputs that need none).
     pub inputs: [Option<Tensor<D>>; N],
+    /// Gradients of other leaves of the graph, by node.
     pub leaves: Vec<(NodeId, DispatchTensor)>,
 }
 

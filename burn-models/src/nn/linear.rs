@@ -15,6 +15,7 @@ use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 /// `y += B(A(dropout(x))) * scaling` for the active adapter (PEFT's `lora.Linear`).
 #[derive(Module, Debug)]
 pub struct Linear {
+    /// The base weight (`weight`), dense or quantized.
     pub weight: LinearWeight,
     /// `[d_output]`
     pub bias: Option<Param<Tensor<1>>>,
@@ -92,6 +93,7 @@ pub struct Nf4Weight {
     /// `[d_output, d_input]`.
     #[module(skip)]
     pub shape: [usize; 2],
+    /// Weights per quantization block (bitsandbytes' `blocksize`, 64).
     #[module(skip)]
     pub block_size: usize,
     /// `state2` block size (256).
@@ -154,7 +156,9 @@ fn stored_bytes_1d(stored: Tensor<1, Int>, in_words: bool, len: usize) -> Tensor
 pub struct SavedLinear {
     /// `[d_input, d_output]`.
     pub weight: Param<Tensor<2>>,
+    /// `[d_output]`.
     pub bias: Option<Param<Tensor<1>>>,
+    /// The adapter's name.
     #[module(skip)]
     pub name: String,
 }
@@ -166,7 +170,9 @@ pub struct LoraAdapter {
     pub a: Param<Tensor<2>>,
     /// `lora_B.weight.T`: `[r, d_output]`.
     pub b: Param<Tensor<2>>,
+    /// Dropout on the adapter's input (`lora_dropout`).
     pub dropout: Dropout,
+    /// The adapter's name.
     #[module(skip)]
     pub name: String,
     /// `lora_alpha / r` (or `/ sqrt(r)` with rsLoRA).
@@ -494,6 +500,8 @@ impl Linear {
         self.weight.dims()
     }
 
+    /// `x W + b` on `[..., d_input]`, plus the active adapter's LoRA path; with an active saved
+    /// copy (`modules_to_save`), the copy's `x W + b` instead.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         self.forward_with(x, None)
     }
@@ -600,6 +608,7 @@ impl LoraAdapter {
         self.a.val().matmul(self.b.val()).mul_scalar(self.scaling)
     }
 
+    /// The adapter's rank `r`.
     pub fn rank(&self) -> usize {
         self.a.shape().dims::<2>()[1]
     }
@@ -608,7 +617,9 @@ impl LoraAdapter {
 /// Models (and their parts) whose [`Linear`] layers can be visited, each knowing its Hugging
 /// Face module path: how PEFT-style adapters and quantization reach into any architecture.
 pub trait Linears {
+    /// Calls `f` on every linear layer.
     fn visit_linears(&self, f: &mut dyn FnMut(&Linear));
+    /// Calls `f` on every linear layer, mutably.
     fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&mut Linear));
 
     /// Every 1-D float parameter of the whole module (biases, norm scales), linear layers'

@@ -6,14 +6,22 @@ use crate::nn::Activation;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ResNetConfig {
+    /// `num_channels`: channels of the input images (3).
     pub num_channels: usize,
+    /// `embedding_size`: channels of the stem convolution.
     pub embedding_size: usize,
+    /// `hidden_sizes`: output channels of each stage.
     pub hidden_sizes: Vec<usize>,
+    /// `depths`: residual blocks in each stage.
     pub depths: Vec<usize>,
     /// `"basic"` or `"bottleneck"`.
     pub layer_type: String,
+    /// `hidden_act`: the activation after each convolution and norm.
     pub hidden_act: Activation,
+    /// `downsample_in_first_stage`: the first stage downsamples (stride 2).
     pub downsample_in_first_stage: bool,
+    /// `downsample_in_bottleneck`: a bottleneck block strides in its first 1x1 convolution rather
+    /// than its 3x3.
     pub downsample_in_bottleneck: bool,
     /// Backbone outputs (`"stem"`, `"stage1"`, ...); DETR reads the last one.
     pub out_features: Option<Vec<String>>,
@@ -37,6 +45,7 @@ impl Default for ResNetConfig {
 }
 
 impl ResNetConfig {
+    /// Whether the blocks are bottlenecks (`layer_type == "bottleneck"`) rather than basic.
     pub fn is_bottleneck(&self) -> bool {
         self.layer_type == "bottleneck"
     }

@@ -8,13 +8,17 @@ use crate::nn::{Activation, FrozenBatchNorm2d};
 /// `ResNetConvLayer`: convolution, frozen BatchNorm, then the activation (if any).
 #[derive(Module, Debug)]
 pub struct ResNetConvLayer {
+    /// The convolution (no bias).
     pub convolution: Conv2d,
+    /// Batch norm with frozen statistics.
     pub normalization: FrozenBatchNorm2d,
+    /// The activation, after the norm (`None`: none).
     #[module(skip)]
     pub activation: Option<Activation>,
 }
 
 impl ResNetConvLayer {
+    /// Convolution, norm, activation; `[batch, channels, height, width]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.normalization.forward(self.convolution.forward(x));
         match self.activation {
@@ -28,13 +32,17 @@ impl ResNetConvLayer {
 /// strided 1x1 conv when the shape changes. The activation follows the residual sum.
 #[derive(Module, Debug)]
 pub struct ResNetBlock {
+    /// A strided 1x1 convolution when the block changes shape; identity otherwise.
     pub shortcut: Option<ResNetConvLayer>,
+    /// The block's convolutions, in order.
     pub layers: Vec<ResNetConvLayer>,
+    /// The activation applied after the residual sum.
     #[module(skip)]
     pub activation: Activation,
 }
 
 impl ResNetBlock {
+    /// The block's output: the activation of its layers' output plus the shortcut.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let residual = match &self.shortcut {
             Some(shortcut) => shortcut.forward(x.clone()),
@@ -52,8 +60,11 @@ impl ResNetBlock {
 /// feature maps named by `out_features` (DETR reads the last; its mask head the others too).
 #[derive(Module, Debug)]
 pub struct ResNetBackbone {
+    /// The stem: a 7x7 convolution, stride 2.
     pub embedder: ResNetConvLayer,
+    /// The stem's 3x3 max pool, stride 2 (`pooler`).
     pub pooler: MaxPool2d,
+    /// The residual blocks of each stage.
     pub stages: Vec<Vec<ResNetBlock>>,
     /// Channels of the last returned feature map.
     pub out_channels: usize,

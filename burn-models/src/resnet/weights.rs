@@ -23,7 +23,9 @@ use crate::nn::Activation;
 /// Which names the checkpoint uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResNetNaming {
+    /// transformers' `ResNetBackbone` names (`embedder.embedder.convolution`, `encoder.stages`).
     Hf,
+    /// timm's names (`conv1`, `bn1`, `layer1`...), as DETR checkpoints with a timm backbone have.
     Timm,
 }
 

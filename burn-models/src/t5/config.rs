@@ -8,18 +8,31 @@ use crate::nn::Activation;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct T5Config {
+    /// `vocab_size`: tokens in the vocabulary.
     pub vocab_size: usize,
+    /// `d_model`: width of the hidden states.
     pub d_model: usize,
+    /// `d_kv`: width of each attention head.
     pub d_kv: usize,
+    /// `d_ff`: width of the feed-forward inner layer.
     pub d_ff: usize,
+    /// `num_layers`: encoder layers.
     pub num_layers: usize,
+    /// `num_decoder_layers`: decoder layers; `num_layers` when unset.
     pub num_decoder_layers: Option<usize>,
+    /// `num_heads`: attention heads per layer.
     pub num_heads: usize,
+    /// `relative_attention_num_buckets`: buckets of the relative position bias.
     pub relative_attention_num_buckets: usize,
+    /// `relative_attention_max_distance`: distance beyond which relative positions share a bucket.
     pub relative_attention_max_distance: usize,
+    /// `layer_norm_epsilon`: epsilon of the layer norms.
     pub layer_norm_epsilon: f64,
+    /// `feed_forward_proj`: `"relu"`, or a gated one such as `"gated-gelu"` (T5 v1.1, FLAN-T5).
     pub feed_forward_proj: String,
+    /// `tie_word_embeddings`: the output projection shares the token embedding.
     pub tie_word_embeddings: bool,
+    /// The fields every config shares (`model_type`, labels, `problem_type`).
     #[serde(flatten)]
     pub common: CommonConfig,
 }
@@ -65,6 +78,7 @@ impl T5Config {
         Ok((gated, activation))
     }
 
+    /// Decoder layers: `num_decoder_layers`, or `num_layers` when unset.
     pub fn decoder_layers(&self) -> usize {
         self.num_decoder_layers.unwrap_or(self.num_layers)
     }

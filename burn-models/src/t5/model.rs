@@ -47,11 +47,14 @@ pub fn relative_position_bucket(
 /// The feed-forward block: ReLU (`wi`, `wo`) or gated (`wi_0`, `wi_1`, `wo`).
 #[derive(Module, Debug)]
 pub struct T5FeedForward {
+    /// The ReLU feed-forward (`DenseReluDense` with `wi`, `wo`), for `feed_forward_proj="relu"`.
     pub dense: Option<FeedForward>,
+    /// The gated feed-forward (`wi_0`, `wi_1`, `wo`), for `"gated-gelu"` and the like.
     pub gated: Option<GatedFeedForward>,
 }
 
 impl T5FeedForward {
+    /// The feed-forward transform alone (the block adds the norm and the residual).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match (&self.dense, &self.gated) {
             (Some(ff), _) => ff.forward(x),
@@ -65,25 +68,37 @@ impl T5FeedForward {
 /// as `x + sublayer(rms_norm(x))`.
 #[derive(Module, Debug)]
 pub struct T5Block {
+    /// Self-attention (`self_attn`).
     pub self_attn: MultiHeadAttention,
+    /// RMS norm before self-attention.
     pub self_attn_norm: RmsNorm,
+    /// Cross-attention over the encoder output (decoder blocks only).
     pub cross_attn: Option<MultiHeadAttention>,
+    /// RMS norm before cross-attention (decoder blocks only).
     pub cross_attn_norm: Option<RmsNorm>,
+    /// The feed-forward block.
     pub feed_forward: T5FeedForward,
+    /// RMS norm before the feed-forward block.
     pub feed_forward_norm: RmsNorm,
 }
 
 /// An encoder or decoder stack with its relative position bias table.
 #[derive(Module, Debug)]
 pub struct T5Stack {
+    /// The blocks, in order.
     pub blocks: Vec<T5Block>,
     /// `[num_buckets, heads]`, from the first block.
     pub relative_attention_bias: Embedding,
+    /// Layer norm before (pre-norm) or after (post-norm) the feed-forward block
+    /// (`final_layer_norm`).
     pub final_layer_norm: RmsNorm,
+    /// Whether relative positions count in both directions (encoder) or only back (decoder).
     #[module(skip)]
     pub bidirectional: bool,
+    /// `relative_attention_num_buckets`.
     #[module(skip)]
     pub num_buckets: usize,
+    /// `relative_attention_max_distance`.
     #[module(skip)]
     pub max_distance: usize,
 }
@@ -116,10 +131,15 @@ impl T5Stack {
 /// `T5ForConditionalGeneration`.
 #[derive(Module, Debug)]
 pub struct T5ForConditionalGeneration {
+    /// The token embedding shared by encoder and decoder (`shared`).
     pub shared: Embedding,
+    /// The encoder.
     pub encoder: T5Stack,
+    /// The decoder.
     pub decoder: T5Stack,
+    /// The output projection to vocabulary logits (`lm_head`).
     pub lm_head: Linear,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: T5Config,
 }

@@ -110,6 +110,8 @@ fn stack(scope: &WeightScope, c: &T5Config, decoder: bool) -> Result<T5Stack> {
 }
 
 impl T5ForConditionalGeneration {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &T5Config) -> Result<Self> {
         if config.num_heads == 0 {
             return Err(ModelError::Unsupported("num_heads is 0".into()));

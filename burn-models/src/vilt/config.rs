@@ -8,26 +8,42 @@ use crate::vit::ViTConfig;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ViltConfig {
+    /// `vocab_size`: tokens in the vocabulary.
     pub vocab_size: usize,
+    /// `type_vocab_size`: token types (segments) the embeddings know.
     pub type_vocab_size: usize,
     /// Text (0) and image (1) token types.
     pub modality_type_vocab_size: usize,
+    /// `max_position_embeddings`: the longest text, in tokens.
     pub max_position_embeddings: usize,
+    /// `hidden_size`: width of the hidden states.
     pub hidden_size: usize,
+    /// `num_hidden_layers`: encoder layers.
     pub num_hidden_layers: usize,
+    /// `num_attention_heads`: attention heads per layer.
     pub num_attention_heads: usize,
+    /// `intermediate_size`: width of the feed-forward inner layer.
     pub intermediate_size: usize,
+    /// `hidden_act`: the feed-forward activation.
     pub hidden_act: Activation,
+    /// `hidden_dropout_prob`: dropout on hidden states (training only).
     pub hidden_dropout_prob: f64,
+    /// `attention_probs_dropout_prob`: dropout on attention weights (training only).
     pub attention_probs_dropout_prob: f64,
+    /// `layer_norm_eps`: epsilon of the layer norms.
     pub layer_norm_eps: f64,
+    /// `image_size`: side of the (square) input images, in pixels.
     pub image_size: usize,
+    /// `patch_size`: side of the square patches, in pixels.
     pub patch_size: usize,
+    /// `num_channels`: channels of the input images (3).
     pub num_channels: usize,
+    /// `qkv_bias`: the query, key and value projections have biases.
     pub qkv_bias: bool,
     /// Patches sampled per image while training (-1: all). Inference here always uses all
     /// patches, so results do not depend on a random draw.
     pub max_image_length: i64,
+    /// The fields every config shares (`model_type`, labels, `problem_type`).
     #[serde(flatten)]
     pub common: CommonConfig,
 }

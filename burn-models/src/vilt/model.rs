@@ -19,7 +19,9 @@ pub struct ViltPatchEmbeddings {
     pub cls_token: Param<Tensor<3>>,
     /// `[1, 1 + side * side, hidden]`
     pub position_embeddings: Param<Tensor<3>>,
+    /// The patch embedding: a convolution with stride `patch_size` (`patch_embeddings`).
     pub patch_embeddings: PatchEmbeddings,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
 }
 
@@ -153,13 +155,19 @@ fn bilinear_align_corners(in_size: usize, out_size: usize) -> Vec<(usize, usize,
 /// encoder, a final LayerNorm, and the `[CLS]` pooler.
 #[derive(Module, Debug)]
 pub struct ViltModel {
+    /// Text embeddings: tokens, positions, token types (`embeddings.text_embeddings`).
     pub text_embeddings: TextEmbeddings,
+    /// Patch embeddings of the image, with their positions.
     pub image_embeddings: ViltPatchEmbeddings,
     /// Modality types: 0 for text tokens, 1 for image patches.
     pub token_type_embeddings: Embedding,
+    /// The encoder.
     pub encoder: PreNormEncoder,
+    /// Layer norm after the encoder (`layernorm`).
     pub layernorm: LayerNorm,
+    /// The pooler: dense + tanh on the first token (`pooler`).
     pub pooler: BertPooler,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: ViltConfig,
 }
@@ -243,9 +251,13 @@ impl ViltModel {
 /// one logit per answer of the answer vocabulary (scored with a sigmoid).
 #[derive(Module, Debug)]
 pub struct ViltForQuestionAnswering {
+    /// The ViLT encoder (`vilt`).
     pub vilt: ViltModel,
+    /// First linear layer of the answer head (`classifier.0`).
     pub dense: Linear,
+    /// Its layer norm (`classifier.1`).
     pub norm: LayerNorm,
+    /// Last linear layer: one logit per answer (`classifier.3`).
     pub output: Linear,
 }
 

@@ -31,6 +31,8 @@ fn base_scope<'a>(root: &WeightScope<'a>) -> WeightScope<'a> {
 }
 
 impl ViltModel {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &ViltConfig) -> Result<Self> {
         let c = config;
         if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
@@ -88,6 +90,8 @@ impl ViltModel {
 }
 
 impl ViltForQuestionAnswering {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &ViltConfig) -> Result<Self> {
         let h = config.hidden_size;
         Ok(Self {

@@ -15,8 +15,11 @@ use crate::vision::ImageClassifier;
 /// than a general convolution.
 #[derive(Module, Debug)]
 pub struct PatchEmbeddings {
+    /// The patch convolution as a linear map from a flattened patch to `hidden_size`.
     pub projection: Linear,
+    /// Side of the square patches, in pixels.
     pub patch_size: usize,
+    /// Channels of the input images.
     pub num_channels: usize,
 }
 
@@ -43,11 +46,15 @@ pub struct ViTEmbeddings {
     pub cls_token: Param<Tensor<3>>,
     /// `[1, 1 + patches, hidden]`
     pub position_embeddings: Param<Tensor<3>>,
+    /// The patch embedding: a convolution with stride `patch_size` (`patch_embeddings`).
     pub patch_embeddings: PatchEmbeddings,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
 }
 
 impl ViTEmbeddings {
+    /// Patch embeddings with the `[CLS]` token and positions: `[batch, 1 + patches, hidden]`.
+    /// `interpolate_pos_encoding` resizes the position embeddings for other image sizes.
     pub fn forward(
         &self,
         pixel_values: Tensor<4>,
@@ -148,9 +155,13 @@ fn bicubic_weights(in_size: usize, out_size: usize) -> Vec<([usize; 4], [f32; 4]
 /// `ViTModel` without the pooler: embeddings, pre-norm encoder, final LayerNorm.
 #[derive(Module, Debug)]
 pub struct ViTModel {
+    /// The embeddings (`embeddings`).
     pub embeddings: ViTEmbeddings,
+    /// The encoder.
     pub encoder: PreNormEncoder,
+    /// Layer norm after the encoder (`layernorm`).
     pub layernorm: LayerNorm,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: ViTConfig,
 }
@@ -194,11 +205,15 @@ impl ViTModel {
 /// `ViTForImageClassification`: a linear classifier on the final `[CLS]` state.
 #[derive(Module, Debug)]
 pub struct ViTForImageClassification {
+    /// The ViT encoder (`vit`).
     pub vit: ViTModel,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
 }
 
 impl ViTForImageClassification {
+    /// Logits `[batch, num_labels]` of images `[batch, channels, height, width]`, from the
+    /// `[CLS]` token.
     pub fn forward(
         &self,
         pixel_values: Tensor<4>,

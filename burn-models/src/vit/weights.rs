@@ -111,6 +111,8 @@ pub(crate) fn load_vit_layer(scope: &WeightScope, c: &ViTConfig) -> Result<PreNo
 }
 
 impl ViTForImageClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &ViTConfig) -> Result<Self> {
         Ok(Self {
             vit: ViTModel::load(root, config)?,

@@ -22,31 +22,55 @@ pub enum FeatExtractNorm {
 pub struct Wav2Vec2Config {
     /// CTC vocabulary; `null` only for checkpoints without an `lm_head`.
     pub vocab_size: Option<usize>,
+    /// `hidden_size`: width of the hidden states.
     pub hidden_size: usize,
+    /// `num_hidden_layers`: transformer encoder layers.
     pub num_hidden_layers: usize,
+    /// `num_attention_heads`: attention heads per layer.
     pub num_attention_heads: usize,
+    /// `intermediate_size`: width of the feed-forward inner layer.
     pub intermediate_size: usize,
+    /// `hidden_act`: the feed-forward activation.
     pub hidden_act: Activation,
+    /// `hidden_dropout`: dropout on hidden states (training only).
     pub hidden_dropout: f64,
+    /// `feat_proj_dropout`: dropout after the feature projection (training only).
     pub feat_proj_dropout: f64,
+    /// `final_dropout`: dropout before the CTC head (training only).
     pub final_dropout: f64,
+    /// `layer_norm_eps`: epsilon of the layer norms.
     pub layer_norm_eps: f64,
+    /// `feat_extract_norm`: the convolutional feature encoder's normalization.
     pub feat_extract_norm: FeatExtractNorm,
+    /// `feat_extract_activation`: the feature encoder's activation.
     pub feat_extract_activation: Activation,
+    /// `conv_dim`: output channels of each feature-encoder convolution.
     pub conv_dim: Vec<usize>,
+    /// `conv_stride`: stride of each feature-encoder convolution.
     pub conv_stride: Vec<usize>,
+    /// `conv_kernel`: kernel size of each feature-encoder convolution.
     pub conv_kernel: Vec<usize>,
+    /// `conv_bias`: the feature-encoder convolutions have biases.
     pub conv_bias: bool,
+    /// `num_conv_pos_embeddings`: kernel size of the convolutional position embedding.
     pub num_conv_pos_embeddings: usize,
+    /// `num_conv_pos_embedding_groups`: groups of that convolution.
     pub num_conv_pos_embedding_groups: usize,
+    /// `do_stable_layer_norm`: pre-norm encoder layers ("large" checkpoints) instead of post-norm.
     pub do_stable_layer_norm: bool,
+    /// `use_weighted_layer_sum`: the classifier reads a learned weighted sum of every layer's
+    /// hidden states instead of the last.
     pub use_weighted_layer_sum: bool,
+    /// `classifier_proj_size`: width of the projection before the classifier.
     pub classifier_proj_size: usize,
+    /// `pad_token_id`: id of the CTC blank (the pad token).
     pub pad_token_id: Option<usize>,
     /// The adapter after the encoder (`add_adapter`) and the attention adapters of MMS
     /// (`adapter_attn_dim`) are not implemented: such configs are refused at load time.
     pub add_adapter: bool,
+    /// `adapter_attn_dim`: MMS attention adapters (refused when set).
     pub adapter_attn_dim: Option<usize>,
+    /// The fields every config shares (`model_type`, labels, `problem_type`).
     #[serde(flatten)]
     pub common: CommonConfig,
 }

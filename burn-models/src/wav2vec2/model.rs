@@ -16,9 +16,13 @@ use crate::nn::{
 /// over channels (every layer of "layer" models), then the activation.
 #[derive(Module, Debug)]
 pub struct Wav2Vec2ConvLayer {
+    /// The 1-D convolution (`conv`).
     pub conv: Conv1d,
+    /// Group norm (`feat_extract_norm="group"`, first layer only).
     pub group_norm: Option<GroupNorm>,
+    /// Layer norm over channels (`feat_extract_norm="layer"`).
     pub layer_norm: Option<LayerNorm>,
+    /// The activation function.
     #[module(skip)]
     pub activation: Activation,
 }
@@ -40,10 +44,12 @@ impl Wav2Vec2ConvLayer {
 /// `Wav2Vec2FeatureEncoder`: raw audio `[batch, samples]` -> `[batch, conv_dim[-1], frames]`.
 #[derive(Module, Debug)]
 pub struct Wav2Vec2FeatureEncoder {
+    /// The convolutions, in order (`conv_layers`).
     pub conv_layers: Vec<Wav2Vec2ConvLayer>,
 }
 
 impl Wav2Vec2FeatureEncoder {
+    /// Features `[batch, conv_dim[-1], frames]` of raw audio `[batch, samples]`.
     pub fn forward(&self, input_values: Tensor<2>) -> Tensor<3> {
         self.conv_layers
             .iter()
@@ -55,12 +61,16 @@ impl Wav2Vec2FeatureEncoder {
 /// `hidden_size`.
 #[derive(Module, Debug)]
 pub struct Wav2Vec2FeatureProjection {
+    /// Layer norm of the convolutional features (`layer_norm`).
     pub layer_norm: LayerNorm,
+    /// Projection to the encoder's width (`projection`).
     pub projection: Linear,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
 }
 
 impl Wav2Vec2FeatureProjection {
+    /// `[batch, frames, conv_dim[-1]]` -> `[batch, frames, hidden_size]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.dropout
             .forward(self.projection.forward(self.layer_norm.forward(x)))
@@ -72,7 +82,9 @@ impl Wav2Vec2FeatureProjection {
 /// kernel is even (`Wav2Vec2SamePadLayer`), then the activation.
 #[derive(Module, Debug)]
 pub struct Wav2Vec2PositionalConvEmbedding {
+    /// The grouped convolution (`conv`).
     pub conv: Conv1d,
+    /// The activation function.
     #[module(skip)]
     pub activation: Activation,
 }
@@ -92,7 +104,9 @@ impl Wav2Vec2PositionalConvEmbedding {
 /// (`Wav2Vec2EncoderLayerStableLayerNorm`, `do_stable_layer_norm`), both the shared blocks.
 #[derive(Module, Debug)]
 pub enum Wav2Vec2Layers {
+    /// Post-norm layers (`Wav2Vec2EncoderLayer`).
     PostNorm(Vec<PostNormEncoderLayer>),
+    /// Pre-norm layers (`Wav2Vec2EncoderLayerStableLayerNorm`).
     Stable(Vec<PreNormEncoderLayer>),
 }
 
@@ -137,10 +151,13 @@ impl Linears for Wav2Vec2Layers {
 /// `Wav2Vec2Encoder` / `Wav2Vec2EncoderStableLayerNorm`.
 #[derive(Module, Debug)]
 pub struct Wav2Vec2Encoder {
+    /// The convolutional position embedding, added to the features (`pos_conv_embed`).
     pub pos_conv_embed: Wav2Vec2PositionalConvEmbedding,
     /// Applied before the layers (post-norm) or after them (stable).
     pub layer_norm: LayerNorm,
+    /// The layers, in order.
     pub layers: Wav2Vec2Layers,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
 }
 
@@ -198,14 +215,19 @@ pub struct Wav2Vec2Output {
 /// `Wav2Vec2Model`: conv feature encoder, feature projection, transformer encoder.
 #[derive(Module, Debug)]
 pub struct Wav2Vec2Model {
+    /// The convolutional feature encoder (`feature_extractor`).
     pub feature_extractor: Wav2Vec2FeatureEncoder,
+    /// The feature projection (`feature_projection`).
     pub feature_projection: Wav2Vec2FeatureProjection,
+    /// The encoder.
     pub encoder: Wav2Vec2Encoder,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: Wav2Vec2Config,
 }
 
 impl Wav2Vec2Model {
+    /// The model's config.
     pub fn config(&self) -> &Wav2Vec2Config {
         &self.config
     }
@@ -294,12 +316,16 @@ impl Wav2Vec2Model {
 /// `Wav2Vec2ForCTC`: the model and a linear head over the CTC vocabulary (blank = `pad_token_id`).
 #[derive(Module, Debug)]
 pub struct Wav2Vec2ForCTC {
+    /// The Wav2Vec2 encoder (`wav2vec2`).
     pub wav2vec2: Wav2Vec2Model,
+    /// Dropout (active only in training).
     pub dropout: Dropout,
+    /// The output projection to vocabulary logits (`lm_head`).
     pub lm_head: Linear,
 }
 
 impl Wav2Vec2ForCTC {
+    /// The model's config.
     pub fn config(&self) -> &Wav2Vec2Config {
         &self.wav2vec2.config
     }
@@ -334,17 +360,24 @@ impl Wav2Vec2ForCTC {
 /// of every hidden state), a projection, mean pooling over the audio frames, a classifier.
 #[derive(Module, Debug)]
 pub struct Wav2Vec2ForSequenceClassification {
+    /// The Wav2Vec2 encoder (`wav2vec2`).
     pub wav2vec2: Wav2Vec2Model,
+    /// With `use_weighted_layer_sum`, the learned weight of each layer's hidden states
+    /// (`layer_weights`).
     pub layer_weights: Option<Param<Tensor<1>>>,
+    /// Projection of the pooled hidden states before the classifier (`projector`).
     pub projector: Linear,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
 }
 
 impl Wav2Vec2ForSequenceClassification {
+    /// The model's config.
     pub fn config(&self) -> &Wav2Vec2Config {
         &self.wav2vec2.config
     }
 
+    /// The `PretrainedConfig` part of the config (labels).
     pub fn common_config(&self) -> &CommonConfig {
         &self.wav2vec2.config.common
     }

@@ -94,6 +94,8 @@ fn conv1d(
 }
 
 impl Wav2Vec2FeatureEncoder {
+    /// Loads this part from the checkpoint names under `scope`, checking shapes against
+    /// the config.
     pub fn load(scope: &WeightScope, config: &Wav2Vec2Config) -> Result<Self> {
         let conv_layers = (0..config.conv_dim.len())
             .map(|i| {
@@ -213,6 +215,8 @@ fn dropout(prob: f64) -> Result<burn::nn::Dropout> {
 }
 
 impl Wav2Vec2Encoder {
+    /// Loads this part from the checkpoint names under `scope`, checking shapes against
+    /// the config.
     pub fn load(scope: &WeightScope, config: &Wav2Vec2Config) -> Result<Self> {
         let d = config.hidden_size;
         let eps = config.layer_norm_eps;
@@ -289,6 +293,8 @@ impl Wav2Vec2Model {
 }
 
 impl Wav2Vec2ForCTC {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &Wav2Vec2Config) -> Result<Self> {
         let vocab = config.vocab_size.ok_or_else(|| {
             ModelError::Unsupported(
@@ -304,6 +310,8 @@ impl Wav2Vec2ForCTC {
 }
 
 impl Wav2Vec2ForSequenceClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &Wav2Vec2Config) -> Result<Self> {
         let num_labels = config.common.num_labels();
         let layer_weights = if config.use_weighted_layer_sum {

@@ -16,7 +16,9 @@ pub const TOKEN_TIME_PRECISION: f64 = 0.02;
 /// `None` when no mask is given: the attention over all 1500 positions is aligned).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenTimestampOptions {
+    /// `(layer, head)` cross-attention heads of the generation config's `alignment_heads`.
     pub alignment_heads: Vec<(usize, usize)>,
+    /// Input frames (HF's `num_frames`); `None`: all of them.
     pub num_frames: Option<usize>,
 }
 
@@ -33,9 +35,13 @@ pub fn no_alignment_heads() -> ModelError {
 /// `[heads][rows][cols]` weights on the host, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadWeights {
+    /// Heads.
     pub heads: usize,
+    /// Rows per head (tokens).
     pub rows: usize,
+    /// Columns per row (encoder positions).
     pub cols: usize,
+    /// The weights, `heads * rows * cols` values.
     pub data: Vec<f32>,
 }
 

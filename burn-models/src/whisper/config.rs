@@ -8,26 +8,46 @@ use crate::nn::Activation;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct WhisperConfig {
+    /// `vocab_size`: tokens in the vocabulary (51865; 51866 for large-v3).
     pub vocab_size: usize,
+    /// `num_mel_bins`: mel bins of the input features (80; 128 for large-v3).
     pub num_mel_bins: usize,
+    /// `encoder_layers`: encoder layers.
     pub encoder_layers: usize,
+    /// `encoder_attention_heads`: attention heads per encoder layer.
     pub encoder_attention_heads: usize,
+    /// `decoder_layers`: decoder layers.
     pub decoder_layers: usize,
+    /// `decoder_attention_heads`: attention heads per decoder layer.
     pub decoder_attention_heads: usize,
+    /// `encoder_ffn_dim`: width of the encoder feed-forward inner layer.
     pub encoder_ffn_dim: usize,
+    /// `decoder_ffn_dim`: width of the decoder feed-forward inner layer.
     pub decoder_ffn_dim: usize,
+    /// `d_model`: width of the hidden states.
     pub d_model: usize,
+    /// `activation_function`: the feed-forward activation.
     pub activation_function: Activation,
+    /// `max_source_positions`: encoder positions (1500 frames = 30 s).
     pub max_source_positions: usize,
+    /// `max_target_positions`: decoder positions, the longest token sequence.
     pub max_target_positions: usize,
+    /// `scale_embedding`: token embeddings are multiplied by `sqrt(d_model)`.
     pub scale_embedding: bool,
+    /// `decoder_start_token_id`: id of `<|startoftranscript|>`.
     pub decoder_start_token_id: usize,
+    /// `pad_token_id`: id of the padding token.
     pub pad_token_id: usize,
+    /// `eos_token_id`: id of `<|endoftext|>`.
     pub eos_token_id: usize,
+    /// `classifier_proj_size`: width of the projection before the classifier.
     pub classifier_proj_size: usize,
+    /// `use_weighted_layer_sum`: the classifier reads a learned weighted sum of every layer's
+    /// hidden states instead of the last.
     pub use_weighted_layer_sum: bool,
     /// Width of the median filter smoothing the alignment heads' weights (word timestamps).
     pub median_filter_width: usize,
+    /// The fields every config shares (`model_type`, labels, `problem_type`).
     #[serde(flatten)]
     pub common: CommonConfig,
 }

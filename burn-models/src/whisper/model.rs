@@ -15,12 +15,17 @@ use crate::nn::{Activation, DecoderCache, FeedForward, KeyValue, MultiHeadAttent
 pub struct WhisperEncoderLayer {
     /// Whisper's attention: `k_proj` has no bias, scores scaled by `head_dim^-0.5`.
     pub self_attn: MultiHeadAttention,
+    /// Layer norm of the self-attention block (`self_attn_layer_norm`).
     pub self_attn_layer_norm: LayerNorm,
+    /// The feed-forward block.
     pub feed_forward: FeedForward,
+    /// Layer norm before (pre-norm) or after (post-norm) the feed-forward block
+    /// (`final_layer_norm`).
     pub final_layer_norm: LayerNorm,
 }
 
 impl WhisperEncoderLayer {
+    /// Pre-norm self-attention then feed-forward, each with a residual.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = x.clone()
             + self
@@ -34,11 +39,17 @@ impl WhisperEncoderLayer {
 /// positions, pre-norm transformer layers, a final norm.
 #[derive(Module, Debug)]
 pub struct WhisperEncoder {
+    /// The first convolution (`conv1`).
     pub conv1: Conv1d,
+    /// The second convolution (`conv2`), stride 2.
     pub conv2: Conv1d,
+    /// Position embeddings, one row per position (`embed_positions`).
     pub embed_positions: Param<Tensor<2>>,
+    /// The layers, in order.
     pub layers: Vec<WhisperEncoderLayer>,
+    /// The final layer norm (`layer_norm`).
     pub layer_norm: LayerNorm,
+    /// The activation function.
     #[module(skip)]
     pub activation: Activation,
 }
@@ -78,6 +89,8 @@ impl WhisperEncoder {
         Ok(states)
     }
 
+    /// Encoder output `[batch, max_source_positions, d_model]` of log-mel features
+    /// `[batch, num_mel_bins, 3000]`.
     pub fn forward(&self, input_features: Tensor<3>) -> Result<Tensor<3>> {
         Ok(self.run(input_features, false)?.pop().expect("one state"))
     }
@@ -91,11 +104,18 @@ impl WhisperEncoder {
 /// Pre-norm decoder layer: causal self-attention, cross-attention, feed-forward.
 #[derive(Module, Debug)]
 pub struct WhisperDecoderLayer {
+    /// Self-attention (`self_attn`).
     pub self_attn: MultiHeadAttention,
+    /// Layer norm of the self-attention block (`self_attn_layer_norm`).
     pub self_attn_layer_norm: LayerNorm,
+    /// Cross-attention over the encoder output (`encoder_attn`).
     pub encoder_attn: MultiHeadAttention,
+    /// Layer norm of the cross-attention block (`encoder_attn_layer_norm`).
     pub encoder_attn_layer_norm: LayerNorm,
+    /// The feed-forward block.
     pub feed_forward: FeedForward,
+    /// Layer norm before (pre-norm) or after (post-norm) the feed-forward block
+    /// (`final_layer_norm`).
     pub final_layer_norm: LayerNorm,
 }
 
@@ -148,11 +168,17 @@ impl WhisperDecoderLayer {
     }
 }
 
+/// The Whisper decoder: token and position embeddings, pre-norm layers with self- and
+/// cross-attention, and a final layer norm.
 #[derive(Module, Debug)]
 pub struct WhisperDecoder {
+    /// Token embeddings (`embed_tokens`).
     pub embed_tokens: Embedding,
+    /// Position embeddings, one row per position (`embed_positions`).
     pub embed_positions: Param<Tensor<2>>,
+    /// The layers, in order.
     pub layers: Vec<WhisperDecoderLayer>,
+    /// The final layer norm (`layer_norm`).
     pub layer_norm: LayerNorm,
 }
 
@@ -249,14 +275,19 @@ impl WhisperDecoder {
 /// `WhisperForConditionalGeneration`: encoder, decoder and the (tied) output projection.
 #[derive(Module, Debug)]
 pub struct WhisperForConditionalGeneration {
+    /// The encoder.
     pub encoder: WhisperEncoder,
+    /// The decoder.
     pub decoder: WhisperDecoder,
+    /// The output projection to vocabulary logits, tied to the token embedding (`proj_out`).
     pub proj_out: Linear,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: WhisperConfig,
 }
 
 impl WhisperForConditionalGeneration {
+    /// The model's config.
     pub fn config(&self) -> &WhisperConfig {
         &self.config
     }
@@ -352,10 +383,16 @@ impl ScalarI64 for Tensor<1, Int> {
 /// its hidden states), a projection, mean pooling over time, and a linear classifier.
 #[derive(Module, Debug)]
 pub struct WhisperForAudioClassification {
+    /// The encoder.
     pub encoder: WhisperEncoder,
+    /// With `use_weighted_layer_sum`, the learned weight of each layer's hidden states
+    /// (`layer_weights`).
     pub layer_weights: Option<Param<Tensor<1>>>,
+    /// Projection of the pooled hidden states before the classifier (`projector`).
     pub projector: Linear,
+    /// The classification head (`classifier`), one logit per label.
     pub classifier: Linear,
+    /// The config the model was built from.
     #[module(skip)]
     pub config: WhisperConfig,
 }
@@ -380,6 +417,7 @@ impl WhisperForAudioClassification {
         Ok(self.classifier.forward(pooled))
     }
 
+    /// The `PretrainedConfig` part of the config (labels).
     pub fn common_config(&self) -> &CommonConfig {
         &self.config.common
     }

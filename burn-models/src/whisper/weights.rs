@@ -76,6 +76,8 @@ fn feed_forward(scope: &WeightScope, config: &WhisperConfig, ffn: usize) -> Resu
 }
 
 impl WhisperEncoder {
+    /// Loads this part from the checkpoint names under `scope`, checking shapes against
+    /// the config.
     pub fn load(scope: &WeightScope, config: &WhisperConfig) -> Result<Self> {
         check(config)?;
         let d = config.d_model;
@@ -114,6 +116,8 @@ impl WhisperEncoder {
 }
 
 impl WhisperDecoder {
+    /// Loads this part from the checkpoint names under `scope`, checking shapes against
+    /// the config.
     pub fn load(scope: &WeightScope, config: &WhisperConfig) -> Result<Self> {
         check(config)?;
         if config.scale_embedding {
@@ -157,6 +161,8 @@ impl WhisperDecoder {
 }
 
 impl WhisperForConditionalGeneration {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &WhisperConfig) -> Result<Self> {
         let model = root.push("model");
         let encoder = WhisperEncoder::load(&model.push("encoder"), config)?;
@@ -179,6 +185,8 @@ impl WhisperForConditionalGeneration {
 }
 
 impl WhisperForAudioClassification {
+    /// Loads the model from a checkpoint under its Hugging Face names, checking every
+    /// shape against the config.
     pub fn load(root: &WeightScope, config: &WhisperConfig) -> Result<Self> {
         let num_labels = config.common.num_labels();
         let encoder = WhisperEncoder::load(&root.push("encoder"), config)?;

@@ -17,7 +17,9 @@ use crate::error::{Result, TaskError};
 /// Mono audio: samples in `[-1, 1]` at `sampling_rate` Hz.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Audio {
+    /// Mono samples, nominally in `[-1, 1]`.
     pub samples: Vec<f32>,
+    /// Samples per second (Hz).
     pub sampling_rate: u32,
 }
 
@@ -81,6 +83,7 @@ impl Audio {
         decode_symphonia(bytes, extension_hint)
     }
 
+    /// Length in seconds.
     pub fn duration_seconds(&self) -> f64 {
         self.samples.len() as f64 / self.sampling_rate as f64
     }

@@ -15,8 +15,11 @@ use crate::error::{Result, TaskError};
 /// An 8-bit RGB image, rows top to bottom, `[height, width, 3]` row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RgbImage {
+    /// Width in pixels.
     pub width: usize,
+    /// Height in pixels.
     pub height: usize,
+    /// The pixels, `height * width * 3` bytes (R, G, B).
     pub data: Vec<u8>,
 }
 
@@ -52,6 +55,7 @@ impl RgbImage {
 /// Where an image comes from.
 #[derive(Debug, Clone)]
 pub enum ImageInput {
+    /// An image file (PNG, JPEG, WebP, BMP).
     Path(PathBuf),
     /// The bytes of an encoded file (PNG, JPEG, WebP, BMP).
     Bytes(Vec<u8>),
@@ -60,6 +64,7 @@ pub enum ImageInput {
 }
 
 impl ImageInput {
+    /// Decodes the image as transformers' `load_image` does (EXIF orientation, then RGB).
     pub fn load(&self) -> Result<RgbImage> {
         match self {
             Self::Path(path) => load_image(path),

@@ -15,6 +15,8 @@ use crate::error::{Result, TaskError};
 /// A word of a document and its box (x0, y0, x1, y1), normalised to 0-1000.
 pub type WordBox = (String, [i64; 4]);
 
+/// The words of `image` and their boxes, as transformers' `apply_tesseract`. Built without
+/// the `ocr` feature this is an error that says so.
 #[cfg(not(feature = "ocr"))]
 pub fn apply_tesseract(image: &Path, _lang: Option<&str>, _config: &str) -> Result<Vec<WordBox>> {
     Err(TaskError::InvalidInput(format!(
@@ -24,6 +26,8 @@ pub fn apply_tesseract(image: &Path, _lang: Option<&str>, _config: &str) -> Resu
     )))
 }
 
+/// The words of `image` and their boxes, as transformers' `apply_tesseract`: `lang` is
+/// Tesseract's `-l`, `config` extra command-line arguments.
 #[cfg(feature = "ocr")]
 pub fn apply_tesseract(image: &Path, lang: Option<&str>, config: &str) -> Result<Vec<WordBox>> {
     use std::process::Command;

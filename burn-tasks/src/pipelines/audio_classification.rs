@@ -15,6 +15,7 @@ use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::{Wav2Vec2FeatureExtractor, WhisperFeatureExtractor};
 
+/// The `audio-classification` task: its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<AudioClassificationPipeline>(
     "audio-classification",
     &[],
@@ -40,6 +41,7 @@ pub static TASK: TaskSpec = TaskSpec::new::<AudioClassificationPipeline>(
     ],
 );
 
+/// Keyword arguments of `audio-classification`, as in transformers' `AudioClassificationPipeline`.
 #[derive(Debug, Clone)]
 pub struct AudioClassificationOptions {
     /// Labels per input (HF default 5, capped at the number of labels).
@@ -69,6 +71,8 @@ enum AudioClassifier {
     },
 }
 
+/// An audio classifier (Wav2Vec2 or Whisper encoder) and its feature extractor, as
+/// transformers' `pipeline("audio-classification")`.
 pub struct AudioClassificationPipeline {
     model: AudioClassifier,
     device: burn::tensor::Device,
@@ -180,6 +184,7 @@ impl AudioClassificationPipeline {
         Ok(Self { model, device })
     }
 
+    /// The model's config (labels).
     pub fn config(&self) -> &CommonConfig {
         match &self.model {
             AudioClassifier::Whisper { model, .. } => model.common_config(),
@@ -215,6 +220,8 @@ impl AudioClassificationPipeline {
         })
     }
 
+    /// The `top_k` best labels of each clip, best first; clips at another sampling rate are
+    /// resampled to the feature extractor's.
     pub fn classify(
         &self,
         inputs: &[AudioInput],

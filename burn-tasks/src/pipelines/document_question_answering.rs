@@ -25,6 +25,7 @@ use crate::error::{Result, TaskError};
 pub use crate::input::ocr::WordBox;
 use crate::processors::TextTokenizer;
 
+/// The `document-question-answering` task: its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<DocumentQuestionAnsweringPipeline>(
     "document-question-answering",
     &[],
@@ -89,6 +90,8 @@ pub static TASK: TaskSpec = TaskSpec::new::<DocumentQuestionAnsweringPipeline>(
     ],
 );
 
+/// Keyword arguments of `document-question-answering`, as in transformers'
+/// `DocumentQuestionAnsweringPipeline`.
 #[derive(Debug, Clone)]
 pub struct DocumentQuestionAnsweringOptions {
     /// Answers per question, best first.
@@ -130,13 +133,17 @@ impl Default for DocumentQuestionAnsweringOptions {
 /// A question about a document: its words and boxes, or an image to OCR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentQaInput {
+    /// The question.
     pub question: String,
     /// The page image; read (by OCR) only when `word_boxes` is `None`.
     pub image: Option<PathBuf>,
+    /// The page's words and their boxes (0-1000 coordinates, as LayoutLM takes them); when
+    /// `None` they come from OCR of `image`.
     pub word_boxes: Option<Vec<WordBox>>,
 }
 
 impl DocumentQaInput {
+    /// A question about a page whose words and boxes are already known.
     pub fn with_word_boxes(question: impl Into<String>, word_boxes: Vec<WordBox>) -> Self {
         Self {
             question: question.into(),
@@ -145,6 +152,7 @@ impl DocumentQaInput {
         }
     }
 
+    /// A question about a page image, read by OCR (Tesseract).
     pub fn with_image(question: impl Into<String>, image: impl Into<PathBuf>) -> Self {
         Self {
             question: question.into(),
@@ -154,15 +162,21 @@ impl DocumentQaInput {
     }
 }
 
+/// One answer: `{"score", "answer", "start", "end"}` as HF's pipeline returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DocumentAnswer {
+    /// Probability of the span (start times end probability).
     pub score: f32,
+    /// The answer's words, joined by spaces.
     pub answer: String,
     /// Index of the answer's first and last word in the document's words.
     pub start: usize,
+    /// Index of the answer's last word (inclusive).
     pub end: usize,
 }
 
+/// A LayoutLM document question-answering model and its tokenizer, as transformers'
+/// `pipeline("document-question-answering")`.
 pub struct DocumentQuestionAnsweringPipeline {
     model: Box<dyn QuestionAnswerer>,
     tokenizer: TextTokenizer,
@@ -307,6 +321,7 @@ impl TaskPipeline for DocumentQuestionAnsweringPipeline {
 }
 
 impl DocumentQuestionAnsweringPipeline {
+    /// The model's config.
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }

@@ -12,6 +12,7 @@ use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
 use crate::processors::ImageProcessor;
 
+/// The `image-classification` task: its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<ImageClassificationPipeline>(
     "image-classification",
     &[],
@@ -37,10 +38,13 @@ pub static TASK: TaskSpec = TaskSpec::new::<ImageClassificationPipeline>(
     ],
 );
 
+/// Keyword arguments of `image-classification`, as in transformers' `ImageClassificationPipeline`.
 #[derive(Debug, Clone)]
 pub struct ImageClassificationOptions {
     /// Labels per image, best first (clamped to the number of labels). HF's default is 5.
     pub top_k: usize,
+    /// `function_to_apply`: what turns logits into scores; `Default` follows the config's
+    /// problem type and label count, as transformers does.
     pub function_to_apply: FunctionToApply,
     /// Images run through the model together.
     pub batch_size: usize,
@@ -56,6 +60,8 @@ impl Default for ImageClassificationOptions {
     }
 }
 
+/// An image classifier (ViT, ResNet, ...) and its image processor, as transformers'
+/// `pipeline("image-classification")`.
 pub struct ImageClassificationPipeline {
     model: Box<dyn ImageClassifier>,
     processor: ImageProcessor,
@@ -128,10 +134,12 @@ pub(crate) fn to_json_per_input<T: serde::Serialize>(
 }
 
 impl ImageClassificationPipeline {
+    /// The model's config (labels).
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
 
+    /// The image processor (resizing and normalisation from `preprocessor_config.json`).
     pub fn processor(&self) -> &ImageProcessor {
         &self.processor
     }

@@ -23,6 +23,7 @@ use crate::input::ImageInput;
 use crate::processors::ImageProcessor;
 use crate::processors::image::ProcessorKind;
 
+/// The `image-segmentation` task: its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<ImageSegmentationPipeline>(
     "image-segmentation",
     &[],
@@ -78,6 +79,7 @@ impl Subtask {
     /// The order HF's pipeline tries them in when `subtask` is not given.
     pub const ALL: [Subtask; 3] = [Subtask::Panoptic, Subtask::Instance, Subtask::Semantic];
 
+    /// HF's spelling of the subtask (`"panoptic"`).
     pub fn name(self) -> &'static str {
         match self {
             Subtask::Panoptic => "panoptic",
@@ -111,6 +113,7 @@ impl FromStr for Subtask {
 
 crate::kwarg_from_str!(Subtask);
 
+/// Keyword arguments of `image-segmentation`, as in transformers' `ImageSegmentationPipeline`.
 #[derive(Debug, Clone)]
 pub struct ImageSegmentationOptions {
     /// `None`: the first of panoptic, instance, semantic the model supports (HF's rule).
@@ -150,10 +153,14 @@ impl Default for ImageSegmentationOptions {
 pub struct Segment {
     /// The class probability, rounded to 6 decimals as HF does; `None` for semantic.
     pub score: Option<f32>,
+    /// The class name, from the config's `id2label`.
     pub label: String,
+    /// The segment's mask at the original image's size: 255 inside, 0 outside.
     pub mask: GrayImage,
 }
 
+/// A DETR segmentation model and its image processor, as transformers'
+/// `pipeline("image-segmentation")`.
 pub struct ImageSegmentationPipeline {
     model: Box<dyn ImageSegmenter>,
     processor: ImageProcessor,
@@ -246,6 +253,7 @@ impl TaskPipeline for ImageSegmentationPipeline {
 }
 
 impl ImageSegmentationPipeline {
+    /// The model's config (labels).
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }

@@ -14,12 +14,14 @@ use crate::error::{Result, TaskError};
 pub struct OptionSpec {
     /// HF's name (`top_k`); the command line's flag is its kebab case (`--top-k`).
     pub name: &'static str,
+    /// The values it takes.
     pub value: ValueKind,
     /// What it does and its default, for `--help`.
     pub help: &'static str,
 }
 
 impl OptionSpec {
+    /// An option named `name` (HF's spelling) taking `value`, described by `help`.
     pub const fn new(name: &'static str, value: ValueKind, help: &'static str) -> Self {
         Self { name, value, help }
     }
@@ -96,6 +98,7 @@ impl Kwargs {
         })
     }
 
+    /// The task whose options these are.
     pub fn task(&self) -> &'static TaskSpec {
         self.task
     }
@@ -155,6 +158,7 @@ impl Kwargs {
 
 /// A value read from a keyword argument, with an error naming the option when it is not one.
 pub trait FromKwarg: Sized {
+    /// Converts `value`, the keyword argument `name`, or fails with an error naming it.
     fn from_kwarg(name: &'static str, value: &Value) -> Result<Self>;
 }
 

@@ -16,6 +16,7 @@ use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
 use crate::processors::ImageProcessor;
 
+/// The `object-detection` task: its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<ObjectDetectionPipeline>(
     "object-detection",
     &[],
@@ -36,6 +37,7 @@ pub static TASK: TaskSpec = TaskSpec::new::<ObjectDetectionPipeline>(
     ],
 );
 
+/// Keyword arguments of `object-detection`, as in transformers' `ObjectDetectionPipeline`.
 #[derive(Debug, Clone)]
 pub struct ObjectDetectionOptions {
     /// Keep detections scoring above this (HF's default 0.5).
@@ -58,20 +60,30 @@ impl Default for ObjectDetectionOptions {
 /// A box in original-image pixels, truncated to integers as HF's pipeline does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BoundingBox {
+    /// Left edge.
     pub xmin: i64,
+    /// Top edge.
     pub ymin: i64,
+    /// Right edge.
     pub xmax: i64,
+    /// Bottom edge.
     pub ymax: i64,
 }
 
+/// One detected object: `{"score", "label", "box"}` as HF's pipeline returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Detection {
+    /// Softmax probability of the best class ("no object" left out).
     pub score: f32,
+    /// The class name, from the config's `id2label`.
     pub label: String,
+    /// Where the object is (`"box"` in the JSON).
     #[serde(rename = "box")]
     pub bbox: BoundingBox,
 }
 
+/// A DETR object detector and its image processor, as transformers'
+/// `pipeline("object-detection")`.
 pub struct ObjectDetectionPipeline {
     model: Box<dyn ObjectDetector>,
     processor: ImageProcessor,
@@ -126,6 +138,7 @@ impl TaskPipeline for ObjectDetectionPipeline {
 }
 
 impl ObjectDetectionPipeline {
+    /// The model's config (labels).
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }

@@ -21,6 +21,7 @@ use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::TextTokenizer;
 
+/// The `question-answering` task: its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<QuestionAnsweringPipeline>(
     "question-answering",
     &[],
@@ -81,6 +82,7 @@ pub static TASK: TaskSpec = TaskSpec::new::<QuestionAnsweringPipeline>(
     ],
 );
 
+/// Keyword arguments of `question-answering`, as in transformers' `QuestionAnsweringPipeline`.
 #[derive(Debug, Clone)]
 pub struct QuestionAnsweringOptions {
     /// Answers per question, best first. (HF returns a dict, not a list, when only one
@@ -121,11 +123,14 @@ impl Default for QuestionAnsweringOptions {
 /// A question about a context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QaInput {
+    /// The question.
     pub question: String,
+    /// The text that holds the answer.
     pub context: String,
 }
 
 impl QaInput {
+    /// A question about `context`.
     pub fn new(question: impl Into<String>, context: impl Into<String>) -> Self {
         Self {
             question: question.into(),
@@ -134,15 +139,22 @@ impl QaInput {
     }
 }
 
+/// One answer span: `{"score", "start", "end", "answer"}` as HF's pipeline returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
+    /// Probability of the span (start times end probability, summed over windows that find
+    /// the same span).
     pub score: f32,
     /// Character offsets of the answer in the context.
     pub start: usize,
+    /// End character offset (exclusive).
     pub end: usize,
+    /// The answer as it reads in the context.
     pub answer: String,
 }
 
+/// An extractive question-answering model (BERT, DistilBERT, ...) and its tokenizer, as
+/// transformers' `pipeline("question-answering")`.
 pub struct QuestionAnsweringPipeline {
     model: Box<dyn QuestionAnswerer>,
     tokenizer: TextTokenizer,
@@ -312,6 +324,7 @@ impl TaskPipeline for QuestionAnsweringPipeline {
 }
 
 impl QuestionAnsweringPipeline {
+    /// The model's config.
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }

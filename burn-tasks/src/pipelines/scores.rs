@@ -12,8 +12,11 @@ pub enum FunctionToApply {
     /// The task's choice from the model's config (see each pipeline).
     #[default]
     Default,
+    /// `1 / (1 + exp(-x))` on each logit: independent labels (multi-label classification).
     Sigmoid,
+    /// Softmax over the labels: scores that sum to one (single-label classification).
     Softmax,
+    /// The raw logits.
     None,
 }
 
@@ -52,7 +55,9 @@ impl FunctionToApply {
 /// One label and its score: `{"label", "score"}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LabelScore {
+    /// The label's name, from the model config's `id2label`.
     pub label: String,
+    /// Its score, after `function_to_apply`.
     pub score: f32,
 }
 
@@ -80,6 +85,7 @@ pub fn softmax(values: &[f32]) -> Vec<f32> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
+/// The logistic function `1 / (1 + exp(-value))`.
 pub fn sigmoid(value: f32) -> f32 {
     1.0 / (1.0 + (-value).exp())
 }

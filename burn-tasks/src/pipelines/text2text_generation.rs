@@ -112,6 +112,7 @@ const GENERATE_KWARGS: &[&str] = &[
     "use_cache",
 ];
 
+/// The `text2text-generation` task: its name, default model and options.
 pub static TEXT2TEXT_GENERATION: TaskSpec = TaskSpec::new::<Text2TextGenerationPipeline>(
     "text2text-generation",
     &[],
@@ -121,6 +122,7 @@ pub static TEXT2TEXT_GENERATION: TaskSpec = TaskSpec::new::<Text2TextGenerationP
     generation_options!(),
 );
 
+/// The `summarization` task (output key `summary_text`).
 pub static SUMMARIZATION: TaskSpec = TaskSpec::new::<Text2TextGenerationPipeline>(
     "summarization",
     &[],
@@ -130,6 +132,8 @@ pub static SUMMARIZATION: TaskSpec = TaskSpec::new::<Text2TextGenerationPipeline
     generation_options!(),
 );
 
+/// The `translation` task (output key `translation_text`); `translation_xx_to_yy` names
+/// the languages.
 pub static TRANSLATION: TaskSpec = TaskSpec::new::<Text2TextGenerationPipeline>(
     "translation",
     &[],
@@ -152,16 +156,21 @@ pub static TRANSLATION: TaskSpec = TaskSpec::new::<Text2TextGenerationPipeline>(
 /// `num_return_sequences`, `do_sample`, `temperature`, `top_k`, `top_p`, ...).
 #[derive(Debug, Clone)]
 pub struct Text2TextOptions {
+    /// Generation keyword arguments with HF's names, applied over the model's
+    /// `generation_config.json`.
     pub generate_kwargs: Map<String, Value>,
     /// `None` (default): inputs longer than the model are truncated with a warning (HF would
     /// fail); `Some(true)`: truncated silently, as HF's `truncation=True`; `Some(false)`: error.
     pub truncation: Option<bool>,
+    /// `clean_up_tokenization_spaces`: remove the spaces the tokenizer leaves before
+    /// punctuation and in contractions (default `false`).
     pub clean_up_tokenization_spaces: bool,
     /// Also return the generated ids (`return_tensors=True`), without the text.
     pub return_tensors: bool,
     /// Translation: source and target languages; they select the checkpoint's
     /// `task_specific_params["translation_{src}_to_{tgt}"]` (T5's prefixes).
     pub src_lang: Option<String>,
+    /// The target language (see `src_lang`).
     pub tgt_lang: Option<String>,
     /// Inputs generated together, padded (1 = one at a time, as HF's default).
     pub batch_size: usize,
@@ -187,7 +196,10 @@ impl Default for Text2TextOptions {
 /// One generated sequence: its text, or its ids with `return_tensors`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Generated {
+    /// The decoded text (`generated_text`, `summary_text` or `translation_text`).
     Text(String),
+    /// The generated token ids (`generated_token_ids`, `summary_token_ids`, ...), with
+    /// `return_tensors`.
     TokenIds(Vec<u32>),
 }
 
@@ -250,6 +262,8 @@ impl Seq2SeqTokenizer {
     }
 }
 
+/// An encoder-decoder model (T5, BART, Marian) and its tokenizer, serving
+/// `text2text-generation`, `summarization` and `translation` as transformers' pipelines do.
 pub struct Text2TextGenerationPipeline {
     task: &'static TaskSpec,
     /// The task name as given (`translation_en_to_de`), for `task_specific_params`.

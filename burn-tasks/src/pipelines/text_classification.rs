@@ -11,6 +11,8 @@ use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::TextTokenizer;
 
+/// The `text-classification` task (alias `sentiment-analysis`): its name, default model and
+/// options.
 pub static TASK: TaskSpec = TaskSpec::new::<TextClassificationPipeline>(
     "text-classification",
     &["sentiment-analysis"],
@@ -51,15 +53,22 @@ pub static TASK: TaskSpec = TaskSpec::new::<TextClassificationPipeline>(
 /// `Some(n)` returns the n best labels, `All` (`top_k=None`) every label, sorted by score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TopK {
+    /// No `top_k` given: HF's legacy output, the best label only.
     #[default]
     Unset,
+    /// The `n` best labels.
     Some(usize),
+    /// Every label (`top_k=None`).
     All,
 }
 
+/// Keyword arguments of `text-classification`, as in transformers' `TextClassificationPipeline`.
 #[derive(Debug, Clone)]
 pub struct TextClassificationOptions {
+    /// `top_k`: how many labels per input (default: the legacy best-label output).
     pub top_k: TopK,
+    /// `function_to_apply`: what turns logits into scores; `Default` follows the config's
+    /// problem type and label count, as transformers does.
     pub function_to_apply: FunctionToApply,
     /// Truncate inputs longer than the model to its maximum length (HF tokenizer kwarg
     /// `truncation=True`); without it an overlong input is an error.
@@ -82,7 +91,9 @@ impl Default for TextClassificationOptions {
 /// A text, or a text pair (`{"text": ..., "text_pair": ...}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextInput {
+    /// The text.
     pub text: String,
+    /// The second text of a pair (a tokenizer `text_pair`), for pair classifiers such as NLI.
     pub text_pair: Option<String>,
 }
 
@@ -95,6 +106,8 @@ impl From<&str> for TextInput {
     }
 }
 
+/// A sequence classifier (BERT, DistilBERT, ...) and its tokenizer, as transformers'
+/// `pipeline("text-classification")`.
 pub struct TextClassificationPipeline {
     model: Box<dyn SequenceClassifier>,
     tokenizer: TextTokenizer,
@@ -212,6 +225,7 @@ impl TaskPipeline for TextClassificationPipeline {
 }
 
 impl TextClassificationPipeline {
+    /// The model's config (labels, problem type).
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }

@@ -21,6 +21,7 @@ use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::processors::TextTokenizer;
 
+/// The `token-classification` task (alias `ner`): its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<TokenClassificationPipeline>(
     "token-classification",
     &["ner"],
@@ -71,6 +72,7 @@ pub enum AggregationStrategy {
 }
 
 impl AggregationStrategy {
+    /// HF's spelling of the strategy (`"simple"`).
     pub fn name(self) -> &'static str {
         match self {
             Self::None => "none",
@@ -115,8 +117,10 @@ impl FromStr for AggregationStrategy {
     }
 }
 
+/// Keyword arguments of `token-classification`, as in transformers' `TokenClassificationPipeline`.
 #[derive(Debug, Clone)]
 pub struct TokenClassificationOptions {
+    /// `aggregation_strategy`: how tokens are fused into words and entities (default `none`).
     pub aggregation_strategy: AggregationStrategy,
     /// Labels (for `none`) or entity groups (otherwise) left out of the results.
     pub ignore_labels: Vec<String>,
@@ -142,23 +146,32 @@ impl Default for TokenClassificationOptions {
 /// One token (`aggregation_strategy="none"`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenEntity {
+    /// The token's label (`B-PER`, `O`, ...).
     pub entity: String,
+    /// Softmax probability of that label.
     pub score: f32,
     /// Position of the token in its window's encoding (special tokens included).
     pub index: usize,
+    /// The token as the tokenizer spells it (`##ing` for a continuation piece).
     pub word: String,
     /// Character offsets into the input text.
     pub start: usize,
+    /// End character offset (exclusive).
     pub end: usize,
 }
 
 /// A group of tokens or words with one entity (every other strategy).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EntityGroup {
+    /// The entity, its `B-`/`I-` prefix removed (`PER`).
     pub entity_group: String,
+    /// Mean score of the grouped tokens or words.
     pub score: f32,
+    /// The group's text, decoded from its tokens.
     pub word: String,
+    /// Start character offset into the input text.
     pub start: usize,
+    /// End character offset (exclusive).
     pub end: usize,
 }
 
@@ -166,11 +179,14 @@ pub struct EntityGroup {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Entity {
+    /// A token, for `aggregation_strategy="none"`.
     Token(TokenEntity),
+    /// An entity group, for every other strategy.
     Group(EntityGroup),
 }
 
 impl Entity {
+    /// The token's or group's score.
     pub fn score(&self) -> f32 {
         match self {
             Entity::Token(t) => t.score,
@@ -178,6 +194,7 @@ impl Entity {
         }
     }
 
+    /// Start character offset.
     pub fn start(&self) -> usize {
         match self {
             Entity::Token(t) => t.start,
@@ -185,6 +202,7 @@ impl Entity {
         }
     }
 
+    /// End character offset (exclusive).
     pub fn end(&self) -> usize {
         match self {
             Entity::Token(t) => t.end,
@@ -193,6 +211,8 @@ impl Entity {
     }
 }
 
+/// A token classifier (BERT, DistilBERT, LayoutLM, ...) and its tokenizer, as transformers'
+/// `pipeline("token-classification")`.
 pub struct TokenClassificationPipeline {
     model: Box<dyn TokenClassifier>,
     tokenizer: TextTokenizer,
@@ -280,10 +300,12 @@ pub(crate) fn texts_from_json(inputs: &Value) -> Result<(Vec<String>, InputForm)
 }
 
 impl TokenClassificationPipeline {
+    /// The model's config (labels).
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }
 
+    /// The tokenizer, for callers that need the encodings.
     pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer
     }

@@ -18,6 +18,7 @@ use crate::error::{Result, TaskError};
 use crate::input::ImageInput;
 use crate::processors::{ImageProcessor, TextTokenizer};
 
+/// The `visual-question-answering` task: its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<VisualQuestionAnsweringPipeline>(
     "visual-question-answering",
     &["vqa"],
@@ -44,6 +45,8 @@ pub static TASK: TaskSpec = TaskSpec::new::<VisualQuestionAnsweringPipeline>(
     ],
 );
 
+/// Keyword arguments of `visual-question-answering`, as in transformers'
+/// `VisualQuestionAnsweringPipeline`.
 #[derive(Debug, Clone)]
 pub struct VisualQuestionAnsweringOptions {
     /// Answers per question, best first (clamped to the answer vocabulary). HF's default is 5.
@@ -65,11 +68,14 @@ impl Default for VisualQuestionAnsweringOptions {
 /// A question about an image.
 #[derive(Debug, Clone)]
 pub struct VqaInput {
+    /// The image.
     pub image: ImageInput,
+    /// The question about it.
     pub question: String,
 }
 
 impl VqaInput {
+    /// A question about `image`.
     pub fn new(image: impl Into<ImageInput>, question: impl Into<String>) -> Self {
         Self {
             image: image.into(),
@@ -78,12 +84,17 @@ impl VqaInput {
     }
 }
 
+/// One answer: `{"score", "answer"}` as HF's pipeline returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VqaAnswer {
+    /// Sigmoid score of the answer.
     pub score: f32,
+    /// The answer, from the config's `id2label`.
     pub answer: String,
 }
 
+/// A ViLT visual question-answering model with its tokenizer and image processor, as
+/// transformers' `pipeline("visual-question-answering")`.
 pub struct VisualQuestionAnsweringPipeline {
     model: Box<dyn VisualQuestionAnswerer>,
     tokenizer: TextTokenizer,
@@ -178,6 +189,7 @@ impl TaskPipeline for VisualQuestionAnsweringPipeline {
 }
 
 impl VisualQuestionAnsweringPipeline {
+    /// The model's config (the answer vocabulary).
     pub fn config(&self) -> &CommonConfig {
         self.model.common_config()
     }

@@ -13,12 +13,20 @@ use crate::error::{Result, TaskError};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct WhisperFeatureConfig {
+    /// `feature_size`: mel bins per frame (80; 128 for large-v3).
     pub feature_size: usize,
+    /// `sampling_rate`: the rate the audio must have, in Hz (16000).
     pub sampling_rate: u32,
+    /// `hop_length`: samples between frames (160, 10 ms at 16 kHz).
     pub hop_length: usize,
+    /// `chunk_length`: seconds the audio is padded or cut to (30).
     pub chunk_length: usize,
+    /// `n_fft`: STFT window size in samples (400).
     pub n_fft: usize,
+    /// `padding_value`: the sample value the audio is padded with (0).
     pub padding_value: f32,
+    /// `dither`: HF's noise amplitude. Not applied: features are computed without dither
+    /// (with a warning when it is set).
     pub dither: f32,
 }
 
@@ -41,6 +49,7 @@ impl Default for WhisperFeatureConfig {
 /// power spectrum through a Slaney mel filterbank, `log10` floored at 1e-10, clamped to 8 below
 /// the maximum, and mapped by `(x + 4) / 4`.
 pub struct WhisperFeatureExtractor {
+    /// The settings it was built with.
     pub config: WhisperFeatureConfig,
     /// `[n_fft / 2 + 1][feature_size]`, row per frequency bin.
     mel_filters: Vec<Vec<f64>>,
@@ -59,12 +68,16 @@ impl std::fmt::Debug for WhisperFeatureExtractor {
 /// Features of one clip: `[feature_size, frames]` row-major.
 #[derive(Debug, Clone)]
 pub struct LogMel {
+    /// The log-mel values, `mel_bins` rows of `frames` values.
     pub data: Vec<f32>,
+    /// Mel bins per frame (`feature_size`).
     pub mel_bins: usize,
+    /// Frames (`chunk_length * sampling_rate / hop_length`).
     pub frames: usize,
 }
 
 impl WhisperFeatureExtractor {
+    /// A feature extractor for `config`; fails on settings it cannot compute with.
     pub fn new(config: WhisperFeatureConfig) -> Result<Self> {
         let bad = |message: &str| TaskError::option("preprocessor_config", message.to_string());
         if config.n_fft < 2 || config.hop_length == 0 || config.feature_size == 0 {

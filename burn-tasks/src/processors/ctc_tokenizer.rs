@@ -13,30 +13,44 @@ use crate::error::{Result, TaskError};
 /// One character (after grouping and blank removal) with the frames it spans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CharOffset {
+    /// The character.
     pub char: String,
+    /// First CTC frame of the character.
     pub start_offset: usize,
+    /// The frame after its last one.
     pub end_offset: usize,
 }
 
 /// One word with the frames it spans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WordOffset {
+    /// The word.
     pub word: String,
+    /// First CTC frame of the word.
     pub start_offset: usize,
+    /// The frame after its last one.
     pub end_offset: usize,
 }
 
+/// The tokenizer of Wav2Vec2 CTC checkpoints (`Wav2Vec2CTCTokenizer`): decodes frame ids
+/// into text, with character and word offsets.
 #[derive(Debug, Clone)]
 pub struct Wav2Vec2CtcTokenizer {
     decoder: HashMap<u32, String>,
     encoder: HashMap<String, u32>,
     /// `added_tokens_decoder` of `tokenizer_config.json`: looked up before the vocabulary.
     added: HashMap<u32, String>,
+    /// `pad_token`: the CTC blank (`<pad>`).
     pub pad_token: String,
+    /// `unk_token`: the unknown character (`<unk>`).
     pub unk_token: String,
+    /// `word_delimiter_token`: the token between words (`|`).
     pub word_delimiter_token: Option<String>,
+    /// What the word delimiter becomes in the text (a space).
     pub replace_word_delimiter_char: String,
+    /// `do_lower_case`: lower-case the decoded text.
     pub do_lower_case: bool,
+    /// `clean_up_tokenization_spaces`: remove spaces before punctuation in the decoded text.
     pub clean_up_tokenization_spaces: bool,
     special_tokens: HashSet<String>,
     special_ids: HashSet<u32>,
@@ -73,6 +87,8 @@ fn py_strip(text: &str) -> &str {
 }
 
 impl Wav2Vec2CtcTokenizer {
+    /// Reads `vocab.json` and `tokenizer_config.json` (and `special_tokens_map.json` when
+    /// present) from a model folder.
     pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
         let vocab_path = dir.file("vocab.json").ok_or_else(|| {
             tokenizer_error(
@@ -207,6 +223,7 @@ impl Wav2Vec2CtcTokenizer {
         self.token_to_id(&self.pad_token).expect("checked at load")
     }
 
+    /// Tokens in the vocabulary (the CTC head's width), added tokens not counted.
     pub fn vocab_size(&self) -> usize {
         self.decoder.len()
     }

@@ -19,10 +19,17 @@ use crate::input::RgbImage;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageSize {
     /// `{"height", "width"}`: exactly this size.
-    Exact { height: usize, width: usize },
+    Exact {
+        /// Output height in pixels.
+        height: usize,
+        /// Output width in pixels.
+        width: usize,
+    },
     /// `{"shortest_edge", "longest_edge"?}`: keep the aspect ratio.
     Edges {
+        /// The shorter side is resized to this many pixels...
         shortest_edge: usize,
+        /// ...unless the longer side would then exceed this.
         longest_edge: Option<usize>,
     },
 }
@@ -30,23 +37,36 @@ pub enum ImageSize {
 /// Which family of processor: decides the defaults and the resize rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcessorKind {
+    /// `ViTImageProcessor` (and `DeiTImageProcessor`): resize to a fixed size.
     Vit,
+    /// `DetrImageProcessor`.
     Detr,
+    /// `ViltImageProcessor`.
     Vilt,
 }
 
 /// A parsed `preprocessor_config.json`, with the processor's defaults filled in.
 #[derive(Debug, Clone)]
 pub struct ImageProcessor {
+    /// Which processor this is.
     pub kind: ProcessorKind,
+    /// `do_resize`: resize before rescaling.
     pub do_resize: bool,
+    /// `size`: the resize target.
     pub size: ImageSize,
+    /// `resample`: PIL's resampling filter for the resize.
     pub resample: Resample,
+    /// `do_rescale`: multiply the 0-255 pixel values by `rescale_factor`.
     pub do_rescale: bool,
+    /// `rescale_factor`: usually `1/255`.
     pub rescale_factor: f64,
+    /// `do_normalize`: subtract `image_mean` and divide by `image_std`, per channel.
     pub do_normalize: bool,
+    /// `image_mean`: per-channel mean (R, G, B).
     pub image_mean: [f32; 3],
+    /// `image_std`: per-channel standard deviation (R, G, B).
     pub image_std: [f32; 3],
+    /// `do_pad`: pad the batch to its largest image (bottom and right), with a `pixel_mask`.
     pub do_pad: bool,
     /// ViLT: resized sides are rounded down to a multiple of this.
     pub size_divisor: usize,
@@ -56,16 +76,22 @@ pub struct ImageProcessor {
 /// batches, `pixel_mask` `[batch, height, width]` (1 = image, 0 = padding).
 #[derive(Debug, Clone)]
 pub struct PixelBatch {
+    /// `[batch, 3, height, width]` row-major.
     pub pixel_values: Vec<f32>,
+    /// `[batch, height, width]` row-major, 1 for image and 0 for padding; `None` when unpadded.
     pub pixel_mask: Option<Vec<i64>>,
+    /// Images in the batch.
     pub batch: usize,
+    /// Height of every image in the batch (after padding).
     pub height: usize,
+    /// Width of every image in the batch (after padding).
     pub width: usize,
     /// `(height, width)` of every image after resizing, before padding.
     pub resized_sizes: Vec<(usize, usize)>,
 }
 
 impl PixelBatch {
+    /// `pixel_values` as a tensor on `device`.
     pub fn pixel_values(&self, device: &Device) -> Tensor<4> {
         Tensor::from_data(
             TensorData::new(

@@ -10,11 +10,17 @@ use crate::input::RgbImage;
 /// PIL's resampling filters, by their numbers in `preprocessor_config.json` (`resample`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resample {
+    /// `NEAREST` (0).
     Nearest,
+    /// `LANCZOS` (1).
     Lanczos,
+    /// `BILINEAR` (2).
     Bilinear,
+    /// `BICUBIC` (3).
     Bicubic,
+    /// `BOX` (4).
     Box,
+    /// `HAMMING` (5).
     Hamming,
 }
 

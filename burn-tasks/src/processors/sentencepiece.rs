@@ -16,7 +16,9 @@ use crate::error::{Result, TaskError};
 /// One entry of a SentencePiece vocabulary.
 #[derive(Debug, Clone)]
 pub struct SpmPiece {
+    /// The piece's text (`▁` marks a word start).
     pub piece: String,
+    /// Its log probability (unigram) or merge rank score (BPE).
     pub score: f32,
     /// 1 normal, 2 unknown, 3 control, 4 user defined, 5 unused, 6 byte.
     pub kind: u64,
@@ -25,12 +27,17 @@ pub struct SpmPiece {
 /// The parts of a SentencePiece `ModelProto` a tokenizer needs.
 #[derive(Debug, Clone)]
 pub struct SpmModel {
+    /// The vocabulary, by id.
     pub pieces: Vec<SpmPiece>,
     /// 1 unigram, 2 BPE, 3 word, 4 char.
     pub model_type: u64,
+    /// Id of the unknown piece.
     pub unk_id: usize,
+    /// The normalizer's character map (`normalizer_spec.precompiled_charsmap`).
     pub precompiled_charsmap: Vec<u8>,
+    /// `add_dummy_prefix`: a `▁` is put before the text.
     pub add_dummy_prefix: bool,
+    /// `remove_extra_whitespaces`: leading, trailing and repeated spaces are removed.
     pub remove_extra_whitespaces: bool,
 }
 
@@ -99,6 +106,7 @@ impl<'a> Wire<'a> {
 }
 
 impl SpmModel {
+    /// Reads a SentencePiece model file (`.spm` / `.model`).
     pub fn from_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| spm_error(path, e))?;
         Self::parse(&bytes).map_err(|message| spm_error(path, message))
@@ -229,9 +237,13 @@ pub struct MarianTokenizer {
     vocab: HashMap<String, u32>,
     tokens: HashMap<u32, String>,
     special: HashSet<u32>,
+    /// Id of `</s>`, appended to every encoding.
     pub eos_token_id: u32,
+    /// Id of `<unk>`.
     pub unk_token_id: u32,
+    /// Id of `<pad>`.
     pub pad_token_id: u32,
+    /// `model_max_length` of `tokenizer_config.json` (512 when unset).
     pub model_max_length: usize,
 }
 
@@ -241,6 +253,8 @@ impl MarianTokenizer {
         dir.join("source.spm").is_file() && dir.join("vocab.json").is_file()
     }
 
+    /// Reads `source.spm`, `vocab.json` and `tokenizer_config.json` from a
+    /// model folder.
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let source = SpmModel::from_file(&dir.join("source.spm"))?;
         let source_tokenizer = source

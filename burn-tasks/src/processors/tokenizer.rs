@@ -31,12 +31,16 @@ pub struct TextTokenizer {
     truncating: Mutex<Vec<(TruncationKey, Arc<Tokenizer>)>>,
     /// `tokenizer_config.json`'s `model_max_length` (unbounded when unset).
     pub model_max_length: usize,
+    /// Id of the pad token (`pad_token` of `tokenizer_config.json`, `[PAD]` by default; 0 when
+    /// the vocabulary lacks it).
     pub pad_token_id: u32,
     /// The prefix WordPiece puts on word continuations (`##`), if the model has one.
     pub continuing_subword_prefix: Option<String>,
 }
 
 impl TextTokenizer {
+    /// Reads the tokenizer of a model folder: `tokenizer.json`, or `vocab.txt` with
+    /// `tokenizer_config.json` for WordPiece models.
     pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
         let config = match dir.file("tokenizer_config.json") {
             Some(path) => read_json(&path)?,
@@ -82,6 +86,7 @@ impl TextTokenizer {
         })
     }
 
+    /// The underlying `tokenizers` tokenizer (no truncation, no padding).
     pub fn inner(&self) -> &Tokenizer {
         &self.inner
     }

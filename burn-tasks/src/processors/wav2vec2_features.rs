@@ -13,13 +13,18 @@ use crate::error::{Result, TaskError};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Wav2Vec2FeatureConfig {
+    /// `feature_size`: values per time step (1: raw mono audio).
     pub feature_size: usize,
+    /// `sampling_rate`: the rate the audio must have, in Hz (16000).
     pub sampling_rate: u32,
+    /// `padding_value`: what shorter clips are padded with (0).
     pub padding_value: f32,
+    /// `do_normalize`: normalise each clip to zero mean and unit variance.
     pub do_normalize: bool,
     /// Whether calls return an attention mask by default ("layer" models were trained with one;
     /// "group" models such as wav2vec2-base were not).
     pub return_attention_mask: bool,
+    /// `padding_side`: `"right"` (default) or `"left"`.
     pub padding_side: String,
 }
 
@@ -40,9 +45,13 @@ impl Default for Wav2Vec2FeatureConfig {
 /// mask (1 = audio, 0 = padding).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wav2Vec2Batch {
+    /// The padded samples, `batch` rows of `len`.
     pub input_values: Vec<f32>,
+    /// Clips in the batch.
     pub batch: usize,
+    /// Samples per row (the longest clip).
     pub len: usize,
+    /// `[batch, len]` row-major, 1 for audio and 0 for padding; `None` when not asked for.
     pub attention_mask: Option<Vec<i64>>,
 }
 
@@ -64,8 +73,11 @@ impl Wav2Vec2Batch {
     }
 }
 
+/// The front end of Wav2Vec2 checkpoints (`Wav2Vec2FeatureExtractor`): normalised raw
+/// audio, padded into batches.
 #[derive(Debug, Clone)]
 pub struct Wav2Vec2FeatureExtractor {
+    /// The settings it was built with.
     pub config: Wav2Vec2FeatureConfig,
 }
 
@@ -91,6 +103,7 @@ fn mean_and_scale(samples: &[f32]) -> (f64, f64) {
 }
 
 impl Wav2Vec2FeatureExtractor {
+    /// A feature extractor for `config`; fails on settings it cannot apply.
     pub fn new(config: Wav2Vec2FeatureConfig) -> Result<Self> {
         let bad = |message: String| Err(TaskError::option("preprocessor_config", message));
         if config.feature_size != 1 {

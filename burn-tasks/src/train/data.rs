@@ -251,14 +251,18 @@ pub fn shuffle_select<T>(mut items: Vec<T>, n: Option<usize>, seed: u64) -> Vec<
 /// A text with its class (`yelp_review_full`: `label` 0-4, `text`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassificationExample {
+    /// The text to classify.
     pub text: String,
+    /// Its class index, below the recipe's `num_labels`.
     pub label: usize,
 }
 
 /// Column names of a classification dataset.
 #[derive(Debug, Clone)]
 pub struct ClassificationColumns {
+    /// The column of the text (`text`).
     pub text: String,
+    /// The column of the class index (`label`).
     pub label: String,
 }
 
@@ -303,6 +307,7 @@ impl ClassificationExample {
 /// The answers of a SQuAD question: parallel lists, empty for SQuAD 2.0's unanswerable ones.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Answers {
+    /// The reference answers' texts.
     pub text: Vec<String>,
     /// Character offsets of each answer in the context.
     pub answer_start: Vec<usize>,
@@ -311,14 +316,20 @@ pub struct Answers {
 /// One SQuAD question (`rajpurkar/squad`, `rajpurkar/squad_v2`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QaExample {
+    /// The question's id, which predictions are keyed by.
     pub id: String,
+    /// The Wikipedia article's title.
     pub title: String,
+    /// The paragraph that holds the answer.
     pub context: String,
+    /// The question.
     pub question: String,
+    /// The reference answers.
     pub answers: Answers,
 }
 
 impl QaExample {
+    /// Reads a SQuAD row (`id`, `title`, `context`, `question`, `answers`).
     pub fn from_record(record: &Record) -> Result<Self> {
         let string = |name: &str, required: bool| -> Result<String> {
             match record.get(name) {

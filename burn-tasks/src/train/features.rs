@@ -14,8 +14,11 @@ use crate::processors::TextTokenizer;
 /// Token ids of one model input, padded to the recipe's length.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tokens {
+    /// `input_ids`, padded with the tokenizer's pad id.
     pub input_ids: Vec<i64>,
+    /// `attention_mask`: 1 for tokens, 0 for padding.
     pub attention_mask: Vec<i64>,
+    /// `token_type_ids`: 0 for the first segment, 1 for the second.
     pub token_type_ids: Vec<i64>,
 }
 
@@ -54,7 +57,9 @@ impl Tokens {
 /// A tokenized classification example.
 #[derive(Debug, Clone)]
 pub struct ClassificationFeature {
+    /// The padded tokens of the text.
     pub tokens: Tokens,
+    /// The class index.
     pub label: usize,
 }
 
@@ -103,8 +108,11 @@ fn check_max_length(tokenizer: &TextTokenizer, max_length: usize) -> Result<()> 
 /// `[CLS]` token, when the answer is not inside the window or the question has none).
 #[derive(Debug, Clone)]
 pub struct QaTrainFeature {
+    /// The window's tokens (question, then a slice of the context).
     pub tokens: Tokens,
+    /// Token index of the answer's first token.
     pub start_position: usize,
+    /// Token index of the answer's last token (inclusive).
     pub end_position: usize,
 }
 
@@ -112,8 +120,11 @@ pub struct QaTrainFeature {
 /// span in the context of each context token (`None` for question and special tokens).
 #[derive(Debug, Clone)]
 pub struct QaEvalFeature {
+    /// The window's tokens (question, then a slice of the context).
     pub tokens: Tokens,
+    /// Index of the example (in the evaluation examples) the window came from.
     pub example: usize,
+    /// Character span in the context of each token; `None` for question and special tokens.
     pub offsets: Vec<Option<(usize, usize)>>,
 }
 

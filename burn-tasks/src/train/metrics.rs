@@ -77,7 +77,9 @@ fn token_f1(prediction: &[&str], truth: &[&str]) -> f64 {
 /// Scores of `evaluate.load("squad")` (percentages).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SquadScores {
+    /// `exact_match`: percentage of predictions equal to a reference after normalisation.
     pub exact_match: f64,
+    /// `f1`: mean token-overlap F1 against the best reference, in percent.
     pub f1: f64,
 }
 
@@ -111,10 +113,17 @@ pub fn squad_v1(predictions: &BTreeMap<String, String>, examples: &[QaExample]) 
 /// split into answerable (`HasAns`) and unanswerable (`NoAns`) questions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SquadV2Scores {
+    /// `exact`: percentage of exact matches, over all questions.
     pub exact: f64,
+    /// `f1`: mean token F1 in percent, over all questions.
     pub f1: f64,
+    /// `total`: questions evaluated.
     pub total: usize,
+    /// `HasAns_exact`, `HasAns_f1`, `HasAns_total`: the same over answerable questions (`None`
+    /// when there are none).
     pub has_ans: Option<(f64, f64, usize)>,
+    /// `NoAns_exact`, `NoAns_f1`, `NoAns_total`: the same over unanswerable questions (`None`
+    /// when there are none).
     pub no_ans: Option<(f64, f64, usize)>,
 }
 
@@ -175,11 +184,14 @@ pub fn squad_v2(predictions: &BTreeMap<String, String>, examples: &[QaExample]) 
 /// Post-processing settings of the recipe (`postprocess_qa_predictions`).
 #[derive(Debug, Clone, Copy)]
 pub struct PostprocessOptions {
+    /// `n_best_size`: start and end candidates considered per window (20).
     pub n_best_size: usize,
+    /// `max_answer_length`: longest answer in tokens (30).
     pub max_answer_length: usize,
     /// SQuAD 2.0: predict "" when the null score beats the best span by more than
     /// `null_score_diff_threshold`.
     pub version_2_with_negative: bool,
+    /// `null_score_diff_threshold` (0).
     pub null_score_diff_threshold: f64,
 }
 

@@ -28,7 +28,9 @@ use crate::error::{Result, TaskError};
 /// A sequence classifier of any supported architecture, as one module the optimizer walks.
 #[derive(Module, Debug)]
 pub enum ClassifierModel {
+    /// BERT (`BertForSequenceClassification`).
     Bert(BertForSequenceClassification),
+    /// DistilBERT (`DistilBertForSequenceClassification`).
     DistilBert(DistilBertForSequenceClassification),
 }
 
@@ -52,7 +54,9 @@ impl ClassifierModel {
 // One model lives per training run: boxing the larger variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum QaModel {
+    /// BERT (`BertForQuestionAnswering`).
     Bert(BertForQuestionAnswering),
+    /// DistilBERT (`DistilBertForQuestionAnswering`).
     DistilBert(DistilBertForQuestionAnswering),
 }
 
@@ -65,6 +69,7 @@ impl QaModel {
         })
     }
 
+    /// Whether the model takes token type ids.
     pub fn uses_token_types(&self) -> bool {
         matches!(self, Self::Bert(_))
     }
@@ -106,6 +111,7 @@ linears_of_variants!(QaModel: Bert, DistilBert);
 /// trained weights.
 #[derive(Debug, Clone)]
 pub struct Pretrained {
+    /// The model's `config.json`, as saved with the trained weights.
     pub config: Value,
     /// Names of tensors initialised fresh because the checkpoint had none (HF's
     /// "newly initialized" warning).
@@ -543,6 +549,7 @@ impl QaModel {
 
 /// A model that can be written in the Hugging Face layout.
 pub trait SaveHf {
+    /// Writes the weights, with Hugging Face's tensor names, to the safetensors file `path`.
     fn save_hf_weights(&self, path: &Path) -> Result<()>;
 }
 

@@ -74,8 +74,11 @@ fn argmax(row: &[f32]) -> usize {
 
 /// Sequence classification on tokenized features.
 pub struct ClassificationTask {
+    /// Training features.
     pub train: Vec<ClassificationFeature>,
+    /// Evaluation features.
     pub eval: Vec<ClassificationFeature>,
+    /// Whether the model takes `token_type_ids` (BERT does, DistilBERT does not).
     pub token_types: bool,
 }
 
@@ -137,17 +140,23 @@ pub struct TextClassificationRecipe {
     pub model: String,
     /// A dataset file, directory, or hub id.
     pub data: String,
+    /// The split trained on (`train`).
     pub train_split: String,
+    /// The split evaluated on (`test`).
     pub eval_split: String,
     /// Take this many training / evaluation examples after a seeded shuffle (all when unset).
     pub train_samples: Option<usize>,
+    /// See `train_samples`.
     pub eval_samples: Option<usize>,
+    /// Which columns hold the text and the label.
     pub columns: ClassificationColumns,
+    /// Classes of the classifier head (5 for Yelp's star ratings).
     pub num_labels: usize,
     /// Padding/truncation length; the tokenizer's `model_max_length` (capped at 512) when unset.
     pub max_length: Option<usize>,
     /// Evaluate once before training too (reported as `initial_metrics`).
     pub evaluate_before_training: bool,
+    /// The training loop's settings, as transformers' `TrainingArguments`.
     pub args: TrainingArguments,
 }
 
@@ -177,13 +186,17 @@ impl Default for TextClassificationRecipe {
 pub struct RecipeOutput {
     /// Metrics of the final evaluation.
     pub metrics: BTreeMap<String, f64>,
+    /// Metrics of the evaluation before training, with `evaluate_before_training`.
     pub initial_metrics: Option<BTreeMap<String, f64>>,
     /// Mean training loss of each epoch run.
     pub epoch_losses: Vec<f64>,
+    /// Optimizer steps taken.
     pub global_step: usize,
     /// The final model, in the Hugging Face layout.
     pub model_dir: PathBuf,
+    /// How many training features there were (tokenized examples; windows for QA).
     pub train_features: usize,
+    /// How many evaluation features there were.
     pub eval_features: usize,
     /// Weights the checkpoint lacked, initialised fresh (HF's "newly initialized" warning).
     pub newly_initialized: Vec<String>,
@@ -258,10 +271,15 @@ pub fn run_text_classification(
 
 /// Extractive question answering on SQuAD windows.
 pub struct QuestionAnsweringTask {
+    /// Training windows, with their answer positions.
     pub train: Vec<QaTrainFeature>,
+    /// The evaluation examples, for the metrics.
     pub eval_examples: Vec<QaExample>,
+    /// Evaluation windows, mapped back to their examples.
     pub eval: Vec<QaEvalFeature>,
+    /// How span logits become answers (n-best size, maximum length, null threshold).
     pub postprocess: PostprocessOptions,
+    /// Whether the model takes `token_type_ids` (BERT does, DistilBERT does not).
     pub token_types: bool,
 }
 
@@ -342,19 +360,32 @@ pub fn span_logits(
 /// Settings of the question answering recipe.
 #[derive(Debug, Clone)]
 pub struct QuestionAnsweringRecipe {
+    /// A model directory or hub id.
     pub model: String,
+    /// A dataset file, directory, or hub id.
     pub data: String,
+    /// The split trained on (`train`).
     pub train_split: String,
+    /// The split evaluated on (`validation`).
     pub eval_split: String,
+    /// Take this many training / evaluation examples after a seeded shuffle (all when unset).
     pub train_samples: Option<usize>,
+    /// See `train_samples`.
     pub eval_samples: Option<usize>,
+    /// How contexts are cut into windows (`max_length` 384, `stride` 128).
     pub windows: QaWindows,
     /// SQuAD 2.0: unanswerable questions, null answers, v2 metrics.
     pub version_2_with_negative: bool,
+    /// `n_best_size` of the recipe's postprocessing: start and end candidates considered (20).
     pub n_best_size: usize,
+    /// `max_answer_length`: longest answer in tokens (30).
     pub max_answer_length: usize,
+    /// `null_score_diff_threshold`: SQuAD 2.0 answers "" when the null score beats the best span
+    /// by more than this (0).
     pub null_score_diff_threshold: f64,
+    /// Evaluate once before training too (reported as `initial_metrics`).
     pub evaluate_before_training: bool,
+    /// The training loop's settings, as transformers' `TrainingArguments`.
     pub args: TrainingArguments,
 }
 

@@ -44,11 +44,17 @@ pub struct WhisperLoraRecipe {
     /// Whisper's language: a name (`Chinese`), a code (`zh`); `Chinese (China)` is read as
     /// `Chinese`.
     pub language: String,
+    /// Whisper's task: `transcribe` or `translate`.
     pub task: String,
+    /// The split trained on (`train`).
     pub train_split: String,
+    /// The split evaluated on (`test`).
     pub eval_split: String,
+    /// Take this many training examples after a seeded shuffle (640; all when unset).
     pub train_samples: Option<usize>,
+    /// Take this many evaluation examples after a seeded shuffle (320; all when unset).
     pub eval_samples: Option<usize>,
+    /// The adapters (r=4, alpha=64, dropout 0.05 on `q_proj` and `v_proj`: see [`default_lora`]).
     pub lora: LoraConfig,
     /// `None`: an f32 base (LoRA on full precision), or full fine-tuning when `lora` is off.
     pub quantization: Option<Quantization>,
@@ -58,6 +64,7 @@ pub struct WhisperLoraRecipe {
     pub generation_max_length: usize,
     /// Skip generation in evaluation (loss only).
     pub eval_generate: bool,
+    /// The training loop's settings, as transformers' `Seq2SeqTrainingArguments`.
     pub args: TrainingArguments,
 }
 
@@ -161,6 +168,7 @@ fn hub_config(model: &str) -> Result<Value> {
 /// Where a clip's audio is.
 #[derive(Debug, Clone)]
 pub enum ClipSource {
+    /// An audio file.
     File(PathBuf),
     /// Encoded bytes (MP3, WAV, ...) with the file name they came with.
     Bytes(Vec<u8>, Option<String>),
@@ -169,7 +177,9 @@ pub enum ClipSource {
 /// One Common Voice row after `remove_columns` (only the audio and the sentence are kept).
 #[derive(Debug, Clone)]
 pub struct SpeechExample {
+    /// The clip.
     pub audio: ClipSource,
+    /// Its transcription.
     pub sentence: String,
 }
 
@@ -366,14 +376,19 @@ fn whisper_language(language: &str) -> String {
 
 /// Tokenizes sentences into labels: prefix + text + `<|endoftext|>`.
 pub struct LabelTokenizer {
+    /// Whisper's tokenizer.
     pub tokenizer: TextTokenizer,
+    /// The decoder prompt put before the text: start of transcript, language, task,
+    /// no-timestamps.
     pub prefix: Vec<usize>,
+    /// Id of `<|endoftext|>`, appended to each label sequence.
     pub eos: usize,
     /// `max_target_positions`: longer labels are cut (keeping the end-of-text).
     pub max_len: usize,
 }
 
 impl LabelTokenizer {
+    /// The label ids of `sentence`: prefix and tokens cut to `max_len`, then end of text.
     pub fn labels(&self, sentence: &str) -> Result<Vec<usize>> {
         let encoding = self
             .tokenizer
@@ -388,6 +403,7 @@ impl LabelTokenizer {
         Ok(ids)
     }
 
+    /// The text of `ids`, special tokens skipped and whitespace trimmed.
     pub fn decode(&self, ids: &[usize]) -> String {
         let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
         self.tokenizer
@@ -514,15 +530,25 @@ pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
 /// The training task: examples, the feature extractor and tokenizer that turn them into
 /// batches on the fly.
 pub struct WhisperSpeechTask {
+    /// Training examples.
     pub train: Vec<SpeechExample>,
+    /// Evaluation examples.
     pub eval: Vec<SpeechExample>,
+    /// Turns clips into log-mel features.
     pub features: WhisperFeatureExtractor,
+    /// Turns sentences into label ids.
     pub labels: LabelTokenizer,
+    /// The model's generation config, for evaluation by generation.
     pub generation: WhisperGenerationConfig,
+    /// The model's config.
     pub config: WhisperConfig,
+    /// Whisper's language for the prompt.
     pub language: String,
+    /// Whisper's task (`transcribe` or `translate`).
     pub task: String,
+    /// Prompt plus generated tokens during evaluation.
     pub generation_max_length: usize,
+    /// Skip generation in evaluation (loss only).
     pub eval_generate: bool,
 }
 
@@ -637,15 +663,21 @@ impl TrainTask for WhisperSpeechTask {
 /// What [`run_whisper_lora`] returns.
 #[derive(Debug, Clone)]
 pub struct WhisperLoraOutput {
+    /// PEFT's `print_trainable_parameters` line (`trainable params: ...`).
     pub trainable_line: String,
+    /// Metrics of the final evaluation: `loss`, and `cer` and `wer` in percent with generation.
     pub metrics: BTreeMap<String, f64>,
+    /// Mean training loss of each epoch run.
     pub epoch_losses: Vec<f64>,
     /// Every logged training loss (`logging_steps`), in order.
     pub logged_losses: Vec<f64>,
+    /// Optimizer steps taken.
     pub global_step: usize,
     /// Where the PEFT adapter (or, with `full_finetune`, nothing) was saved.
     pub adapter_dir: PathBuf,
+    /// Training examples used.
     pub train_examples: usize,
+    /// Evaluation examples used.
     pub eval_examples: usize,
     /// The trained model (adapters attached and active).
     pub model: WhisperForConditionalGeneration,
@@ -653,8 +685,11 @@ pub struct WhisperLoraOutput {
 
 /// The base model, its generation config, tokenizer and features.
 pub struct WhisperParts {
+    /// The model folder it was loaded from.
     pub dir: ModelDir,
+    /// The model's config.
     pub config: WhisperConfig,
+    /// The model, quantized as asked.
     pub model: WhisperForConditionalGeneration,
 }
 

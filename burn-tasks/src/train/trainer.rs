@@ -43,21 +43,32 @@ use crate::error::{Result, TaskError};
 pub struct TrainingArguments {
     /// Where checkpoints, the log and the final model go.
     pub output_dir: PathBuf,
+    /// `num_train_epochs` (3).
     pub num_train_epochs: usize,
+    /// `per_device_train_batch_size`: training examples per step on each device (8).
     pub per_device_train_batch_size: usize,
+    /// `per_device_eval_batch_size`: evaluation examples per forward pass (8).
     pub per_device_eval_batch_size: usize,
+    /// `learning_rate`: AdamW's peak learning rate (5e-5).
     pub learning_rate: f64,
     /// AdamW's decoupled weight decay (not applied to biases and LayerNorm weights).
     pub weight_decay: f64,
+    /// `adam_beta1` (0.9).
     pub adam_beta1: f64,
+    /// `adam_beta2` (0.999).
     pub adam_beta2: f64,
+    /// `adam_epsilon` (1e-8).
     pub adam_epsilon: f64,
     /// Clip gradients to this global L2 norm (0 or less: no clipping).
     pub max_grad_norm: f64,
     /// Linear warmup steps; when 0, `warmup_ratio` of the optimizer steps.
     pub warmup_steps: usize,
+    /// `warmup_ratio`: the share of optimizer steps used for warmup when `warmup_steps` is 0.
     pub warmup_ratio: f64,
+    /// `gradient_accumulation_steps`: batches whose gradients are summed before each optimizer
+    /// step (1).
     pub gradient_accumulation_steps: usize,
+    /// `seed` (42): the data order and dropout masks derive from it.
     pub seed: u64,
     /// Log the training loss every this many optimizer steps.
     pub logging_steps: usize,
@@ -182,6 +193,7 @@ impl TrainingArguments {
 /// overflow is skipped and halves the scale, `growth_interval` clean steps double it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GradScaler {
+    /// The factor the loss is multiplied by (65536 at the start).
     pub scale: f64,
     /// Clean steps since the last change of scale.
     pub growth_tracker: usize,
@@ -190,8 +202,10 @@ pub struct GradScaler {
 }
 
 impl GradScaler {
+    /// Clean steps after which the scale doubles (torch's `growth_interval`).
     pub const GROWTH_INTERVAL: usize = 2000;
 
+    /// A scaler with torch's initial scale, 2^16.
     pub fn new() -> Self {
         Self {
             scale: 65536.0,
@@ -225,6 +239,7 @@ impl Default for GradScaler {
 
 /// What a task tells the loop: the loss of a batch and the metrics of an evaluation.
 pub trait TrainTask: Sync {
+    /// The model trained.
     type Model: Module + Clone + Linears;
     /// The number of training examples (features) batches are drawn from.
     fn train_len(&self) -> usize;
@@ -253,11 +268,15 @@ pub fn linear_schedule(base: f64, step: usize, warmup: usize, total: usize) -> f
 pub struct TrainerState {
     /// Epochs completed.
     pub epoch: usize,
+    /// Optimizer steps taken.
     pub global_step: usize,
+    /// Optimizer steps of the whole run (epochs times steps per epoch).
     pub max_steps: usize,
     /// Everything randomness depends on (see the module docs): the data order and the
     /// dropout masks are functions of it and of the position.
     pub seed: u64,
+    /// The log, as HF's `log_history`: every `logging_steps` the loss, learning rate and
+    /// gradient norm; after each epoch its mean loss and the evaluation metrics.
     pub log_history: Vec<Value>,
     /// fp16's loss scaler, so a resumed run scales as the uninterrupted one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,7 +286,9 @@ pub struct TrainerState {
 /// The outcome of [`train`].
 #[derive(Debug, Clone)]
 pub struct TrainOutput<M> {
+    /// The trained model, on the device given to [`train`].
     pub model: M,
+    /// Where the run ended.
     pub state: TrainerState,
     /// Metrics of the last evaluation.
     pub metrics: BTreeMap<String, f64>,

@@ -24,6 +24,7 @@ use super::{InputForm, PipelineBuilder, TaskPipeline, TaskSpec};
 use crate::error::{Result, TaskError};
 use crate::input::audio::Audio;
 
+/// The `automatic-speech-recognition` task: its name, default model and options.
 pub static TASK: TaskSpec = TaskSpec::new::<AutomaticSpeechRecognitionPipeline>(
     "automatic-speech-recognition",
     &["asr"],
@@ -90,8 +91,11 @@ pub static TASK: TaskSpec = TaskSpec::new::<AutomaticSpeechRecognitionPipeline>(
 /// samples with their rate (`{"raw": ..., "sampling_rate": ...}` in HF).
 #[derive(Debug, Clone)]
 pub enum AudioInput {
+    /// An audio file.
     File(PathBuf),
+    /// The bytes of an encoded audio file.
     Bytes(Vec<u8>),
+    /// Samples already decoded, with their sampling rate.
     Samples(Audio),
 }
 
@@ -116,6 +120,7 @@ impl From<PathBuf> for AudioInput {
 /// `return_timestamps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReturnTimestamps {
+    /// `False` (default): the text only.
     #[default]
     None,
     /// `True`: segment-level timestamps from Whisper's timestamp tokens.
@@ -145,6 +150,7 @@ impl FromKwarg for ReturnTimestamps {
 /// `generate_kwargs` (HF's names, e.g. `num_beams`, `max_new_tokens`, `language`, `task`).
 #[derive(Debug, Clone)]
 pub struct AsrOptions {
+    /// `return_timestamps`: segment, word or character times (default none).
     pub return_timestamps: ReturnTimestamps,
     /// Split the audio into chunks of this many seconds, transcribed one by one and merged.
     pub chunk_length_s: Option<f64>,
@@ -178,8 +184,11 @@ pub struct AsrChunk {
     /// Present (possibly `null`) only with `return_language`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<Option<String>>,
+    /// `[start, end]` in seconds; an end is `null` when the transcription stops without a
+    /// closing timestamp.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<(Option<f64>, Option<f64>)>,
+    /// The segment's text.
     pub text: String,
 }
 
@@ -188,14 +197,18 @@ pub struct AsrChunk {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AsrChunks {
+    /// Segments, with `return_timestamps=True` or `return_language`.
     Segments(Vec<AsrChunk>),
+    /// Words or characters, with `return_timestamps="word"` or `"char"`.
     Words(Vec<AsrWord>),
 }
 
 /// `{"text": ...}`, with `"chunks"` when timestamps or languages were asked for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AsrOutput {
+    /// The whole transcription.
     pub text: String,
+    /// Timestamped pieces, when timestamps or languages were asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chunks: Option<AsrChunks>,
 }
@@ -206,6 +219,8 @@ enum Recognizer {
     Ctc(Box<ctc::CtcRecognizer>),
 }
 
+/// A speech recognizer, Whisper (sequence to sequence) or Wav2Vec2 (CTC), with its feature
+/// extractor and tokenizer, as transformers' `pipeline("automatic-speech-recognition")`.
 pub struct AutomaticSpeechRecognitionPipeline {
     recognizer: Recognizer,
 }

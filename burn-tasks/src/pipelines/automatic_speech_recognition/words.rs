@@ -22,8 +22,11 @@ const NO_SPACE_LANGUAGES: &[&str] = &["chinese", "japanese", "thai", "lao", "mya
 /// `"language"` when `return_language` is set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AsrWord {
+    /// The word (or character).
     pub text: String,
+    /// `[start, end]` in seconds.
     pub timestamp: (f64, f64),
+    /// The chunk's language, present (possibly `null`) only with `return_language`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<Option<String>>,
 }
