@@ -186,7 +186,7 @@ pub fn transcriber(
     }))
 }
 
-use crate::bench::{Shapes, Workload, transformer_layer_shapes};
+use crate::workload::{Shapes, Workload, transformer_layer_shapes};
 
 /// HF names and shapes of `WhisperForConditionalGeneration` (output projection tied).
 pub fn whisper_shapes(config: &Value) -> Result<Shapes> {

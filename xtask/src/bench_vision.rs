@@ -35,7 +35,7 @@ pub fn detr_resnet50() -> Value {
     })
 }
 
-use crate::bench::{Shapes, transformer_layer_shapes};
+use crate::workload::{Shapes, transformer_layer_shapes};
 
 /// HF names and shapes of `DetrForObjectDetection` with an HF ResNet backbone (its batch
 /// norms frozen: weight, bias, running mean and variance).
@@ -123,7 +123,7 @@ pub fn detr_shapes(config: &Value) -> Result<Shapes> {
 /// One run: `DetrForObjectDetection` forward on one image, reading back logits and boxes.
 pub fn detector(dir: &Path, device: &Device) -> Result<Box<dyn Fn() -> Result<()>>> {
     let model = burn_models::vision::load_detr(&ModelDir::local(dir)?, device)?;
-    let pixels = crate::bench::bench_pixels(1, DETR_HEIGHT, DETR_WIDTH, device);
+    let pixels = crate::workload::bench_pixels(1, DETR_HEIGHT, DETR_WIDTH, device);
     let mask = Tensor::<3, Int>::ones([1, DETR_HEIGHT, DETR_WIDTH], device);
     Ok(Box::new(move || {
         let out = model.forward(pixels.clone(), mask.clone())?;

@@ -14,6 +14,7 @@ mod bench_vision;
 mod gpu;
 mod train;
 mod train_whisper;
+mod workload;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
