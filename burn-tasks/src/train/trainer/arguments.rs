@@ -6,6 +6,16 @@ use burn::tensor::{Device, FloatDType};
 
 use crate::error::{Result, TaskError};
 
+/// `train_sampling_strategy`: the order the training examples are drawn in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SamplingStrategy {
+    /// A new permutation each epoch (`"random"`, PyTorch's `RandomSampler`).
+    #[default]
+    Random,
+    /// The dataset's own order every epoch (`"sequential"`, `SequentialSampler`).
+    Sequential,
+}
+
 /// `TrainingArguments`, with transformers' names and defaults.
 #[derive(Debug, Clone)]
 pub struct TrainingArguments {
@@ -36,6 +46,8 @@ pub struct TrainingArguments {
     /// `gradient_accumulation_steps`: batches whose gradients are summed before each optimizer
     /// step (1).
     pub gradient_accumulation_steps: usize,
+    /// The order examples are drawn in (`train_sampling_strategy`).
+    pub train_sampling_strategy: SamplingStrategy,
     /// `seed` (42): the data order and dropout masks derive from it.
     pub seed: u64,
     /// Log the training loss every this many optimizer steps.
@@ -79,6 +91,7 @@ impl Default for TrainingArguments {
             warmup_steps: 0,
             warmup_ratio: 0.0,
             gradient_accumulation_steps: 1,
+            train_sampling_strategy: SamplingStrategy::Random,
             seed: 42,
             logging_steps: 10,
             save_each_epoch: true,

@@ -15,8 +15,9 @@
 //! lives on the main device alone; replicas are refreshed from it every step.
 //!
 //! Randomness is a pure function of the seed and the position in the run: the data order of
-//! epoch `e` comes from `seed + e`, and dropout masks of micro-batch `b` of epoch `e` from the
-//! device RNG reseeded with `(seed, e, b)`. A run resumed from a checkpoint therefore replays
+//! epoch `e` comes from `seed + e` (unless `train_sampling_strategy` is sequential), and
+//! dropout masks of micro-batch `b` of epoch `e` from the device RNG reseeded with
+//! `(seed, e, b)`. A run resumed from a checkpoint therefore replays
 //! exactly what an uninterrupted run would have done.
 
 mod arguments;
@@ -39,7 +40,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
-pub use arguments::TrainingArguments;
+pub use arguments::{SamplingStrategy, TrainingArguments};
 pub use checkpoint::{TrainerState, latest_checkpoint};
 use checkpoint::{load_checkpoint, save_checkpoint};
 use optim::ScaleGrads;
@@ -239,7 +240,10 @@ pub fn train<T: TrainTask>(
     let mut accumulator = GradientsAccumulator::new();
     for epoch in state.epoch..last_epoch {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, args.num_train_epochs));
-        let order = epoch_order(n, args.seed, epoch);
+        let order = match args.train_sampling_strategy {
+            SamplingStrategy::Random => epoch_order(n, args.seed, epoch),
+            SamplingStrategy::Sequential => (0..n).collect(),
+        };
         let chunks: Vec<&[usize]> = order.chunks(batch).collect();
         let started = Instant::now();
         let (mut epoch_loss, mut epoch_batches) = (0.0, 0usize);
