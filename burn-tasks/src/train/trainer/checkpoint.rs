@@ -52,7 +52,7 @@ pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
 }
 
 fn record_error(path: &Path, e: impl std::fmt::Debug) -> TaskError {
-    TaskError::InvalidInput(format!("checkpoint {}: {e:?}", path.display()))
+    TaskError::Checkpoint(format!("{}: {e:?}", path.display()))
 }
 
 /// Writes `checkpoint-{step}` through a temporary directory renamed into place, so a crash
@@ -105,6 +105,6 @@ pub(super) fn load_checkpoint<M: Module>(
         .map_err(|e| record_error(&optim_path, e))?;
     let state_path = path.join("trainer_state.json");
     let text = std::fs::read_to_string(&state_path).map_err(|e| io_error(&state_path, e))?;
-    let state = serde_json::from_str(&text).map_err(|e| io_error(&state_path, e))?;
+    let state = serde_json::from_str(&text).map_err(|e| record_error(&state_path, e))?;
     Ok((model, optim, state))
 }

@@ -136,7 +136,7 @@ pub fn train<T: TrainTask>(
     args.check()?;
     let n = task.train_len();
     if n == 0 {
-        return Err(TaskError::InvalidInput("the training set is empty".into()));
+        return Err(TaskError::Dataset("the training set is empty".into()));
     }
     let ad_device = if args.gradient_checkpointing {
         device.clone().autodiff().gradient_checkpointing()
@@ -189,7 +189,7 @@ pub fn train<T: TrainTask>(
             Some(path) => {
                 let (m, o, s) = load_checkpoint(&path, model, optim)?;
                 if s.max_steps != max_steps || s.seed != args.seed {
-                    return Err(TaskError::InvalidInput(format!(
+                    return Err(TaskError::Checkpoint(format!(
                         "{} was written by a run of {} steps with seed {}; this one has {max_steps} steps \
                          and seed {}: resume with the same epochs, batch size, accumulation and seed",
                         path.display(),
@@ -275,11 +275,14 @@ pub fn train<T: TrainTask>(
                     sharded_backward(task, &model, micro, &shards, seed, scale)?
                 };
                 if !value.is_finite() {
-                    return Err(TaskError::InvalidInput(format!(
-                        "the loss became {value} at epoch {} step {}: lower the learning rate",
-                        epoch + 1,
-                        state.global_step
-                    )));
+                    return Err(TaskError::option(
+                        "learning_rate",
+                        format!(
+                            "the loss became {value} at epoch {} step {}: lower the learning rate",
+                            epoch + 1,
+                            state.global_step
+                        ),
+                    ));
                 }
                 accumulator.accumulate(&model, grads);
                 epoch_loss += value;
