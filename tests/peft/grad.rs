@@ -53,6 +53,8 @@ fn float_elements_saved_by_quantization(model: &impl Linears) -> isize {
             LinearWeight::Dense(_) => return,
             LinearWeight::Int8(w) => w.row_absmax.shape().num_elements(),
             LinearWeight::Nf4(w) => w.absmax_scale.shape().num_elements(),
+            // Dynamic int8 keeps its values and scales outside the module's parameters.
+            LinearWeight::DynamicInt8(_) => 0,
         };
         saved += (d_in * d_out) as isize - scales as isize;
     });
