@@ -221,7 +221,8 @@ pub fn dynamic_map() -> [f32; 256] {
     let max_exponent_bits = 7i32;
     for i in 0..max_exponent_bits {
         let items = (1usize << i) + 1;
-        // torch.linspace(0.1, 1, items), computed in f32 as torch does.
+        // torch.linspace(0.1, 1, items) in f32 as torch computes it: each half from its own
+        // end, with a fused multiply-add (one rounding), which bitsandbytes' table inherits.
         let boundaries: Vec<f32> = (0..items)
             .map(|k| {
                 if items == 1 {
@@ -229,9 +230,9 @@ pub fn dynamic_map() -> [f32; 256] {
                 } else {
                     let step = (1.0f32 - 0.1) / (items - 1) as f32;
                     if k < items / 2 {
-                        0.1 + step * k as f32
+                        step.mul_add(k as f32, 0.1)
                     } else {
-                        1.0 - step * (items - 1 - k) as f32
+                        (-step).mul_add((items - 1 - k) as f32, 1.0)
                     }
                 }
             })
