@@ -180,7 +180,6 @@ fn nf4_bytes_are_bitsandbytes() {
         let ours: Vec<f32> = q.absmax_scale.val().into_data().try_to_vec().unwrap();
         assert_eq!(ours, scale, "{case}: absmax group scales");
         let (_, offset) = golden.f32(&case, "nf4_offset");
-        eprintln!("{case}: offset {} vs {}", q.absmax_offset, offset[0]);
         assert_eq!(q.absmax_offset, offset[0], "{case}: absmax offset");
         let (_, expected) = golden.f32(&case, "nf4_dequantized");
         let deq = host(q.dequantize().transpose());
