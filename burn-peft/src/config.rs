@@ -3,6 +3,10 @@
 
 use std::path::Path;
 
+use burn::module::Param;
+use burn::nn::DropoutConfig;
+use burn::tensor::Tensor;
+use burn_models::nn::LoraAdapter;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -336,6 +340,26 @@ impl LoraConfig {
             alpha / (r as f64).sqrt()
         } else {
             alpha / r as f64
+        }
+    }
+
+    /// Adapter `name` of this config with factors `a` `[d_input, r]` and `b` `[r, d_output]`
+    /// (Burn's layout), for a layer of rank `r` and `lora_alpha` `alpha`.
+    pub(crate) fn adapter(
+        &self,
+        name: &str,
+        a: Tensor<2>,
+        b: Tensor<2>,
+        r: usize,
+        alpha: f64,
+    ) -> LoraAdapter {
+        LoraAdapter {
+            a: Param::from_tensor(a),
+            b: Param::from_tensor(b),
+            dropout: DropoutConfig::new(self.lora_dropout).init(),
+            name: name.to_string(),
+            scaling: self.scaling(r, alpha),
+            merged: false,
         }
     }
 }

@@ -26,7 +26,6 @@ use safetensors::{Dtype, View};
 use crate::bias;
 use crate::config::{Bias, LoraConfig};
 use crate::error::{PeftError, Result};
-use crate::model::new_adapter;
 
 /// The prefix PEFT puts before module paths.
 pub const KEY_PREFIX: &str = "base_model.model";
@@ -202,9 +201,7 @@ fn load_layer(
         }
         let a = read_transposed(weights, &device, &a_key, r, d_in)?;
         let b = read_transposed(weights, &device, &key("lora_B.weight"), d_out, r)?;
-        linear
-            .adapters
-            .push(new_adapter(name, a, b, config, config.scaling(r, alpha)));
+        linear.adapters.push(config.adapter(name, a, b, r, alpha));
     }
     // Trained biases replace the base layer's own, as PEFT loads them.
     let bias_key = if targeted {

@@ -4,9 +4,8 @@
 use std::path::Path;
 
 use burn::module::{Module, Param};
-use burn::nn::DropoutConfig;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_models::nn::{DynamicInt8Weight, Linear, LinearWeight, Linears, LoraAdapter, SavedLinear};
+use burn_models::nn::{DynamicInt8Weight, Linear, LinearWeight, Linears, SavedLinear};
 
 use crate::config::{Bias, InitLoraWeights, LoraConfig};
 use crate::error::{PeftError, Result};
@@ -400,9 +399,7 @@ fn attach_new(linear: &mut Linear, name: &str, config: &LoraConfig) -> Result<bo
             }
             _ => Tensor::<2>::zeros([r, d_out], &device),
         };
-        linear
-            .adapters
-            .push(new_adapter(name, a, b, config, config.scaling(r, alpha)));
+        linear.adapters.push(config.adapter(name, a, b, r, alpha));
     }
     let bias_trains = match config.bias {
         Bias::All => true,
@@ -413,23 +410,6 @@ fn attach_new(linear: &mut Linear, name: &str, config: &LoraConfig) -> Result<bo
         linear.bias = Some(bias.set_require_grad(true));
     }
     Ok(targeted)
-}
-
-pub(crate) fn new_adapter(
-    name: &str,
-    a: Tensor<2>,
-    b: Tensor<2>,
-    config: &LoraConfig,
-    scaling: f64,
-) -> LoraAdapter {
-    LoraAdapter {
-        a: Param::from_tensor(a),
-        b: Param::from_tensor(b),
-        dropout: DropoutConfig::new(config.lora_dropout).init(),
-        name: name.to_string(),
-        scaling,
-        merged: false,
-    }
 }
 
 /// `weight += delta` (Burn layout), requantizing a quantized weight in its own scheme.

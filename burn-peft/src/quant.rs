@@ -39,9 +39,12 @@ fn frozen<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
     Param::initialized(ParamId::new(), t.detach())
 }
 
-/// Row-wise absmax int8 of a weight in Burn's layout `[d_input, d_output]`: bitsandbytes'
-/// `int8_vectorwise_quant` of `W` `[out, in]`, `CB = round(W * 127 / absmax_row)` (ties to
-/// even, as `torch.round`). Computed on the host: the int8 tensor is built from i8 data.
+/// Row-wise absmax int8 of a weight in Burn's layout `[d_input, d_output]`, byte for byte as
+/// bitsandbytes' `Int8Params` quantizes `W` `[out, in]`: the weight rounded to float16 first
+/// (`W.to(torch.float16)`), `SCB` its rows' absmax, `CB = round(W * (127 / SCB))` with ties to
+/// even (`torch.round`) and `127 / SCB` evaluated as torch evaluates a scalar over a tensor,
+/// `SCB.reciprocal() * 127`. An all-zero row gives zeros. Computed on the host: the int8
+/// tensor is built from i8 data.
 pub fn quantize_int8(weight: Tensor<2>, threshold: Option<f32>) -> Int8Weight {
     quantize_int8_as(weight, threshold, ByteStorage::Bytes)
 }
@@ -64,14 +67,14 @@ pub fn quantize_int8_as(
 ) -> Int8Weight {
     let device = weight.device();
     let [d_in, d_out] = weight.dims();
-    let values = host_rows(weight);
+    let values: Vec<f32> = host_rows(weight).into_iter().map(to_half).collect();
     let mut absmax = vec![0.0f32; d_out];
     let mut quantized = vec![0i8; values.len()];
     for (row, chunk) in values.chunks(d_in.max(1)).enumerate() {
         let max = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         absmax[row] = max;
         // An all-zero row quantizes to zeros.
-        let scale = if max > 0.0 { 127.0 / max } else { 0.0 };
+        let scale = if max > 0.0 { max.recip() * 127.0 } else { 0.0 };
         for (q, v) in quantized[row * d_in..].iter_mut().zip(chunk) {
             *q = (v * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
         }
@@ -96,6 +99,11 @@ pub fn quantize_int8_as(
         d_input: d_in,
         in_words,
     }
+}
+
+/// `x` rounded to the nearest float16 value (ties to even), back in f32.
+fn to_half(x: f32) -> f32 {
+    burn::tensor::f16::from_f32(x).to_f32()
 }
 
 /// PyTorch's `[out, in]` row-major values of a weight in Burn's layout `[in, out]`.
@@ -123,9 +131,19 @@ fn nearest(code: &[f32], x: f32) -> usize {
     }
 }
 
-/// NF4 with double quantization of a weight in Burn's layout `[d_input, d_output]`, laid out
-/// as bitsandbytes `quantize_4bit(W, blocksize=64, compress_statistics=True, quant_type="nf4")`
-/// lays out `W` `[out, in]`.
+/// The NF4 code of `x` as bitsandbytes picks it: `torch.bucketize` over the float32 midpoints
+/// between neighbouring codes (a value on a midpoint takes the lower code).
+fn nf4_index(x: f32) -> usize {
+    (0..NF4_CODE.len() - 1)
+        .take_while(|&i| (NF4_CODE[i] + NF4_CODE[i + 1]) / 2.0 < x)
+        .count()
+}
+
+/// NF4 with double quantization of a weight in Burn's layout `[d_input, d_output]`, byte for
+/// byte as bitsandbytes `quantize_4bit(W, blocksize=64, compress_statistics=True,
+/// quant_type="nf4")` lays out `W` `[out, in]`: each block of 64 scaled by the reciprocal of
+/// its absmax (the last, partial block divided by it, as bitsandbytes does), each value's
+/// nearest NF4 code (a tie to the lower one, as `torch.bucketize` between midpoints).
 pub fn quantize_nf4(weight: Tensor<2>) -> Nf4Weight {
     quantize_nf4_as(weight, ByteStorage::Bytes)
 }
@@ -143,9 +161,13 @@ pub fn quantize_nf4_as(weight: Tensor<2>, storage: ByteStorage) -> Nf4Weight {
     for (block, chunk) in values.chunks(NF4_BLOCK_SIZE).enumerate() {
         let max = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         absmax[block] = max;
-        let inv = if max > 0.0 { 1.0 / max } else { 0.0 };
+        // bitsandbytes clamps the absmax to 1e-38 before dividing (an all-zero block gives
+        // zeros) and divides the partial last block instead of multiplying by the reciprocal.
+        let divisor = max.max(1e-38);
+        let (inv, partial) = (1.0 / divisor, chunk.len() < NF4_BLOCK_SIZE);
         for (i, v) in chunk.iter().enumerate() {
-            indices[block * NF4_BLOCK_SIZE + i] = nearest(&NF4_CODE, v * inv) as u8;
+            let scaled = if partial { v / divisor } else { v * inv };
+            indices[block * NF4_BLOCK_SIZE + i] = nf4_index(scaled) as u8;
         }
     }
     // Padding past the end quantizes 0 (code 7), as bitsandbytes' zero padding does.
@@ -158,8 +180,10 @@ pub fn quantize_nf4_as(weight: Tensor<2>, storage: ByteStorage) -> Nf4Weight {
         .collect();
     let packed: Vec<u8> = packed[..total.div_ceil(2)].to_vec();
 
-    // Double quantization: absmax - mean, 8-bit dynamic code in blocks of 256.
-    let offset = absmax.iter().sum::<f32>() / n_blocks as f32;
+    // Double quantization: absmax - mean, 8-bit dynamic code in blocks of 256. The mean is
+    // the correctly rounded one (summed in f64); torch's float32 mean sums in an order that
+    // depends on the CPU's vector width, and may differ from it in the last bit.
+    let offset = (absmax.iter().map(|&a| f64::from(a)).sum::<f64>() / n_blocks as f64) as f32;
     let map = dynamic_map();
     let mut codes = vec![0u8; n_blocks];
     let mut scales = Vec::with_capacity(n_blocks.div_ceil(NF4_ABSMAX_BLOCK_SIZE));

@@ -100,10 +100,7 @@ fn bert_bias_all_adapter_from_peft() {
     let beta = |m: &burn_models::bert::BertForSequenceClassification| {
         m.bert.embeddings.layer_norm.beta.as_ref().unwrap().val()
     };
-    let moved = (beta(&model.base_model) - beta(&base))
-        .abs()
-        .max()
-        .into_scalar::<f32>();
+    let moved = max_abs_diff_of(beta(&model.base_model), beta(&base));
     assert!(
         moved > 1e-3,
         "embeddings.LayerNorm.bias loaded from the adapter"
@@ -150,10 +147,7 @@ fn whisper_bias_all_adapter_from_peft() {
     let mut model = PeftModel::from_pretrained(whisper(&device), &fixture(WHISPER)).unwrap();
     let conv_bias =
         |m: &WhisperForConditionalGeneration| m.encoder.conv1.bias.as_ref().unwrap().val();
-    let moved = (conv_bias(&model.base_model) - conv_bias(&whisper(&device)))
-        .abs()
-        .max()
-        .into_scalar::<f32>();
+    let moved = max_abs_diff_of(conv_bias(&model.base_model), conv_bias(&whisper(&device)));
     assert!(moved > 1e-3, "encoder.conv1.bias loaded from the adapter");
     check_whisper("adapter", &model.base_model, "adapter");
     model.disable_adapters();
@@ -296,7 +290,7 @@ fn new_bias_all_adapter_round_trips() {
     let case = &golden["cases"][0];
     let a = model.base_model.logits(&input(case, &device)).unwrap();
     let b = reloaded.base_model.logits(&input(case, &device)).unwrap();
-    let diff = (a - b).abs().max().into_scalar::<f32>();
+    let diff = max_abs_diff_of(a, b);
     assert!(diff < 1e-6, "{diff}");
 }
 

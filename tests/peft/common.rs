@@ -88,6 +88,15 @@ pub fn max_diff<const D: usize>(actual: Tensor<D>, golden: &Value) -> f32 {
     test_support::max_abs_diff(&data, &expected).0
 }
 
+/// Largest |a - b| of two tensors read back to the host (NaN-aware: a NaN on one side gives
+/// infinity).
+pub fn max_abs_diff_of<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    let (shape_a, a) = values(a);
+    let (shape_b, b) = values(b);
+    assert_eq!(shape_a, shape_b, "shape");
+    test_support::max_abs_diff(&a, &b).0
+}
+
 #[track_caller]
 pub fn assert_close<const D: usize>(what: &str, actual: Tensor<D>, golden: &Value, tolerance: f32) {
     let diff = max_diff(actual, golden);

@@ -6,6 +6,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Gradients;
 use burn::tensor::Tensor;
 use burn_models::heads::SequenceClassifier;
+use burn_models::nn::{LinearWeight, Linears};
 use burn_peft::quant::Quantization;
 use burn_peft::*;
 
@@ -32,7 +33,38 @@ impl ModuleVisitor for GradCount<'_> {
     }
 }
 
-fn check_grads(config: LoraConfig, quantize: Option<Quantization>) -> (usize, usize) {
+/// PEFT's counts for the config named `name` (tests/fixtures/peft-grad.json, written by
+/// generate_peft_grad.py from one backward pass of the same loss).
+fn peft_counts(name: &str) -> serde_json::Value {
+    let path = fixture("peft-grad.json");
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    all["configs"][name].clone()
+}
+
+/// Elements a quantized base holds as float parameters instead of its weights: PyTorch counts a
+/// quantized weight as its logical `out * in` elements, Burn's float parameters hold its scales
+/// (the int8 and NF4 bytes are integer tensors).
+fn float_elements_saved_by_quantization(model: &impl Linears) -> isize {
+    let mut saved = 0isize;
+    model.visit_linears(&mut |linear| {
+        let [d_in, d_out] = linear.weight.dims();
+        let scales = match &linear.weight {
+            LinearWeight::Dense(_) => return,
+            LinearWeight::Int8(w) => w.row_absmax.shape().num_elements(),
+            LinearWeight::Nf4(w) => w.absmax_scale.shape().num_elements(),
+            // Dynamic int8 keeps its values and scales outside the module's parameters.
+            LinearWeight::DynamicInt8(_) => 0,
+        };
+        saved += (d_in * d_out) as isize - scales as isize;
+    });
+    saved
+}
+
+/// One backward pass of `(logits ** 2).sum()` on a golden case: the parameters that receive a
+/// gradient, and those whose gradient is not all zeros, are PEFT's; so are the trainable and
+/// total counts; the frozen float parameters are the rest of the model.
+fn check_grads(name: &str, config: LoraConfig, quantize: Option<Quantization>) {
     let device = device().autodiff();
     let mut base = bert("bert-seqcls", &device);
     if let Some(scheme) = quantize {
@@ -53,12 +85,31 @@ fn check_grads(config: LoraConfig, quantize: Option<Quantization>) -> (usize, us
     };
     model.base_model.visit(&mut count);
     let (trainable, all) = model.get_nb_trainable_parameters();
+    let peft = peft_counts(name);
+    let expected =
+        |key: &str| peft[key].as_u64().unwrap_or_else(|| panic!("{name}.{key}")) as usize;
+    let what = format!("{name} on {quantize:?}");
     assert_eq!(
-        count.with_grad, trainable,
-        "gradients exactly on the trainable parameters"
+        count.with_grad,
+        expected("with_grad"),
+        "{what}: elements with a gradient"
     );
-    assert!(count.without_grad > 0);
-    (count.with_grad + count.without_grad, all - trainable)
+    assert_eq!(
+        count.nonzero_grad,
+        expected("nonzero_grad"),
+        "{what}: elements with a nonzero gradient"
+    );
+    assert_eq!(
+        (trainable, all),
+        (expected("trainable"), expected("all")),
+        "{what}: trainable, all"
+    );
+    let frozen = expected("all") - expected("trainable");
+    let frozen_floats = frozen as isize - float_elements_saved_by_quantization(&model.base_model);
+    assert_eq!(
+        count.without_grad as isize, frozen_floats,
+        "{what}: frozen float elements"
+    );
 }
 
 #[test]
@@ -69,9 +120,11 @@ fn gradients_flow_only_into_adapters() {
         init_lora_weights: InitLoraWeights::Bool(false), // B != 0: A gets a gradient too
         ..LoraConfig::new(4, 8.0, &["query", "value"])
     };
-    check_grads(config, None);
+    check_grads("modules_to_save", config, None);
 }
 
+/// With B = 0 (the default initialisation) A's gradient is all zeros: PEFT's nonzero count
+/// leaves it out, and so must ours.
 #[test]
 fn gradients_with_trained_biases() {
     let _random = integration_tests::random_stream_lock();
@@ -79,14 +132,15 @@ fn gradients_with_trained_biases() {
         bias: Bias::LoraOnly,
         ..LoraConfig::new(2, 4.0, &["query", "intermediate.dense"])
     };
-    check_grads(config.clone(), None);
+    check_grads("bias_lora_only", config.clone(), None);
     let config = LoraConfig {
         bias: Bias::All,
         ..config
     };
-    check_grads(config, None);
+    check_grads("bias_all", config, None);
 }
 
+/// A quantized frozen base changes neither what trains nor PEFT's counts.
 #[test]
 fn gradients_flow_only_into_adapters_on_quantized_bases() {
     let _random = integration_tests::random_stream_lock();
@@ -102,7 +156,7 @@ fn gradients_flow_only_into_adapters_on_quantized_bases() {
             init_lora_weights: InitLoraWeights::Bool(false),
             ..LoraConfig::new(4, 8.0, &["query", "value"])
         };
-        check_grads(config, Some(scheme));
+        check_grads("modules_to_save", config, Some(scheme));
     }
 }
 
@@ -146,10 +200,7 @@ fn training_steps_move_only_the_adapter() {
         .weight
         .dense()
         .inner();
-    let moved = (query_after - query_before)
-        .abs()
-        .max()
-        .into_scalar::<f64>();
+    let moved = max_abs_diff_of(query_after, query_before);
     assert_eq!(moved, 0.0, "the frozen base weight did not change");
 }
 

@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn_models::auto;
 use burn_models::hub::ModelDir;
+use burn_tasks::error::TaskError;
 use burn_tasks::processors::TextTokenizer;
 use burn_tasks::train::data::{
     ClassificationColumns, ClassificationExample, QaExample, load_split, read_records, split_files,
@@ -16,6 +18,8 @@ use burn_tasks::train::features::{QaWindows, Tokens, qa_eval_features, qa_train_
 use burn_tasks::train::metrics::{
     PostprocessOptions, postprocess_qa_predictions, squad_v1, squad_v2,
 };
+use burn_tasks::train::models::{load_classifier, load_question_answering};
+use burn_tasks::train::trainer::latest_checkpoint;
 use burn_tasks::train::{
     QuestionAnsweringRecipe, TextClassificationRecipe, TrainingArguments, run_question_answering,
     run_text_classification,
@@ -105,6 +109,12 @@ fn bad_datasets_are_clear_errors() {
     let broken = dir.path().join("broken.jsonl");
     std::fs::write(&broken, "{\"text\": \"a\", \"label\": 1}\n{oops\n").unwrap();
     assert!(err(&broken).contains("line 2"), "{}", err(&broken));
+    // A malformed dataset is a dataset error, a file that cannot be read an I/O error: neither
+    // is the caller's input.
+    let e = read_records(&broken).unwrap_err();
+    assert!(matches!(e, TaskError::Dataset(_)), "{e:?}");
+    let e = read_records(&dir.path().join("missing.jsonl")).unwrap_err();
+    assert!(matches!(e, TaskError::Io { .. }), "{e:?}");
     let not_parquet = dir.path().join("x.parquet");
     std::fs::write(&not_parquet, "not parquet").unwrap();
     assert!(err(&not_parquet).contains("x.parquet"));
@@ -114,9 +124,9 @@ fn bad_datasets_are_clear_errors() {
         text: "review".into(),
         ..Default::default()
     };
-    let e = ClassificationExample::from_record(&rows[0], &columns, 5)
-        .unwrap_err()
-        .to_string();
+    let e = ClassificationExample::from_record(&rows[0], &columns, 5).unwrap_err();
+    assert!(matches!(e, TaskError::Dataset(_)), "{e:?}");
+    let e = e.to_string();
     assert!(
         e.contains("no column `review`") && e.contains("label, text"),
         "{e}"
@@ -415,8 +425,9 @@ fn yelp_recipe_learns_and_saves_a_hf_model() {
     check_saved_classifier(out.path(), "yelp");
 }
 
-/// Loads `dir` through `auto` and compares with the trained model reloaded from its last
-/// checkpoint; writes `target/train-check/<name>` + `<name>-logits.json` for
+/// Loads `dir` through `auto` and compares its logits with those of the trained model
+/// reloaded from its last checkpoint (`checkpoint-{step}/model.bpk`, our own record of the
+/// run's final parameters); writes `target/train-check/<name>` + `<name>-logits.json` for
 /// `generate_train.py --check` (transformers' side).
 fn check_saved_classifier(dir: &Path, name: &str) {
     let device = device();
@@ -436,7 +447,11 @@ fn check_saved_classifier(dir: &Path, name: &str) {
     let logits = ours.logits(&input).unwrap();
     let (shape, values) = integration_tests::to_vec(logits);
     assert_eq!(shape, vec![2, 5]);
-    assert!(values.iter().all(|v| v.is_finite()));
+    let (skeleton, _) = load_classifier(&model_dir, &device, 5, None).unwrap();
+    let trained = skeleton.try_load_file(last_checkpoint(dir)).unwrap();
+    let (_, expected) = integration_tests::to_vec(trained.logits(&input).unwrap());
+    // The same f32 parameters through the same forward pass: identical logits.
+    test_support::assert_close(&format!("{name}: saved model"), &values, &expected, 0.0);
     export_for_python_check(
         dir,
         name,
@@ -444,6 +459,13 @@ fn check_saved_classifier(dir: &Path, name: &str) {
         &input,
         json!({"logits": rows(&values, shape[1])}),
     );
+}
+
+/// The model record of the latest checkpoint in `dir`.
+fn last_checkpoint(dir: &Path) -> PathBuf {
+    latest_checkpoint(dir)
+        .unwrap_or_else(|| panic!("no checkpoint in {}", dir.display()))
+        .join("model.bpk")
 }
 
 fn rows(values: &[f32], cols: usize) -> Vec<Vec<f32>> {
@@ -550,6 +572,20 @@ fn squad_recipe_learns_and_saves_a_hf_model() {
     let (start, end) = ours.span_logits(&input).unwrap();
     let (shape, start) = integration_tests::to_vec(start);
     let (_, end) = integration_tests::to_vec(end);
+    // The trained model, from the run's last checkpoint, gives the same span logits.
+    let (skeleton, _) = load_question_answering(&model_dir, &device).unwrap();
+    let trained = skeleton.try_load_file(last_checkpoint(out.path())).unwrap();
+    let (trained_start, trained_end) = trained.span_logits(&input).unwrap();
+    let what = "squad: saved model";
+    let expected_start = integration_tests::to_vec(trained_start).1;
+    test_support::assert_close(
+        &format!("{what} start logits"),
+        &start,
+        &expected_start,
+        0.0,
+    );
+    let expected_end = integration_tests::to_vec(trained_end).1;
+    test_support::assert_close(&format!("{what} end logits"), &end, &expected_end, 0.0);
     export_for_python_check(
         out.path(),
         "squad",
@@ -618,10 +654,18 @@ fn resume_continues_to_the_same_result() {
     );
     // A resume with other settings is refused rather than silently diverging.
     recipe.args.num_train_epochs = 3;
-    let e = run_text_classification(&recipe, &device())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("resume with the same"), "{e}");
+    let e = run_text_classification(&recipe, &device()).unwrap_err();
+    assert!(matches!(e, TaskError::Checkpoint(_)), "{e:?}");
+    assert!(e.to_string().contains("resume with the same"), "{e}");
+    // A checkpoint whose state cannot be read is a checkpoint error too.
+    recipe.args.num_train_epochs = 2;
+    let last = latest_checkpoint(split.path()).unwrap();
+    std::fs::write(last.join("trainer_state.json"), "{ not json").unwrap();
+    let e = run_text_classification(&recipe, &device()).unwrap_err();
+    assert!(
+        matches!(&e, TaskError::Checkpoint(m) if m.contains("trainer_state.json")),
+        "{e:?}"
+    );
 }
 
 /// Data parallelism: a batch of 8 split over two devices (4 each, two replicas on the CPU
@@ -709,8 +753,12 @@ fn data_parallel_matches_one_device() {
     for ((name_a, va), (name_b, vb)) in a.iter().zip(&b) {
         assert_eq!(name_a, name_b);
         for (x, y) in va.iter().zip(vb) {
-            max_diff = max_diff.max((x - y).abs());
-            sum_diff += f64::from((x - y).abs());
+            // NaN-aware: a NaN on one side is an infinite difference.
+            let diff = test_support::element_diff(*x, *y);
+            if diff > max_diff {
+                max_diff = diff;
+            }
+            sum_diff += f64::from(diff);
             count += 1;
         }
     }

@@ -97,6 +97,7 @@ pub(crate) fn load_bert_embeddings(scope: &WeightScope, c: &BertConfig) -> Resul
         c.hidden_size,
         c.layer_norm_eps,
         c.hidden_dropout_prob,
+        c.pad_token_id,
     )
 }
 
@@ -110,6 +111,7 @@ pub(crate) fn load_text_embeddings(
     hidden: usize,
     eps: f64,
     dropout: f64,
+    padding_idx: Option<usize>,
 ) -> Result<TextEmbeddings> {
     Ok(TextEmbeddings {
         word_embeddings: scope.embedding("word_embeddings", vocab_size, hidden)?,
@@ -121,6 +123,7 @@ pub(crate) fn load_text_embeddings(
         )?),
         layer_norm: scope.layer_norm("LayerNorm", hidden, eps)?,
         dropout: DropoutConfig::new(dropout).init(),
+        padding_idx,
     })
 }
 

@@ -41,6 +41,7 @@ impl DistilBertModel {
             token_type_embeddings: None,
             layer_norm: emb.layer_norm("LayerNorm", c.dim, EPS)?,
             dropout: DropoutConfig::new(c.dropout).init(),
+            padding_idx: c.pad_token_id,
         };
         let layers = (0..c.n_layers)
             .map(|i| load_layer(&scope.push("transformer.layer").push(i), c))

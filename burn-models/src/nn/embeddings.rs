@@ -2,6 +2,25 @@ use burn::module::Module;
 use burn::nn::{Dropout, Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor};
 
+/// `nn.Embedding(..., padding_idx=pad)`'s lookup of `ids` `[batch, seq]`: positions holding
+/// `pad` pass no gradient to the table, so PyTorch never updates the padding row from a
+/// lookup (a tied output projection still does). The values are the plain lookup's.
+pub fn embed_with_padding(
+    embedding: &Embedding,
+    ids: Tensor<2, Int>,
+    padding_idx: Option<usize>,
+) -> Tensor<3> {
+    let embedded = embedding.forward(ids.clone());
+    match padding_idx {
+        Some(pad) if embedded.is_autodiff() => {
+            let padding = ids.equal_elem(pad as i64).unsqueeze_dim::<3>(2);
+            let frozen = embedded.clone().detach();
+            embedded.mask_where(padding, frozen)
+        }
+        _ => embedded,
+    }
+}
+
 /// Word + learned absolute position (+ optional token type) embeddings, then LayerNorm:
 /// the input layer of BERT, DistilBERT, LayoutLM and their relatives.
 #[derive(Module, Debug)]
@@ -16,6 +35,9 @@ pub struct TextEmbeddings {
     pub layer_norm: LayerNorm,
     /// Dropout (active only in training).
     pub dropout: Dropout,
+    /// `pad_token_id`: the word embedding row lookups never train ([`embed_with_padding`]).
+    #[module(skip)]
+    pub padding_idx: Option<usize>,
 }
 
 impl TextEmbeddings {
@@ -28,7 +50,7 @@ impl TextEmbeddings {
         extra: Option<Tensor<3>>,
     ) -> Tensor<3> {
         let [_, seq] = input_ids.dims();
-        let mut x = self.word_embeddings.forward(input_ids)
+        let mut x = embed_with_padding(&self.word_embeddings, input_ids, self.padding_idx)
             + self
                 .position_embeddings
                 .weight

@@ -151,6 +151,17 @@ fn stored_bytes_1d(stored: Tensor<1, Int>, in_words: bool, len: usize) -> Tensor
     }
 }
 
+/// `x` rounded to float16 values (kept in `x`'s type): what bitsandbytes quantizes
+/// activations from. Devices without float16 keep `x` as it is.
+fn to_half_precision(x: Tensor<2>) -> Tensor<2> {
+    let dtype = x.dtype();
+    if x.device().supports_dtype(FloatDType::F16) {
+        x.cast(FloatDType::F16).cast(dtype)
+    } else {
+        x
+    }
+}
+
 /// A full copy of a layer owned by one adapter (`ModulesToSaveWrapper.modules_to_save[name]`).
 #[derive(Module, Debug)]
 pub struct SavedLinear {
@@ -210,7 +221,8 @@ pub fn dynamic_map() -> [f32; 256] {
     let max_exponent_bits = 7i32;
     for i in 0..max_exponent_bits {
         let items = (1usize << i) + 1;
-        // torch.linspace(0.1, 1, items), computed in f32 as torch does.
+        // torch.linspace(0.1, 1, items) in f32 as torch computes it: each half from its own
+        // end, with a fused multiply-add (one rounding), which bitsandbytes' table inherits.
         let boundaries: Vec<f32> = (0..items)
             .map(|k| {
                 if items == 1 {
@@ -218,9 +230,9 @@ pub fn dynamic_map() -> [f32; 256] {
                 } else {
                     let step = (1.0f32 - 0.1) / (items - 1) as f32;
                     if k < items / 2 {
-                        0.1 + step * k as f32
+                        step.mul_add(k as f32, 0.1)
                     } else {
-                        1.0 - step * (items - 1 - k) as f32
+                        (-step).mul_add((items - 1 - k) as f32, 1.0)
                     }
                 }
             })
@@ -258,12 +270,13 @@ impl Int8Weight {
         self.dequantize_values(self.int_values().float())
     }
 
-    /// `CB` as f32 `[d_output, d_input]` scaled by its rows' `SCB / 127`, in Burn's layout.
+    /// `CB` as f32 `[d_output, d_input]` scaled by its rows' `SCB * (1 / 127)` (bitsandbytes'
+    /// `CB * SCB.mul(1.0 / 127.0)`, rounding for rounding), in Burn's layout.
     fn dequantize_values(&self, values: Tensor<2>) -> Tensor<2> {
         let scales = self
             .row_absmax
             .val()
-            .div_scalar(127.0)
+            .mul_scalar(1.0 / 127.0)
             .unsqueeze_dim::<2>(1);
         (values * scales).transpose()
     }
@@ -276,29 +289,35 @@ impl Int8Weight {
             Some(t) if t > 0.0 => t,
             _ => return linear(x, weight, None),
         };
-        // LLM.int8: outlier columns of the input (any |x| above the threshold) in full
-        // precision, the rest with row-wise absmax int8 activations times the int8 weight.
+        // LLM.int8 as bitsandbytes' MatMul8bitLt computes it: the activations rounded to
+        // float16; columns holding any |x| >= threshold multiplied in full precision (the
+        // original values) by the dequantized weight; the rest as row-wise absmax int8
+        // (the outliers themselves left out of their rows' absmax, the rest of their columns
+        // not) times the int8 weight, dequantized by SCA * SCB / 127².
         let dims = x.dims();
         let d_input = dims[D - 1];
         let rows = x.shape().num_elements() / d_input.max(1);
         let flat: Tensor<2> = x.clone().reshape([rows, d_input]);
-        let outliers = flat
+        let half = to_half_precision(flat.clone().detach());
+        let magnitude = half.clone().abs();
+        let outlier = magnitude.clone().greater_equal_elem(threshold);
+        let outlier_columns = outlier.clone().any_dim(0).expand([rows, d_input]);
+        let row_max = magnitude.mask_fill(outlier, 0.0).max_dim(1);
+        // `127 / absmax` as torch evaluates it (reciprocal, then times 127); an all-zero row
+        // quantizes to zeros.
+        let scale = row_max
             .clone()
-            .abs()
-            .max_dim(0)
-            .greater_elem(threshold)
-            .float();
-        let inliers = flat.clone() * (outliers.clone().neg() + 1.0);
-        let row_max = inliers.clone().abs().max_dim(1).clamp_min(1e-12);
-        let x_q = (inliers.clone() * row_max.clone().recip() * 127.0).round();
+            .recip()
+            .mul_scalar(127.0)
+            .mask_fill(row_max.clone().equal_elem(0.0), 0.0);
+        let x_q = (half * scale)
+            .round()
+            .mask_fill(outlier_columns.clone(), 0.0);
         let w_q = values.transpose();
         let y_inliers = x_q.matmul(w_q)
-            * (row_max / 127.0)
-            * self
-                .row_absmax
-                .val()
-                .div_scalar(127.0)
-                .unsqueeze_dim::<2>(0);
+            * (row_max * self.row_absmax.val().unsqueeze_dim::<2>(0))
+            * (1.0 / (127.0 * 127.0));
+        let outliers = outlier_columns.float();
         let tracked = flat.is_autodiff();
         let approx = y_inliers + (flat.clone() * outliers).matmul(weight.clone());
         // Gradients flow as through the dequantized weight (bitsandbytes' backward does the

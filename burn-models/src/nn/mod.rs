@@ -20,7 +20,7 @@ pub use attention::{AttentionMask, MultiHeadAttention};
 pub use cache::{DecoderCache, KeyValue};
 pub use conv::FrozenBatchNorm2d;
 pub use dynamic_int8::{DynamicInt8Weight, quantize_dynamic, quantize_dynamic_where};
-pub use embeddings::TextEmbeddings;
+pub use embeddings::{TextEmbeddings, embed_with_padding};
 pub use encoder::{PostNormEncoder, PostNormEncoderLayer};
 pub use feed_forward::{FeedForward, GatedFeedForward};
 pub use linear::{

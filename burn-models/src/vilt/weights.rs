@@ -65,6 +65,8 @@ impl ViltModel {
                 h,
                 c.layer_norm_eps,
                 c.hidden_dropout_prob,
+                // ViltConfig has no `pad_token_id`: nn.Embedding(padding_idx=None).
+                None,
             )?,
             image_embeddings: ViltPatchEmbeddings {
                 cls_token: Param::from_tensor(emb.tensor("cls_token", [1, 1, h])?),

@@ -174,6 +174,9 @@ impl WhisperDecoderLayer {
 pub struct WhisperDecoder {
     /// Token embeddings (`embed_tokens`).
     pub embed_tokens: Embedding,
+    /// `pad_token_id`: the row of `embed_tokens` its lookups never train.
+    #[module(skip)]
+    pub padding_idx: Option<usize>,
     /// Position embeddings, one row per position (`embed_positions`).
     pub embed_positions: Param<Tensor<2>>,
     /// The layers, in order.
@@ -220,7 +223,8 @@ impl WhisperDecoder {
     ) -> Result<Tensor<3>> {
         let [_, seq] = input_ids.dims();
         let positions = self.positions(0, seq)?;
-        let mut x = self.embed_tokens.forward(input_ids) + positions;
+        let mut x = crate::nn::embed_with_padding(&self.embed_tokens, input_ids, self.padding_idx)
+            + positions;
         for layer in &self.layers {
             x = crate::nn::lean::checkpoint_with_context(
                 layer,

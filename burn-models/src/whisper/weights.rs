@@ -149,6 +149,7 @@ impl WhisperDecoder {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             embed_tokens: scope.embedding("embed_tokens", config.vocab_size, d)?,
+            padding_idx: Some(config.pad_token_id),
             embed_positions: Param::from_tensor(
                 scope
                     .push("embed_positions")

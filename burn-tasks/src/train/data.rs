@@ -41,11 +41,11 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>> {
 }
 
 fn data_error(path: &Path, message: impl std::fmt::Display) -> TaskError {
-    TaskError::InvalidInput(format!("dataset {}: {message}", path.display()))
+    TaskError::Dataset(format!("{}: {message}", path.display()))
 }
 
 fn read_parquet(path: &Path) -> Result<Vec<Record>> {
-    let file = File::open(path).map_err(|e| data_error(path, e))?;
+    let file = File::open(path).map_err(|e| TaskError::io(path, e))?;
     let reader = SerializedFileReader::new(file).map_err(|e| data_error(path, e))?;
     reader
         .into_iter()
@@ -106,7 +106,7 @@ fn field_to_json(field: &Field) -> Value {
 /// JSON lines (one object per line), a JSON array of objects, or SQuAD's original nested
 /// layout (`{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}`), flattened.
 fn read_json(path: &Path) -> Result<Vec<Record>> {
-    let text = std::fs::read_to_string(path).map_err(|e| data_error(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| TaskError::io(path, e))?;
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         let doc: Value = serde_json::from_str(trimmed).map_err(|e| data_error(path, e))?;
@@ -295,7 +295,7 @@ impl ClassificationExample {
             None => return Err(missing_column(&columns.label, record)),
         };
         let label = label.filter(|&l| l < num_labels).ok_or_else(|| {
-            TaskError::InvalidInput(format!(
+            TaskError::Dataset(format!(
                 "column `{}`: {} is not a class index below {num_labels}",
                 columns.label, record[&columns.label]
             ))
@@ -342,17 +342,18 @@ impl QaExample {
         };
         let answers = match record.get("answers") {
             Some(Value::Object(a)) => {
-                let texts = a.get("text").and_then(Value::as_array).ok_or_else(|| {
-                    TaskError::InvalidInput("column `answers`: no `text` list".into())
-                })?;
+                let texts = a
+                    .get("text")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| TaskError::Dataset("column `answers`: no `text` list".into()))?;
                 let starts = a
                     .get("answer_start")
                     .and_then(Value::as_array)
                     .ok_or_else(|| {
-                        TaskError::InvalidInput("column `answers`: no `answer_start` list".into())
+                        TaskError::Dataset("column `answers`: no `answer_start` list".into())
                     })?;
                 if texts.len() != starts.len() {
-                    return Err(TaskError::InvalidInput(format!(
+                    return Err(TaskError::Dataset(format!(
                         "column `answers`: {} texts but {} answer_start values",
                         texts.len(),
                         starts.len()
@@ -363,18 +364,18 @@ impl QaExample {
                         .iter()
                         .map(|t| t.as_str().map(str::to_string))
                         .collect::<Option<_>>()
-                        .ok_or_else(|| TaskError::InvalidInput("column `answers`: a text that is not a string".into()))?,
+                        .ok_or_else(|| TaskError::Dataset("column `answers`: a text that is not a string".into()))?,
                     answer_start: starts
                         .iter()
                         .map(|s| s.as_u64().map(|s| s as usize))
                         .collect::<Option<_>>()
-                        .ok_or_else(|| TaskError::InvalidInput("column `answers`: an answer_start that is not a non-negative integer".into()))?,
+                        .ok_or_else(|| TaskError::Dataset("column `answers`: an answer_start that is not a non-negative integer".into()))?,
                 }
             }
             Some(Value::String(s)) => {
                 // CSV stores the struct as JSON text.
                 let value: Value = serde_json::from_str(s)
-                    .map_err(|e| TaskError::InvalidInput(format!("column `answers`: {e}")))?;
+                    .map_err(|e| TaskError::Dataset(format!("column `answers`: {e}")))?;
                 let mut copy = record.clone();
                 copy.insert("answers".into(), value);
                 return Self::from_record(&copy);
@@ -403,7 +404,7 @@ impl QaExample {
             .zip(&example.answers.answer_start)
         {
             if start + text.chars().count() > context_len {
-                return Err(TaskError::InvalidInput(format!(
+                return Err(TaskError::Dataset(format!(
                     "question {}: answer {text:?} at {start} runs past the end of its context",
                     example.id
                 )));
@@ -415,14 +416,14 @@ impl QaExample {
 
 fn missing_column(name: &str, record: &Record) -> TaskError {
     let have: Vec<&str> = record.keys().map(String::as_str).collect();
-    TaskError::InvalidInput(format!(
+    TaskError::Dataset(format!(
         "the dataset has no column `{name}` (columns: {})",
         have.join(", ")
     ))
 }
 
 fn column_error(name: &str, expected: &str, found: &Value) -> TaskError {
-    TaskError::InvalidInput(format!(
+    TaskError::Dataset(format!(
         "column `{name}`: expected {expected}, found {found}"
     ))
 }
@@ -455,9 +456,9 @@ fn split_files_in_dir(dir: &Path, split: &str) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
-        let entries = std::fs::read_dir(&current).map_err(|e| data_error(&current, e))?;
+        let entries = std::fs::read_dir(&current).map_err(|e| TaskError::io(&current, e))?;
         for entry in entries {
-            let path = entry.map_err(|e| data_error(&current, e))?.path();
+            let path = entry.map_err(|e| TaskError::io(&current, e))?.path();
             if path.is_dir() {
                 if !path
                     .file_name()
@@ -516,7 +517,7 @@ fn hub_split_files(id: &str, split: &str) -> Result<Vec<PathBuf>> {
     use burn_models::hub::HubOptions;
     use hf_hub::{Cache, Repo, RepoType};
 
-    let hub_error = |message: String| TaskError::InvalidInput(format!("dataset {id}: {message}"));
+    let hub_error = |message: String| TaskError::Dataset(format!("{id}: {message}"));
     let options = HubOptions::from_env();
     let revision = options.revision.clone().unwrap_or_else(|| "main".into());
     let repo = Repo::with_revision(id.to_string(), RepoType::Dataset, revision.clone());
@@ -583,8 +584,8 @@ fn hub_split_files(id: &str, split: &str) -> Result<Vec<PathBuf>> {
 
 #[cfg(not(feature = "hub"))]
 fn hub_split_files(id: &str, _split: &str) -> Result<Vec<PathBuf>> {
-    Err(TaskError::InvalidInput(format!(
-        "dataset {id}: no such file or directory, and this build has no `hub` feature to download it"
+    Err(TaskError::Dataset(format!(
+        "{id}: no such file or directory, and this build has no `hub` feature to download it"
     )))
 }
 

@@ -151,7 +151,7 @@ impl Default for QaWindows {
 fn windows(tokenizer: &TextTokenizer, example: &QaExample, w: QaWindows) -> Result<Vec<Encoding>> {
     let question = example.question.trim();
     if question.is_empty() || example.context.trim().is_empty() {
-        return Err(TaskError::InvalidInput(format!(
+        return Err(TaskError::Dataset(format!(
             "question {}: empty question or context",
             example.id
         )));
@@ -163,7 +163,7 @@ fn windows(tokenizer: &TextTokenizer, example: &QaExample, w: QaWindows) -> Resu
         let context_len = sequence_ids.iter().filter(|s| **s == Some(1)).count();
         let room = w.max_length.saturating_sub(full.len() - context_len);
         if room == 0 || w.doc_stride >= room {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::Dataset(format!(
                 "question {}: {question_len} question tokens leave {room} context tokens in a window of \
                  max_length {}, not more than doc_stride {}",
                 example.id, w.max_length, w.doc_stride

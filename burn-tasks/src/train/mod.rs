@@ -26,4 +26,4 @@ pub use recipes::{
     run_text_classification,
 };
 pub use speech::{WhisperLoraOutput, WhisperLoraRecipe, run_whisper_lora};
-pub use trainer::{TrainTask, TrainerState, TrainingArguments, train};
+pub use trainer::{SamplingStrategy, TrainTask, TrainerState, TrainingArguments, train};

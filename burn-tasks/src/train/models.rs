@@ -296,7 +296,7 @@ pub fn load_classifier(
             })
         }
         other => {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::InvalidModel(format!(
                 "{}: model_type `{other}` cannot be fine-tuned here (supported: bert, distilbert)",
                 dir.path().display()
             )));
@@ -353,7 +353,7 @@ pub fn load_question_answering(dir: &ModelDir, device: &Device) -> Result<(QaMod
             })
         }
         other => {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::InvalidModel(format!(
                 "{}: model_type `{other}` cannot be fine-tuned here (supported: bert, distilbert)",
                 dir.path().display()
             )));
@@ -385,7 +385,7 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
-        .map_err(|e| TaskError::InvalidInput(format!("reading a weight: {e:?}")))
+        .map_err(|e| TaskError::Internal(format!("reading a weight: {e:?}")))
 }
 
 impl HfTensors {
@@ -480,12 +480,12 @@ impl HfTensors {
             .map(|(name, data, shape)| {
                 TensorView::new(Dtype::F32, shape.clone(), data)
                     .map(|view| (name.clone(), view))
-                    .map_err(|e| TaskError::InvalidInput(format!("tensor {name}: {e}")))
+                    .map_err(|e| TaskError::Internal(format!("tensor {name}: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
         let metadata = Some([("format".to_string(), "pt".to_string())].into());
         let serialized = safetensors::tensor::serialize(views, metadata)
-            .map_err(|e| TaskError::InvalidInput(format!("safetensors: {e}")))?;
+            .map_err(|e| TaskError::Internal(format!("safetensors: {e}")))?;
         write_atomic(path, &serialized)
     }
 }
@@ -595,8 +595,8 @@ pub fn save_pretrained(
     Ok(())
 }
 
-pub(crate) fn io_error(path: &Path, e: impl std::fmt::Display) -> TaskError {
-    TaskError::InvalidInput(format!("{}: {e}", path.display()))
+pub(crate) fn io_error(path: &Path, e: std::io::Error) -> TaskError {
+    TaskError::io(path, e)
 }
 
 /// Writes through a temporary file in the same directory and renames it over `path`, so a

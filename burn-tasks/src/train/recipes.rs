@@ -53,7 +53,7 @@ fn to_rows(tensor: Tensor<2>) -> Result<Vec<Vec<f32>>> {
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
-        .map_err(|e| TaskError::InvalidInput(format!("reading logits: {e:?}")))?;
+        .map_err(|e| TaskError::Internal(format!("reading logits: {e:?}")))?;
     Ok((0..rows)
         .map(|r| values[r * cols..(r + 1) * cols].to_vec())
         .collect())
@@ -434,7 +434,7 @@ pub fn run_question_answering(
         .filter(|e| e.answers.text.is_empty())
         .count();
     if unanswerable > 0 && !recipe.version_2_with_negative {
-        return Err(TaskError::InvalidInput(format!(
+        return Err(TaskError::Dataset(format!(
             "{unanswerable} training questions have no answer: that is SQuAD 2.0, train with --v2"
         )));
     }

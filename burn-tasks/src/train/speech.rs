@@ -113,7 +113,7 @@ pub fn default_lora() -> LoraConfig {
 /// PEFT's `print_trainable_parameters` line for Whisper with `lora`, from `config.json` alone.
 pub fn trainable_parameters_line(config_json: &Value, lora: &LoraConfig) -> Result<String> {
     let dims: WhisperDims = serde_json::from_value(config_json.clone())
-        .map_err(|e| TaskError::InvalidInput(format!("Whisper config.json: {e}")))?;
+        .map_err(|e| TaskError::InvalidModel(format!("Whisper config.json: {e}")))?;
     Ok(whisper_shape(&dims).trainable_parameters_line(lora)?)
 }
 
@@ -130,7 +130,7 @@ pub fn model_config_json(model: &str) -> Result<Value> {
 fn hub_config(model: &str) -> Result<Value> {
     use hf_hub::{Cache, Repo, RepoType};
     let options = HubOptions::from_env();
-    let error = |e: String| TaskError::InvalidInput(format!("{model}: config.json: {e}"));
+    let error = |e: String| TaskError::InvalidModel(format!("{model}: config.json: {e}"));
     let cache = options
         .cache_dir
         .clone()
@@ -160,7 +160,7 @@ fn hub_config(model: &str) -> Result<Value> {
 
 #[cfg(not(feature = "hub"))]
 fn hub_config(model: &str) -> Result<Value> {
-    Err(TaskError::InvalidInput(format!(
+    Err(TaskError::InvalidModel(format!(
         "{model}: no such directory, and this build has no `hub` feature"
     )))
 }
@@ -200,7 +200,7 @@ impl SpeechExample {
         let sentence = record
             .get("sentence")
             .and_then(Value::as_str)
-            .ok_or_else(|| TaskError::InvalidInput("a row has no `sentence` column".into()))?
+            .ok_or_else(|| TaskError::Dataset("a row has no `sentence` column".into()))?
             .to_string();
         let file = |name: &str| -> PathBuf {
             let p = Path::new(name);
@@ -217,9 +217,7 @@ impl SpeechExample {
                         ClipSource::Bytes(bytes, name.map(str::to_string))
                     }
                     _ => ClipSource::File(file(name.ok_or_else(|| {
-                        TaskError::InvalidInput(
-                            "an `audio` value has neither bytes nor path".into(),
-                        )
+                        TaskError::Dataset("an `audio` value has neither bytes nor path".into())
                     })?)),
                 }
             }
@@ -227,7 +225,7 @@ impl SpeechExample {
             _ => match record.get("path").and_then(Value::as_str) {
                 Some(name) => ClipSource::File(file(name)),
                 None => {
-                    return Err(TaskError::InvalidInput(
+                    return Err(TaskError::Dataset(
                         "a row has neither an `audio` nor a `path` column".into(),
                     ));
                 }
@@ -296,8 +294,8 @@ pub fn load_speech_split(
 pub fn read_speech_parquet(path: &Path) -> Result<Vec<SpeechExample>> {
     use parquet::file::reader::SerializedFileReader;
     use parquet::record::Field;
-    let error = |m: String| TaskError::InvalidInput(format!("dataset {}: {m}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
+    let error = |m: String| TaskError::Dataset(format!("{}: {m}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| TaskError::io(path, e))?;
     let reader = SerializedFileReader::new(file).map_err(|e| error(e.to_string()))?;
     let mut examples = Vec::new();
     for row in reader {
@@ -394,7 +392,7 @@ impl LabelTokenizer {
             .tokenizer
             .inner()
             .encode(sentence, false)
-            .map_err(|e| TaskError::InvalidInput(format!("tokenizing `{sentence}`: {e}")))?;
+            .map_err(|e| TaskError::Dataset(format!("tokenizing `{sentence}`: {e}")))?;
         let mut ids = self.prefix.clone();
         ids.extend(encoding.get_ids().iter().map(|&i| i as usize));
         // The decoder sees labels minus the start token, so max_len + 1 ids fit.
@@ -778,7 +776,7 @@ pub fn run_whisper_lora(recipe: &WhisperLoraRecipe, device: &Device) -> Result<W
     let (model, peft, trainable_line) = if recipe.full_finetune {
         let shape = whisper_shape(
             &serde_json::from_value(config_json)
-                .map_err(|e| TaskError::InvalidInput(format!("config.json: {e}")))?,
+                .map_err(|e| TaskError::InvalidModel(format!("config.json: {e}")))?,
         );
         let n = shape.num_params();
         let line = burn_peft::format_trainable(n, n);
@@ -789,11 +787,11 @@ pub fn run_whisper_lora(recipe: &WhisperLoraRecipe, device: &Device) -> Result<W
         let (trainable, _) = peft.get_nb_trainable_parameters();
         let (expected, _) = whisper_shape(
             &serde_json::from_value(config_json)
-                .map_err(|e| TaskError::InvalidInput(format!("config.json: {e}")))?,
+                .map_err(|e| TaskError::InvalidModel(format!("config.json: {e}")))?,
         )
         .trainable_with(&recipe.lora)?;
         if trainable != expected {
-            return Err(TaskError::InvalidInput(format!(
+            return Err(TaskError::Internal(format!(
                 "adapters hold {trainable} parameters, the config says {expected}"
             )));
         }
