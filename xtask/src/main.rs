@@ -13,8 +13,8 @@
 mod bench;
 mod bench_speech;
 mod bench_vision;
-mod gpu;
 mod convert_whisper;
+mod gpu;
 mod train;
 mod train_whisper;
 
