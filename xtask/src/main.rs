@@ -7,10 +7,13 @@
 //! * `train-whisper-lora [--dry-run]`: LoRA on an int8 Whisper base, saving a PEFT adapter.
 //! * `gpu-probe`, `gpu-suites`, `gpu-bench`: the checks `.ci/gpu-check` runs on a GPU machine
 //!   from prebuilt binaries (adapters, the integration suites, the workloads with GPU memory).
+//! * `convert-ct2-whisper <ct2 dir> <out dir>`: a CTranslate2 (faster-whisper) Whisper as a
+//!   Hugging Face checkpoint directory.
 
 mod bench;
 mod bench_speech;
 mod bench_vision;
+mod convert_whisper;
 mod gpu;
 mod train;
 mod train_whisper;
@@ -42,6 +45,9 @@ enum Command {
     GpuSuites(gpu::SuitesArgs),
     /// Our side of the benchmark workloads on a device, with the GPU memory each took.
     GpuBench(gpu::GpuBenchArgs),
+    /// A CTranslate2 Whisper (faster-whisper's model.bin + tokenizer.json) as a Hugging Face
+    /// checkpoint directory (config, generation config, f32 safetensors, tokenizer, preprocessor).
+    ConvertCt2Whisper(convert_whisper::ConvertArgs),
 }
 
 fn main() -> Result<()> {
@@ -54,5 +60,6 @@ fn main() -> Result<()> {
         Command::GpuProbe(args) => gpu::probe(args),
         Command::GpuSuites(args) => gpu::suites(args),
         Command::GpuBench(args) => gpu::gpu_bench(args),
+        Command::ConvertCt2Whisper(args) => convert_whisper::run(args),
     }
 }

@@ -1,16 +1,15 @@
 //! Audio input: decoding files (WAV through `hound`; MP3, FLAC, OGG/Vorbis and anything else
-//! through `symphonia`), mixing to mono and resampling to a model's rate (`rubato`).
+//! through `symphonia`), mixing to mono and resampling to a model's rate.
 //!
-//! transformers reads files through ffmpeg (`ffmpeg -ac 1 -ar <rate> -f f32le`): integer PCM
-//! becomes `sample / 2^(bits-1)` and channels are averaged, which is what this module does, so a
-//! WAV file at the model's rate gives the exact samples HF sees. Resampling cannot match
-//! ffmpeg's (or torchaudio's) filter bit for bit; `rubato`'s FFT resampler is a high-quality
-//! band-limited one, within a few 1e-3 of the ideal signal on tones below the new Nyquist.
+//! transformers reads files through ffmpeg (`ffmpeg -ac 1 -ar <rate> -f f32le`), and so does
+//! [`Audio::from_file_at`]: integer PCM becomes `sample / 2^(bits-1)`, each channel is resampled
+//! with libswresample's filter ([`super::audio_resample`]), then the channels are mixed with
+//! ffmpeg's default downmix matrix (stereo: `(left + right) / sqrt(2)`, not their mean). WAV and
+//! FLAC files thus give HF's samples bit for bit (on x86 with FMA3 when resampling); MP3 and
+//! Vorbis go through other decoders than ffmpeg's and differ from it by decoder rounding.
 
 use std::io::Cursor;
 use std::path::Path;
-
-use rubato::{FftFixedIn, Resampler};
 
 use crate::error::{Result, TaskError};
 
@@ -45,7 +44,9 @@ impl Audio {
         })
     }
 
-    /// Interleaved multi-channel samples, averaged to mono (ffmpeg's `-ac 1` for stereo).
+    /// Interleaved multi-channel samples, averaged to mono (what the pipelines do with a
+    /// `(channels, samples)` array; files are mixed as ffmpeg mixes them, see
+    /// [`from_file_at`](Self::from_file_at)).
     pub fn from_interleaved(samples: &[f32], channels: usize, sampling_rate: u32) -> Result<Self> {
         if channels == 0 {
             return Err(invalid("audio with 0 channels"));
@@ -61,26 +62,36 @@ impl Audio {
         Self::from_samples(mono, sampling_rate)
     }
 
-    /// Reads and decodes an audio file. The format is recognised from its content (the
-    /// extension is only a hint).
+    /// Reads and decodes an audio file at its own rate, mixed to mono as `ffmpeg -ac 1` does.
+    /// The format is recognised from its content (the extension is only a hint).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
+        Self::from_file_inner(path.as_ref(), None)
+    }
+
+    /// What transformers' pipelines read from a file (`ffmpeg -ac 1 -ar <rate>`): decoded,
+    /// each channel resampled to `rate`, then mixed to mono.
+    pub fn from_file_at(path: impl AsRef<Path>, rate: u32) -> Result<Self> {
+        Self::from_file_inner(path.as_ref(), Some(rate))
+    }
+
+    fn from_file_inner(path: &Path, rate: Option<u32>) -> Result<Self> {
         let bytes = std::fs::read(path)
             .map_err(|e| invalid(format!("cannot read audio file {}: {e}", path.display())))?;
         let extension = path.extension().and_then(|e| e.to_str());
-        Self::decode(&bytes, extension)
+        Decoded::from_bytes(&bytes, extension)
+            .and_then(|decoded| decoded.into_mono(rate))
             .map_err(|e| invalid(format!("{}: {}", path.display(), message_of(e))))
     }
 
-    /// Decodes an encoded file held in memory (`bytes` input of HF's pipelines).
+    /// Decodes an encoded file held in memory (`bytes` input of HF's pipelines), at its own
+    /// rate, mixed to mono as `ffmpeg -ac 1` does.
     pub fn decode(bytes: &[u8], extension_hint: Option<&str>) -> Result<Self> {
-        if bytes.is_empty() {
-            return Err(invalid("empty audio file"));
-        }
-        if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
-            return decode_wav(bytes);
-        }
-        decode_symphonia(bytes, extension_hint)
+        Decoded::from_bytes(bytes, extension_hint)?.into_mono(None)
+    }
+
+    /// [`decode`](Self::decode) at `rate`, as [`from_file_at`](Self::from_file_at).
+    pub fn decode_at(bytes: &[u8], extension_hint: Option<&str>, rate: u32) -> Result<Self> {
+        Decoded::from_bytes(bytes, extension_hint)?.into_mono(Some(rate))
     }
 
     /// Length in seconds.
@@ -88,7 +99,8 @@ impl Audio {
         self.samples.len() as f64 / self.sampling_rate as f64
     }
 
-    /// The audio at `rate` Hz: unchanged when already there, else band-limited sinc resampling.
+    /// The audio at `rate` Hz: unchanged when already there, else resampled with ffmpeg's
+    /// filter ([`resample`]).
     pub fn resampled(self, rate: u32) -> Result<Self> {
         if rate == self.sampling_rate {
             return Ok(self);
@@ -101,6 +113,93 @@ impl Audio {
     }
 }
 
+pub use super::audio_resample::resample;
+
+/// A decoded file before mixing: one buffer per channel, in the file's order.
+struct Decoded {
+    channels: Vec<Vec<f32>>,
+    sampling_rate: u32,
+}
+
+impl Decoded {
+    fn from_bytes(bytes: &[u8], extension_hint: Option<&str>) -> Result<Self> {
+        if bytes.is_empty() {
+            return Err(invalid("empty audio file"));
+        }
+        let (interleaved, channels, rate) =
+            if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
+                decode_wav(bytes)?
+            } else {
+                decode_symphonia(bytes, extension_hint)?
+            };
+        if rate == 0 {
+            return Err(invalid("the audio stream has a sampling rate of 0"));
+        }
+        if channels == 0 {
+            return Err(invalid("audio with 0 channels"));
+        }
+        if let Some(i) = interleaved.iter().position(|s| !s.is_finite()) {
+            return Err(invalid(format!("audio sample {i} is not a finite number")));
+        }
+        let frames = interleaved.len() / channels;
+        let channels = (0..channels)
+            .map(|c| (0..frames).map(|f| interleaved[f * channels + c]).collect())
+            .collect();
+        Ok(Self {
+            channels,
+            sampling_rate: rate,
+        })
+    }
+
+    /// `ffmpeg -ac 1 [-ar rate]`: each channel resampled, then mixed by the default matrix.
+    fn into_mono(self, rate: Option<u32>) -> Result<Audio> {
+        let weights = downmix_weights(self.channels.len())?;
+        let rate = rate.unwrap_or(self.sampling_rate);
+        let channels = self
+            .channels
+            .into_iter()
+            .map(|channel| resample(&channel, self.sampling_rate, rate))
+            .collect::<Result<Vec<_>>>()?;
+        let mono = if channels.len() == 1 {
+            channels.into_iter().next().expect("one channel")
+        } else {
+            let len = channels.iter().map(Vec::len).min().unwrap_or(0);
+            (0..len)
+                .map(|i| {
+                    channels
+                        .iter()
+                        .zip(&weights)
+                        .fold(0.0f32, |sum, (channel, &w)| sum + channel[i] * w)
+                })
+                .collect()
+        };
+        Audio::from_samples(mono, rate)
+    }
+}
+
+/// Per-channel weights of ffmpeg's downmix to mono for the default channel layout of each
+/// channel count (mono; stereo; 2.1; 4.0; 5.0; 5.1; 6.1; 7.1): front left/right 1/sqrt(2),
+/// centre 1, LFE 0, back and side 1/2, with no normalisation for float output.
+fn downmix_weights(channels: usize) -> Result<Vec<f32>> {
+    let side = std::f32::consts::FRAC_1_SQRT_2;
+    let weights: &[f32] = match channels {
+        1 => &[1.0],
+        2 => &[side, side],
+        3 => &[side, side, 0.0],
+        4 => &[side, side, 1.0, 0.5],
+        5 => &[side, side, 1.0, 0.5, 0.5],
+        6 => &[side, side, 1.0, 0.0, 0.5, 0.5],
+        7 => &[side, side, 1.0, 0.0, 0.5, 0.5, 0.5],
+        8 => &[side, side, 1.0, 0.0, 0.5, 0.5, 0.5, 0.5],
+        n => {
+            return Err(invalid(format!(
+                "audio with {n} channels: mixing to mono supports 1 to 8"
+            )));
+        }
+    };
+    Ok(weights.to_vec())
+}
+
 fn message_of(error: TaskError) -> String {
     match error {
         TaskError::InvalidInput(message) => message,
@@ -108,7 +207,8 @@ fn message_of(error: TaskError) -> String {
     }
 }
 
-fn decode_wav(bytes: &[u8]) -> Result<Audio> {
+/// Interleaved samples, channel count and rate of a WAV file.
+fn decode_wav(bytes: &[u8]) -> Result<(Vec<f32>, usize, u32)> {
     let reader = hound::WavReader::new(Cursor::new(bytes))
         .map_err(|e| invalid(format!("corrupt WAV file: {e}")))?;
     let spec = reader.spec();
@@ -137,10 +237,11 @@ fn decode_wav(bytes: &[u8]) -> Result<Audio> {
     if samples.is_empty() {
         return Err(invalid("empty audio: the WAV file holds no samples"));
     }
-    Audio::from_interleaved(&samples, spec.channels as usize, spec.sample_rate)
+    Ok((samples, spec.channels as usize, spec.sample_rate))
 }
 
-fn decode_symphonia(bytes: &[u8], extension_hint: Option<&str>) -> Result<Audio> {
+/// Interleaved samples, channel count and rate of any other format.
+fn decode_symphonia(bytes: &[u8], extension_hint: Option<&str>) -> Result<(Vec<f32>, usize, u32)> {
     use symphonia::core::audio::SampleBuffer;
     use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
     use symphonia::core::errors::Error;
@@ -158,7 +259,12 @@ fn decode_symphonia(bytes: &[u8], extension_hint: Option<&str>) -> Result<Audio>
         .format(
             &hint,
             stream,
-            &FormatOptions::default(),
+            &FormatOptions {
+                // Drop the encoder delay and padding (LAME tag, Ogg granule positions), as
+                // ffmpeg does.
+                enable_gapless: true,
+                ..FormatOptions::default()
+            },
             &MetadataOptions::default(),
         )
         .map_err(|e| {
@@ -209,110 +315,12 @@ fn decode_symphonia(bytes: &[u8], extension_hint: Option<&str>) -> Result<Audio>
         return Err(invalid("empty audio: no samples could be decoded"));
     }
     let rate = rate.ok_or_else(|| invalid("the audio stream has no sampling rate"))?;
-    Audio::from_interleaved(&interleaved, channels, rate)
-}
-
-/// Resamples mono `samples` from `from` Hz to `to` Hz, aligned in time (the filter's delay is
-/// removed) and `round(len * to / from)` samples long. `rubato`'s synchronous FFT resampler works
-/// on the exact rational ratio (e.g. 3:1 for 48 kHz -> 16 kHz) with a steep anti-aliasing filter.
-pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
-    const CHUNK: usize = 1024;
-    let failed =
-        |e: &dyn std::fmt::Display| invalid(format!("resampling {from} Hz -> {to} Hz: {e}"));
-    let mut resampler =
-        FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1).map_err(|e| failed(&e))?;
-    let delay = resampler.output_delay();
-    let wanted = (samples.len() as f64 * to as f64 / from as f64).round() as usize;
-    let mut out = Vec::with_capacity(wanted + delay + CHUNK);
-    let mut position = 0;
-    while position < samples.len() {
-        let need = resampler.input_frames_next();
-        let end = (position + need).min(samples.len());
-        let chunk = &samples[position..end];
-        let produced = if chunk.len() == need {
-            resampler.process(&[chunk], None)
-        } else {
-            resampler.process_partial(Some(&[chunk]), None)
-        }
-        .map_err(|e| failed(&e))?;
-        out.extend_from_slice(&produced[0]);
-        position = end;
-    }
-    // Flush the filter's tail until the delayed samples are all out.
-    while out.len() < wanted + delay {
-        let produced = resampler
-            .process_partial::<&[f32]>(None, None)
-            .map_err(|e| failed(&e))?;
-        if produced[0].is_empty() {
-            break;
-        }
-        out.extend_from_slice(&produced[0]);
-    }
-    out.drain(..delay.min(out.len()));
-    out.truncate(wanted);
-    Ok(out)
+    Ok((interleaved, channels, rate))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sine(freq: f64, rate: u32, seconds: f64) -> Vec<f32> {
-        (0..(rate as f64 * seconds) as usize)
-            .map(|i| (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin() as f32)
-            .collect()
-    }
-
-    #[test]
-    fn resampling_48k_to_16k_keeps_a_tone_in_place() {
-        let input = sine(440.0, 48_000, 1.0);
-        let output = resample(&input, 48_000, 16_000).unwrap();
-        assert_eq!(output.len(), 16_000);
-        let expected = sine(440.0, 16_000, 1.0);
-        // Away from the edges (where the filter sees zeros) the tone is reproduced; decimation
-        // may place samples up to one input sample (21 us) off the ideal grid: at 440 Hz that
-        // is an error of at most 2 pi 440 / 48000 = 0.058.
-        let worst = output[500..15_500]
-            .iter()
-            .zip(&expected[500..15_500])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < 0.06, "max error {worst}");
-    }
-
-    #[test]
-    fn upsampling_is_aligned() {
-        let mut impulse = vec![0f32; 8_000];
-        impulse[4_037] = 1.0;
-        let output = resample(&impulse, 8_000, 16_000).unwrap();
-        assert_eq!(output.len(), 16_000);
-        let peak = (0..output.len())
-            .max_by(|&a, &b| output[a].total_cmp(&output[b]))
-            .unwrap();
-        assert_eq!(peak, 8_074);
-        let tone = resample(&sine(440.0, 16_000, 1.0), 16_000, 24_000).unwrap();
-        let expected = sine(440.0, 24_000, 1.0);
-        let worst = tone[500..23_500]
-            .iter()
-            .zip(&expected[500..23_500])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < 2e-3, "max error {worst}");
-    }
-
-    #[test]
-    fn resampling_removes_content_above_the_new_nyquist() {
-        // 7 kHz survives 22.05 kHz -> 16 kHz; 10 kHz (above 8 kHz) must be filtered out.
-        let output = resample(&sine(10_000.0, 22_050, 0.5), 22_050, 16_000).unwrap();
-        let rms = (output[400..7600].iter().map(|x| x * x).sum::<f32>() / 7200.0).sqrt();
-        assert!(rms < 0.01, "aliased energy {rms}");
-        let kept = resample(&sine(7_000.0, 22_050, 0.5), 22_050, 16_000).unwrap();
-        let rms = (kept[400..7600].iter().map(|x| x * x).sum::<f32>() / 7200.0).sqrt();
-        assert!(
-            (rms - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.02,
-            "rms {rms}"
-        );
-    }
 
     #[test]
     fn bad_input_is_an_error() {

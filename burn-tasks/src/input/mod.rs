@@ -1,6 +1,7 @@
 //! Reading user inputs into plain in-memory values: images, audio, and documents by OCR.
 
 pub mod audio;
+pub mod audio_resample;
 pub mod image;
 pub mod ocr;
 

@@ -100,14 +100,14 @@ pub enum AudioInput {
 }
 
 impl AudioInput {
-    /// Decoded, mono, at `rate` Hz.
+    /// Decoded, mono, at `rate` Hz: files and bytes as ffmpeg reads them for the pipeline
+    /// (`ffmpeg -ac 1 -ar <rate>`), samples resampled when at another rate.
     pub fn load(&self, rate: u32) -> Result<Audio> {
-        let audio = match self {
-            Self::File(path) => Audio::from_file(path)?,
-            Self::Bytes(bytes) => Audio::decode(bytes, None)?,
-            Self::Samples(audio) => audio.clone(),
-        };
-        audio.resampled(rate)
+        match self {
+            Self::File(path) => Audio::from_file_at(path, rate),
+            Self::Bytes(bytes) => Audio::decode_at(bytes, None, rate),
+            Self::Samples(audio) => audio.clone().resampled(rate),
+        }
     }
 }
 

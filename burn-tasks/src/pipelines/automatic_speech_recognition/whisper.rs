@@ -27,6 +27,9 @@ type ModelOutput = (Vec<u32>, Option<Vec<f32>>, Option<Stride>);
 pub(super) struct WhisperRecognizer {
     pub(super) model: WhisperForConditionalGeneration,
     generation: WhisperGenerationConfig,
+    /// The generation options the checkpoint sets (non-null keys of its generation config):
+    /// the pipeline's own defaults apply only to the others.
+    checkpoint_generation_keys: HashSet<String>,
     features: WhisperFeatureExtractor,
     tokenizer: TextTokenizer,
     special_ids: HashSet<u32>,
@@ -41,8 +44,8 @@ impl WhisperRecognizer {
         let config: WhisperConfig = read_config(&dir.config_path())?;
         let weights = Weights::from_model_dir(dir.path())?;
         let model = WhisperForConditionalGeneration::load(&weights.root(&device), &config)?;
-        let mut generation = WhisperGenerationConfig::from_model_dir(dir.path(), &config)?;
-        pipeline_generation_defaults(&mut generation);
+        let generation = WhisperGenerationConfig::from_model_dir(dir.path(), &config)?;
+        let checkpoint_generation_keys = generation_keys_set(dir.path())?;
         let features = WhisperFeatureExtractor::from_model_dir(dir)?;
         let tokenizer = TextTokenizer::from_model_dir(dir)?;
         let special_ids = tokenizer
@@ -67,6 +70,7 @@ impl WhisperRecognizer {
         Ok(Self {
             model,
             generation,
+            checkpoint_generation_keys,
             features,
             tokenizer,
             special_ids,
@@ -247,6 +251,14 @@ impl WhisperRecognizer {
             }
         }
         generation.base.update(&shared)?;
+        let set = |key: &str| {
+            self.checkpoint_generation_keys.contains(key)
+                || options
+                    .generate_kwargs
+                    .get(key)
+                    .is_some_and(|value| !value.is_null())
+        };
+        pipeline_generation_defaults(&mut generation, set);
         Ok((call, generation))
     }
 
@@ -479,17 +491,42 @@ impl WhisperRecognizer {
     }
 }
 
-/// What `pipeline("automatic-speech-recognition")` does to the model's generation config: its
-/// own defaults (`num_beams=5`, `max_new_tokens=256`) where the model keeps the global ones,
-/// and no `max_new_tokens` when the model sets its own `max_length` (Whisper's 448).
-fn pipeline_generation_defaults(generation: &mut WhisperGenerationConfig) {
+/// `_prepare_generate_kwargs` of transformers 5.x: the pipeline's defaults (`num_beams=5`,
+/// `max_new_tokens=256`) for the options neither the checkpoint's generation config nor the call
+/// sets, and no `max_new_tokens` when `max_length` is set (Whisper's 448). transformers 4.x
+/// applied `num_beams=5` whenever the value was 1, even one the checkpoint set.
+fn pipeline_generation_defaults(
+    generation: &mut WhisperGenerationConfig,
+    set: impl Fn(&str) -> bool,
+) {
     let base = &mut generation.base;
-    if base.num_beams == 1 {
+    if !set("num_beams") {
         base.num_beams = 5;
     }
-    if base.max_new_tokens.is_none() && base.max_length == 20 {
+    if !set("max_new_tokens") && !set("max_length") {
         base.max_new_tokens = Some(256);
     }
+}
+
+/// The keys with a value in the checkpoint's `generation_config.json` or, without one, in its
+/// `config.json` (what `GenerationConfig.from_model_config` keeps): the options it sets.
+fn generation_keys_set(dir: &std::path::Path) -> Result<HashSet<String>> {
+    let file = dir.join("generation_config.json");
+    let file = if file.is_file() {
+        file
+    } else {
+        dir.join("config.json")
+    };
+    let json: Value = read_config(&file)?;
+    Ok(json
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, _)| key.clone())
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn round2(x: f64) -> f64 {

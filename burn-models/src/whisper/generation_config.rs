@@ -1,0 +1,102 @@
+//! Whisper's generation settings: its fields of `generation_config.json` (prompt tokens,
+//! suppression, timestamps, alignment heads) over the shared [`GenerationConfig`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::WhisperConfig;
+use crate::error::Result;
+use crate::generation::GenerationConfig;
+
+/// `eos_token_id`: one id or several.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl TokenIds {
+    pub fn to_vec(&self) -> Vec<usize> {
+        match self {
+            Self::One(id) => vec![*id],
+            Self::Many(ids) => ids.clone(),
+        }
+    }
+}
+
+/// Whisper's fields of `generation_config.json` (prompt tokens, suppression, timestamps), with
+/// the shared options (lengths, beams, ...) in [`base`](Self::base).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct WhisperGenerationConfig {
+    #[serde(default)]
+    pub decoder_start_token_id: Option<usize>,
+    #[serde(default)]
+    pub eos_token_id: Option<TokenIds>,
+    #[serde(default)]
+    pub pad_token_id: Option<usize>,
+    #[serde(default)]
+    pub forced_decoder_ids: Option<Vec<(usize, Option<usize>)>>,
+    #[serde(default)]
+    pub suppress_tokens: Option<Vec<usize>>,
+    #[serde(default)]
+    pub begin_suppress_tokens: Option<Vec<usize>>,
+    #[serde(default)]
+    pub lang_to_id: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub task_to_id: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub is_multilingual: Option<bool>,
+    #[serde(default)]
+    pub no_timestamps_token_id: Option<usize>,
+    #[serde(default)]
+    pub max_initial_timestamp_index: Option<usize>,
+    #[serde(default)]
+    pub return_timestamps: Option<bool>,
+    #[serde(default)]
+    pub alignment_heads: Option<Vec<(usize, usize)>>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub task: Option<String>,
+    /// The same file read as the shared [`GenerationConfig`] (beams, lengths, penalties, ...).
+    #[serde(skip)]
+    pub base: GenerationConfig,
+}
+
+impl WhisperGenerationConfig {
+    /// `generation_config.json` of a model directory, or (as `GenerationConfig.from_model_config`)
+    /// the token ids of `config.json` when the file is absent.
+    pub fn from_model_dir(dir: &Path, config: &WhisperConfig) -> Result<Self> {
+        let path = dir.join("generation_config.json");
+        let mut generation: Self = if path.is_file() {
+            crate::config::read_config(&path)?
+        } else {
+            Self::default()
+        };
+        generation.base = GenerationConfig::from_model_dir(dir)?;
+        generation
+            .decoder_start_token_id
+            .get_or_insert(config.decoder_start_token_id);
+        generation
+            .eos_token_id
+            .get_or_insert(TokenIds::One(config.eos_token_id));
+        generation.pad_token_id.get_or_insert(config.pad_token_id);
+        Ok(generation)
+    }
+
+    pub fn eos_token_ids(&self) -> Vec<usize> {
+        self.eos_token_id
+            .as_ref()
+            .map(TokenIds::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// The first id past `<|notimestamps|>`: every id from here on is a timestamp.
+    pub fn timestamp_begin(&self, vocab_size: usize) -> usize {
+        self.no_timestamps_token_id
+            .map_or(vocab_size + 1, |id| id + 1)
+    }
+}
