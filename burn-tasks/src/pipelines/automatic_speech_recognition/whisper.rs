@@ -42,7 +42,7 @@ impl WhisperRecognizer {
         let weights = Weights::from_model_dir(dir.path())?;
         let model = WhisperForConditionalGeneration::load(&weights.root(&device), &config)?;
         let mut generation = WhisperGenerationConfig::from_model_dir(dir.path(), &config)?;
-        pipeline_generation_defaults(&mut generation);
+        pipeline_generation_defaults(&mut generation, &generation_params_set(dir)?);
         let features = WhisperFeatureExtractor::from_model_dir(dir)?;
         let tokenizer = TextTokenizer::from_model_dir(dir)?;
         let special_ids = tokenizer
@@ -109,8 +109,13 @@ impl WhisperRecognizer {
                 for (range, stride) in self.chunks(audio.samples.len(), chunk_length_s, options)? {
                     let num_frames = words.then(|| self.num_frames(range.len()));
                     let mel = self.features.extract(&audio.samples[range]);
-                    let (tokens, times) =
-                        self.generate_tokens(mel, &generation, &generate_options, num_frames)?;
+                    let (tokens, times) = self.generate_tokens(
+                        mel,
+                        &generation,
+                        &generate_options,
+                        num_frames,
+                        options.return_language,
+                    )?;
                     outputs.push((tokens, times, Some(stride)));
                 }
             }
@@ -122,8 +127,13 @@ impl WhisperRecognizer {
                     self.features.extract(&audio.samples)
                 };
                 let num_frames = words.then(|| self.num_frames(audio.samples.len()));
-                let (tokens, times) =
-                    self.generate_tokens(mel, &generation, &generate_options, num_frames)?;
+                let (tokens, times) = self.generate_tokens(
+                    mel,
+                    &generation,
+                    &generate_options,
+                    num_frames,
+                    options.return_language,
+                )?;
                 outputs.push((tokens, times, None));
             }
         }
@@ -195,6 +205,7 @@ impl WhisperRecognizer {
         generation: &WhisperGenerationConfig,
         options: &WhisperGenerateOptions,
         num_frames: Option<usize>,
+        return_language: bool,
     ) -> Result<(Vec<u32>, Option<Vec<f32>>)> {
         let features = Tensor::from_data(
             TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
@@ -209,9 +220,21 @@ impl WhisperRecognizer {
             )?,
             None => self.model.generate(features, generation, options)?,
         };
-        // Like HF's generate: the tokens after the prompt (so no language token for
-        // `return_language` to read, as in transformers).
-        let tokens = out.tokens.iter().map(|&t| t as u32).collect();
+        // Like HF's generate: the tokens after the prompt.
+        let mut tokens: Vec<u32> = out.tokens.iter().map(|&t| t as u32).collect();
+        // transformers 5 puts the prompt's language token back in front for `return_language`
+        // to read (4.x had none, so its chunks said `"language": null`). With word timestamps
+        // 5.25 fails there (the token has no time), and we keep 4.x's output.
+        if return_language && num_frames.is_none() {
+            let language = generation.lang_to_id.as_ref().and_then(|map| {
+                out.prompt
+                    .iter()
+                    .find(|&&t| map.values().any(|&id| id == t))
+            });
+            if let Some(&language) = language {
+                tokens.insert(0, language as u32);
+            }
+        }
         Ok((tokens, out.segment_token_timestamps))
     }
 
@@ -480,16 +503,48 @@ impl WhisperRecognizer {
 }
 
 /// What `pipeline("automatic-speech-recognition")` does to the model's generation config: its
-/// own defaults (`num_beams=5`, `max_new_tokens=256`) where the model keeps the global ones,
-/// and no `max_new_tokens` when the model sets its own `max_length` (Whisper's 448).
-fn pipeline_generation_defaults(generation: &mut WhisperGenerationConfig) {
+/// own defaults (`num_beams=5`, `max_new_tokens=256`) for the parameters the model's
+/// generation config does not set (`set`: the non-null keys of its file), and no
+/// `max_new_tokens` when it sets `max_length` (Whisper's 448).
+///
+/// transformers 5 counts a parameter the file sets to the global default (`"num_beams": 1`) as
+/// set and keeps it; 4.x replaced any value equal to the default, so such a checkpoint decoded
+/// with 5 beams there.
+fn pipeline_generation_defaults(generation: &mut WhisperGenerationConfig, set: &HashSet<String>) {
     let base = &mut generation.base;
-    if base.num_beams == 1 {
+    if !set.contains("num_beams") {
         base.num_beams = 5;
     }
-    if base.max_new_tokens.is_none() && base.max_length == 20 {
+    if !set.contains("max_new_tokens") && !set.contains("max_length") {
         base.max_new_tokens = Some(256);
     }
+}
+
+/// The parameters a model's generation config sets: the non-null keys of
+/// `generation_config.json`, else of `config.json` (where `from_pretrained` reads them then).
+fn generation_params_set(dir: &ModelDir) -> Result<HashSet<String>> {
+    let file = dir.path().join("generation_config.json");
+    let file = if file.is_file() {
+        file
+    } else {
+        dir.config_path()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|source| TaskError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let json: Value = serde_json::from_str(&text).map_err(|e| {
+        TaskError::InvalidModel(format!("{} is not valid JSON: {e}", file.display()))
+    })?;
+    Ok(json
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, _)| key.clone())
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn round2(x: f64) -> f64 {
