@@ -198,7 +198,8 @@ impl WhisperRecognizer {
         }
     }
 
-    /// Generated tokens, and their times when `num_frames` asks for word timestamps.
+    /// Generated tokens (after the language token of the prompt with `return_language`), and
+    /// their times when `num_frames` asks for word timestamps.
     fn generate_tokens(
         &self,
         mel: crate::processors::audio_features::LogMel,
