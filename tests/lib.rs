@@ -193,35 +193,6 @@ pub fn check_pipeline_goldens<P>(
     assert_no_failures(&failures);
 }
 
-/// Checks a pipeline against reference cases written one JSON object a line
-/// (`{"fixture", "inputs", "kwargs", "output"}`), loading each fixture's pipeline once.
-/// Panics listing every failing case, or where there is no case.
-pub fn check_hf_references<P>(
-    references: &str,
-    load: impl Fn(&str) -> P,
-    run: impl Fn(&P, &Value) -> Result<Value, String>,
-) {
-    let mut pipelines = std::collections::BTreeMap::new();
-    let mut failures = Vec::new();
-    let lines: Vec<&str> = references
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert!(!lines.is_empty(), "no reference cases");
-    for (index, line) in lines.iter().enumerate() {
-        let case: Value = serde_json::from_str(line).expect("reference case is JSON");
-        let name = case["fixture"].as_str().expect("fixture name").to_string();
-        let pipe = pipelines.entry(name.clone()).or_insert_with(|| load(&name));
-        if let Err(message) = check_case(&case, |case| run(pipe, case)) {
-            failures.push(format!(
-                "reference {index} ({name}, kwargs {}): {message}",
-                case["kwargs"]
-            ));
-        }
-    }
-    assert_no_failures(&failures);
-}
-
 /// Panics listing `failures`, if any.
 pub fn assert_no_failures(failures: &[String]) {
     assert!(

@@ -138,6 +138,21 @@ fn read_vector(weights: &Weights, device: &Device, key: &str, len: usize) -> Res
     Ok(weights.root(device).push(scope).tensor(leaf, [len])?)
 }
 
+/// The module path the adapter names `linear` by: transformers 5's where it renamed the module
+/// and the adapter (made by PEFT on 5.x) holds tensors under it, else the checkpoint's.
+fn adapter_path<'a>(weights: &Weights, linear: &'a Linear) -> &'a str {
+    match &linear.transformers5_path {
+        Some(renamed)
+            if ["lora_A.weight", "weight", "modules_to_save.weight", "bias"]
+                .iter()
+                .any(|suffix| weights.contains(&format!("{KEY_PREFIX}.{renamed}.{suffix}"))) =>
+        {
+            renamed
+        }
+        _ => &linear.path,
+    }
+}
+
 fn load_layer(
     weights: &Weights,
     linear: &mut Linear,
@@ -146,8 +161,9 @@ fn load_layer(
 ) -> Result<bool> {
     let device = device_of(linear);
     let [d_in, d_out] = linear.dims();
-    let key = |suffix: &str| format!("{KEY_PREFIX}.{}.{suffix}", linear.path);
-    if config.saves(&linear.path) {
+    let path = adapter_path(weights, linear).to_string();
+    let key = |suffix: &str| format!("{KEY_PREFIX}.{path}.{suffix}");
+    if config.saves(&path) {
         let (w, b) = if weights.contains(&key("modules_to_save.weight")) {
             (key("modules_to_save.weight"), key("modules_to_save.bias"))
         } else {
@@ -182,7 +198,7 @@ fn load_layer(
         });
         return Ok(false);
     }
-    let targeted = config.targets(&linear.path)?;
+    let targeted = config.targets(&path)?;
     if targeted {
         let a_key = key("lora_A.weight");
         let r = weights
@@ -190,9 +206,9 @@ fn load_layer(
             .map(|s| s[0])
             .ok_or_else(|| PeftError::AdapterFile {
                 path: WEIGHTS_NAME.into(),
-                message: format!("missing `{a_key}` for targeted layer `{}`", linear.path),
+                message: format!("missing `{a_key}` for targeted layer `{path}`"),
             })?;
-        let (expected_r, alpha) = config.rank_and_alpha(&linear.path)?;
+        let (expected_r, alpha) = config.rank_and_alpha(&path)?;
         if r != expected_r {
             return Err(PeftError::AdapterFile {
                 path: WEIGHTS_NAME.into(),

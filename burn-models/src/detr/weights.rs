@@ -14,13 +14,18 @@
 //! `DetrForSegmentation` holds all of that under `detr.` (`detr.model.*`,
 //! `detr.class_labels_classifier`, ...) plus `bbox_attention.{q,k}_linear` and
 //! `mask_head.{lay1..lay5, gn1..gn5, out_lay, adapter1..adapter3}`.
+//!
+//! transformers 5 renamed some modules (`out_proj` to `o_proj`, `layers.{i}.fc1` to
+//! `layers.{i}.mlp.fc1`, `bbox_attention.q_linear` to `bbox_attention.q_proj`, ...) and converts
+//! checkpoints as it loads them; PEFT on 5.x names adapter modules so (`transformers5_path`
+//! below).
 
 use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm};
 
 use super::*;
 use crate::error::{ModelError, Result};
 use crate::hub::WeightScope;
-use crate::nn::{FeedForward, MultiHeadAttention};
+use crate::nn::{FeedForward, Linears, MultiHeadAttention};
 use crate::resnet::{ResNetBackbone, ResNetNaming};
 
 /// DETR's LayerNorms are `nn.LayerNorm(d_model)`: PyTorch's default epsilon.
@@ -137,10 +142,44 @@ impl DetrModel {
     }
 }
 
+/// The path transformers 5 gives a DETR linear module (its `DetrModel` and `DetrForSegmentation`
+/// renames), `None` where it kept the checkpoint's.
+fn transformers5_path(path: &str) -> Option<String> {
+    let mut renamed = path
+        .replace("out_proj", "o_proj")
+        .replace("bbox_attention.q_linear", "bbox_attention.q_proj")
+        .replace("bbox_attention.k_linear", "bbox_attention.k_proj");
+    for fc in ["fc1", "fc2"] {
+        if let Some(layer) = renamed.strip_suffix(&format!(".{fc}"))
+            && layer
+                .rsplit('.')
+                .next()
+                .is_some_and(|i| i.parse::<usize>().is_ok())
+            && layer.contains("layers.")
+        {
+            renamed = format!("{layer}.mlp.{fc}");
+        }
+    }
+    (renamed != path).then_some(renamed)
+}
+
+/// Sets every linear layer's [`Linear::transformers5_path`](crate::nn::Linear).
+fn set_transformers5_paths(model: &mut impl Linears) {
+    model.visit_linears_mut(&mut |linear| {
+        linear.transformers5_path = transformers5_path(&linear.path);
+    });
+}
+
 impl DetrForObjectDetection {
     /// Loads the model from a checkpoint under its Hugging Face names, checking every
     /// shape against the config.
     pub fn load(root: &WeightScope, config: &DetrConfig) -> Result<Self> {
+        let mut model = Self::load_detection(root, config)?;
+        set_transformers5_paths(&mut model);
+        Ok(model)
+    }
+
+    fn load_detection(root: &WeightScope, config: &DetrConfig) -> Result<Self> {
         let d = config.d_model;
         let bbox = root.push("bbox_predictor.layers");
         Ok(Self {
@@ -237,7 +276,7 @@ impl DetrForSegmentation {
             adapter3: s.conv2d("adapter3", [fpn_dims[2], inter[3]], 1, 1, 0, true)?,
         };
         let a = root.push("bbox_attention");
-        Ok(Self {
+        let mut model = Self {
             bbox_attention: DetrMHAttentionMap {
                 q_linear: a.linear("q_linear", d, d, true)?,
                 k_linear: a.linear("k_linear", d, d, true)?,
@@ -245,6 +284,8 @@ impl DetrForSegmentation {
             },
             mask_head,
             detr,
-        })
+        };
+        set_transformers5_paths(&mut model);
+        Ok(model)
     }
 }

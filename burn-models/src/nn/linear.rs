@@ -28,6 +28,11 @@ pub struct Linear {
     /// checkpoint and PEFT name it.
     #[module(skip)]
     pub path: String,
+    /// The module's path in transformers 5, where it renamed the module
+    /// (`vit.layers.0.attention.q_proj` for `vit.encoder.layer.0.attention.attention.query`):
+    /// PEFT on transformers 5 names adapter modules and keys so, while checkpoints keep `path`.
+    #[module(skip)]
+    pub transformers5_path: Option<String>,
     /// The adapter the forward pass adds, by name; `None` = adapters disabled.
     #[module(skip)]
     pub active_adapter: Option<String>,
@@ -467,6 +472,7 @@ impl Linear {
             adapters: Vec::new(),
             saved: Vec::new(),
             path: path.into(),
+            transformers5_path: None,
             active_adapter: None,
             compute_dtype: None,
             tied: false,

@@ -11,6 +11,10 @@
 //! | `encoder.layer.{i}.intermediate.dense`, `output.dense`  | `encoder.layers[i].feed_forward.{up,down}` |
 //! | `layernorm`                                             | `layernorm`                           |
 //! | `classifier` (no prefix)                                | `classifier`                          |
+//!
+//! transformers 5 renamed the layers' modules (`layers.{i}.attention.{q,k,v,o}_proj`,
+//! `layers.{i}.mlp.{fc1,fc2}`) and converts checkpoints as it loads them; PEFT on 5.x names
+//! adapter modules so (`transformers5_path` below).
 
 use crate::nn::Linear;
 use burn::module::Param;
@@ -19,7 +23,7 @@ use burn::nn::DropoutConfig;
 use super::*;
 use crate::error::{ModelError, Result};
 use crate::hub::WeightScope;
-use crate::nn::{FeedForward, MultiHeadAttention, PreNormEncoder, PreNormEncoderLayer};
+use crate::nn::{FeedForward, Linears, MultiHeadAttention, PreNormEncoder, PreNormEncoderLayer};
 
 const BASE_PREFIX: &str = "vit";
 
@@ -62,13 +66,32 @@ impl ViTModel {
         let layers = (0..c.num_hidden_layers)
             .map(|i| load_vit_layer(&scope.push("encoder.layer").push(i), c))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
+        let mut model = Self {
             embeddings,
             encoder: PreNormEncoder { layers },
             layernorm: scope.layer_norm("layernorm", h, c.layer_norm_eps)?,
             config: config.clone(),
-        })
+        };
+        model.visit_linears_mut(&mut |linear| {
+            linear.transformers5_path = transformers5_path(&linear.path);
+        });
+        Ok(model)
     }
+}
+
+/// The path transformers 5 gives a ViT encoder layer's linear module (its `ViTModel` renames),
+/// `None` where it kept the checkpoint's.
+fn transformers5_path(path: &str) -> Option<String> {
+    let (head, rest) = path.split_at(path.find("encoder.layer.")?);
+    let rest = rest
+        .replacen("encoder.layer.", "layers.", 1)
+        .replace("attention.attention.query", "attention.q_proj")
+        .replace("attention.attention.key", "attention.k_proj")
+        .replace("attention.attention.value", "attention.v_proj")
+        .replace("attention.output.dense", "attention.o_proj")
+        .replace("intermediate.dense", "mlp.fc1")
+        .replace("output.dense", "mlp.fc2");
+    Some(format!("{head}{rest}"))
 }
 
 /// `patch_embeddings.projection` (a Conv2d with stride = kernel) as the linear layer

@@ -162,15 +162,19 @@ pub struct Wav2Vec2Encoder {
 }
 
 impl Wav2Vec2Encoder {
-    /// Every hidden state as `output_hidden_states=True` returns them (`num_hidden_layers + 1`,
-    /// the last one the encoder output), or only the output. `mask` is the frame mask
-    /// `[batch, frames]` (1 = audio, 0 = padding).
+    /// The encoder output and, with `keep_all`, every hidden state as `output_hidden_states=True`
+    /// returns them (`num_hidden_layers + 1`: each layer's input, then the last layer's output).
+    /// `mask` is the frame mask `[batch, frames]` (1 = audio, 0 = padding).
+    ///
+    /// transformers 5 records the last layer's output before the stable encoder's final
+    /// LayerNorm (4.x recorded the normalised output), so there the last hidden state is not
+    /// the encoder output.
     pub fn run(
         &self,
         x: Tensor<3>,
         mask: Option<&Tensor<2, Int>>,
         keep_all: bool,
-    ) -> Vec<Tensor<3>> {
+    ) -> (Tensor<3>, Vec<Tensor<3>>) {
         let [_, frames, _] = x.dims();
         // Padded frames enter the positional convolution as zeros.
         let mut x = match mask {
@@ -192,11 +196,13 @@ impl Wav2Vec2Encoder {
             }
             x = self.layers.forward(i, x, attention.as_ref());
         }
+        if keep_all {
+            states.push(x.clone());
+        }
         if stable {
             x = self.layer_norm.forward(x);
         }
-        states.push(x);
-        states
+        (x, states)
     }
 }
 
@@ -205,7 +211,8 @@ impl Wav2Vec2Encoder {
 pub struct Wav2Vec2Output {
     /// `[batch, frames, hidden_size]`.
     pub last_hidden_state: Tensor<3>,
-    /// With `output_hidden_states`: the `num_hidden_layers + 1` states, last = `last_hidden_state`.
+    /// With `output_hidden_states`: the `num_hidden_layers + 1` states (see
+    /// [`Wav2Vec2Encoder::run`]), otherwise empty.
     pub hidden_states: Vec<Tensor<3>>,
     /// The frame mask `[batch, frames]` derived from the sample-level attention mask
     /// (`_get_feature_vector_attention_mask`), when one was given.
@@ -255,13 +262,9 @@ impl Wav2Vec2Model {
             .transpose()?;
         let features = self.feature_extractor.forward(input_values).swap_dims(1, 2);
         let hidden = self.feature_projection.forward(features);
-        let mut hidden_states = self
-            .encoder
-            .run(hidden, frame_mask.as_ref(), output_hidden_states);
-        let last_hidden_state = hidden_states.last().expect("one state").clone();
-        if !output_hidden_states {
-            hidden_states.clear();
-        }
+        let (last_hidden_state, hidden_states) =
+            self.encoder
+                .run(hidden, frame_mask.as_ref(), output_hidden_states);
         Ok(Wav2Vec2Output {
             last_hidden_state,
             hidden_states,
@@ -357,7 +360,8 @@ impl Wav2Vec2ForCTC {
 }
 
 /// `Wav2Vec2ForSequenceClassification`: the encoder output (or a learned softmax-weighted sum
-/// of every hidden state), a projection, mean pooling over the audio frames, a classifier.
+/// of every hidden state, as transformers 5 records them: see [`Wav2Vec2Encoder::run`]), a
+/// projection, mean pooling over the audio frames, a classifier.
 #[derive(Module, Debug)]
 pub struct Wav2Vec2ForSequenceClassification {
     /// The Wav2Vec2 encoder (`wav2vec2`).

@@ -340,6 +340,9 @@ fn check_speech_pipeline(name: &str, task: &str, skip: Option<&str>) -> usize {
     checked
 }
 
+/// Goldens from transformers 5.25. One behaviour differs from 4.57.6: with `return_language`
+/// (and no word timestamps) 5.x reads the prompt's language token (`"language": "tagalog"`,
+/// detected), where 4.x's chunks said `null`.
 #[test]
 fn asr_pipeline_matches_transformers() {
     // Greedy and beam search (the pipeline's default num_beams=5, and 3), segment timestamps,
@@ -372,6 +375,48 @@ fn speech_pipelines_reject_bad_inputs() {
     let clip = Value::from(fixture("audio/tones-1s.wav").to_str().unwrap());
     let err = pipe.call(&clip, &kwargs).unwrap_err().to_string();
     assert!(err.contains("Unsupported language"), "{err}");
+}
+
+/// A checkpoint whose generation_config.json sets `num_beams` (here to 1, the global default)
+/// keeps it under the pipeline, as in transformers 5 (4.x replaced it with the pipeline's 5
+/// beams, which give other text on this fixture).
+#[test]
+fn asr_pipeline_keeps_the_checkpoints_num_beams() {
+    let golden = golden("whisper-tiny");
+    let cases = golden["generation_config_num_beams"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for entry in std::fs::read_dir(fixture("whisper-tiny")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut failures = Vec::new();
+    for case in cases {
+        let file = dir.join("generation_config.json");
+        let mut generation: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for (key, value) in case["generation_config"].as_object().unwrap() {
+            generation[key] = value.clone();
+        }
+        std::fs::write(&file, generation.to_string()).unwrap();
+        let pipe = burn_tasks::pipeline("automatic-speech-recognition")
+            .unwrap()
+            .model(dir.to_str().unwrap())
+            .device(device())
+            .build()
+            .unwrap();
+        let inputs = Value::from(fixture(case["inputs"].as_str().unwrap()).to_str().unwrap());
+        if let Err(message) = check_case(case, |case| {
+            pipe.call(&inputs, &case["kwargs"])
+                .map_err(|e| e.to_string())
+        }) {
+            failures.push(format!("{} {}: {message}", case["inputs"], case["kwargs"]));
+        }
+    }
+    assert_no_failures(&failures);
 }
 
 #[test]

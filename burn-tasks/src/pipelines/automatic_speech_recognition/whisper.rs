@@ -113,8 +113,13 @@ impl WhisperRecognizer {
                 for (range, stride) in self.chunks(audio.samples.len(), chunk_length_s, options)? {
                     let num_frames = words.then(|| self.num_frames(range.len()));
                     let mel = self.features.extract(&audio.samples[range]);
-                    let (tokens, times) =
-                        self.generate_tokens(mel, &generation, &generate_options, num_frames)?;
+                    let (tokens, times) = self.generate_tokens(
+                        mel,
+                        &generation,
+                        &generate_options,
+                        num_frames,
+                        options.return_language,
+                    )?;
                     outputs.push((tokens, times, Some(stride)));
                 }
             }
@@ -126,8 +131,13 @@ impl WhisperRecognizer {
                     self.features.extract(&audio.samples)
                 };
                 let num_frames = words.then(|| self.num_frames(audio.samples.len()));
-                let (tokens, times) =
-                    self.generate_tokens(mel, &generation, &generate_options, num_frames)?;
+                let (tokens, times) = self.generate_tokens(
+                    mel,
+                    &generation,
+                    &generate_options,
+                    num_frames,
+                    options.return_language,
+                )?;
                 outputs.push((tokens, times, None));
             }
         }
@@ -192,13 +202,15 @@ impl WhisperRecognizer {
         }
     }
 
-    /// Generated tokens, and their times when `num_frames` asks for word timestamps.
+    /// Generated tokens (after the language token of the prompt with `return_language`), and
+    /// their times when `num_frames` asks for word timestamps.
     fn generate_tokens(
         &self,
         mel: crate::processors::audio_features::LogMel,
         generation: &WhisperGenerationConfig,
         options: &WhisperGenerateOptions,
         num_frames: Option<usize>,
+        return_language: bool,
     ) -> Result<(Vec<u32>, Option<Vec<f32>>)> {
         let features = Tensor::from_data(
             TensorData::new(mel.data, [1, mel.mel_bins, mel.frames]),
@@ -213,9 +225,21 @@ impl WhisperRecognizer {
             )?,
             None => self.model.generate(features, generation, options)?,
         };
-        // Like HF's generate: the tokens after the prompt (so no language token for
-        // `return_language` to read, as in transformers).
-        let tokens = out.tokens.iter().map(|&t| t as u32).collect();
+        // Like HF's generate: the tokens after the prompt.
+        let mut tokens: Vec<u32> = out.tokens.iter().map(|&t| t as u32).collect();
+        // transformers 5 puts the prompt's language token back in front for `return_language`
+        // to read (4.x had none, so its chunks said `"language": null`). With word timestamps
+        // 5.25 fails there (the token has no time), and we keep 4.x's output.
+        if return_language && num_frames.is_none() {
+            let language = generation.lang_to_id.as_ref().and_then(|map| {
+                out.prompt
+                    .iter()
+                    .find(|&&t| map.values().any(|&id| id == t))
+            });
+            if let Some(&language) = language {
+                tokens.insert(0, language as u32);
+            }
+        }
         Ok((tokens, out.segment_token_timestamps))
     }
 
