@@ -304,7 +304,11 @@ fn selected_workloads(filter: &[String], skip: &[String]) -> Vec<Workload> {
     let named = |name: &str, names: &[String]| names.iter().any(|n| name.contains(n.as_str()));
     let mut selected = Vec::new();
     let everything = [String::new()];
-    let filter = if filter.is_empty() { &everything[..] } else { filter };
+    let filter = if filter.is_empty() {
+        &everything[..]
+    } else {
+        filter
+    };
     for wanted in filter {
         for slot in &mut all {
             if slot
