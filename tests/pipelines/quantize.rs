@@ -10,8 +10,7 @@ use serde_json::Value;
 use super::adapters::with_paths;
 
 /// Scores, boxes and timestamps of the int8 pipelines stay this close to transformers' f32
-/// ones. Measured on these goldens: worst 0.05 (see `every_task_keeps_its_outputs_in_int8`'s
-/// printout). The tiny random models (hidden size 32) sum few products per output, so int8
+/// ones (the test prints the worst difference per case). The tiny random models (hidden size 32) sum few products per output, so int8
 /// rounding barely averages out, and a softmax over few labels passes logit errors of ~0.1
 /// (`tests/models/int8.rs`) on to the probabilities.
 const INT8_SCORE_TOLERANCE: f64 = 0.1;
