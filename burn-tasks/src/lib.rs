@@ -31,4 +31,6 @@ pub mod processors;
 pub mod train;
 
 pub use error::{Result, TaskError};
-pub use pipelines::{Pipeline, PipelineBuilder, TASKS, TaskPipeline, TaskSpec, pipeline};
+pub use pipelines::{
+    Pipeline, PipelineBuilder, Quantization, TASKS, TaskPipeline, TaskSpec, pipeline,
+};

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// The goldens name images relative to tests/fixtures/images and audio relative to
 /// tests/fixtures.
-fn with_paths(task: &str, inputs: &Value) -> Value {
+pub(super) fn with_paths(task: &str, inputs: &Value) -> Value {
     let path = |dir: &str, name: &Value| {
         Value::String(
             fixture(dir)
@@ -30,7 +30,7 @@ fn with_paths(task: &str, inputs: &Value) -> Value {
             map.insert("image".into(), path("images", &map["image"]));
             Value::Object(map)
         }
-        ("audio-classification", name) => path(".", name),
+        ("audio-classification" | "automatic-speech-recognition", name) => path(".", name),
         (_, other) => other.clone(),
     }
 }

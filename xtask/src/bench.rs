@@ -19,15 +19,23 @@ use crate::workload::{Shapes, Workload, bench_pixels, transformer_layer_shapes};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Run only workloads whose name contains this.
-    #[arg(long)]
-    filter: Option<String>,
+    /// Run only workloads whose name contains one of these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    filter: Vec<String>,
+    /// Skip workloads whose name contains one of these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
     /// Our device (auto, cpu, wgpu, cuda).
     #[arg(long)]
     device: Option<String>,
-    /// Timed runs per workload (the median is reported).
+    /// Timed runs per workload and side in each round (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Rounds per workload: each round runs every side once, ours first in even rounds and
+    /// last in odd ones, so load from other processes falls on both sides alike; a ratio is
+    /// the median of the rounds' ratios, a time the median of the rounds' medians.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Threads for PyTorch (ours uses rayon's default, the machine's cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -141,39 +149,43 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let root = PathBuf::from("target/bench/models");
     let mut rows = Vec::new();
-    for workload in workloads() {
-        if args
-            .filter
-            .as_deref()
-            .is_some_and(|f| !workload.name.contains(f))
-        {
-            continue;
-        }
+    for workload in selected_workloads(&args.filter, &args.skip) {
         let dir = root.join(workload.checkpoint);
         write_random_checkpoint(&dir, &workload.config)?;
-        eprintln!("{}: ours...", workload.name);
-        let ours = bench_ours_in_process(workload.name, &args)?;
-        let torch = if args.no_torch {
-            None
-        } else {
-            eprintln!("{}: pytorch...", workload.name);
-            bench_torch(&workload, &dir, args.runs, threads)?
-        };
-        let ct2 = if args.no_torch
-            || workload.config["model_type"] != "whisper"
-            || workload.name == LORA_STEP_WORKLOAD
-        {
-            None
-        } else {
-            eprintln!("{}: ctranslate2...", workload.name);
-            bench_ct2(&workload, &dir, args.runs, threads)?
-        };
-        rows.push(Row {
-            name: workload.name,
-            ours,
-            torch,
-            ct2,
-        });
+        let with_ct2 = !args.no_torch
+            && workload.config["model_type"] == "whisper"
+            && workload.name != LORA_STEP_WORKLOAD;
+        let mut rounds = Vec::new();
+        for round in 0..args.rounds.max(1) {
+            let peers = |args: &BenchArgs| -> Result<(Option<Timing>, Option<Timing>)> {
+                let torch = if args.no_torch {
+                    None
+                } else {
+                    eprintln!("{} round {round}: pytorch...", workload.name);
+                    bench_torch(&workload, &dir, args.runs, threads)?
+                };
+                let ct2 = if with_ct2 {
+                    eprintln!("{} round {round}: ctranslate2...", workload.name);
+                    bench_ct2(&workload, &dir, args.runs, threads)?
+                } else {
+                    None
+                };
+                Ok((torch, ct2))
+            };
+            let ours_run = |args: &BenchArgs| {
+                eprintln!("{} round {round}: ours...", workload.name);
+                bench_ours_in_process(workload.name, args)
+            };
+            let (ours, (torch, ct2)) = if round % 2 == 0 {
+                let ours = ours_run(&args)?;
+                (ours, peers(&args)?)
+            } else {
+                let peers = peers(&args)?;
+                (ours_run(&args)?, peers)
+            };
+            rounds.push(Round { ours, torch, ct2 });
+        }
+        rows.push(Row::from_rounds(workload.name, rounds));
     }
     print_table(&rows);
     for Row {
@@ -213,7 +225,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let json: Vec<Value> = rows
         .iter()
-        .map(|Row { name, ours, torch, ct2 }| {
+        .map(|row| {
+            let Row { name, ours, torch, ct2, ratio, ct2_ratio, rounds } = row;
             json!({
                 "workload": name,
                 "ours_ms": ours.median_ms, "ours_load_ms": ours.load_ms,
@@ -221,11 +234,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "torch_load_ms": torch.as_ref().map(|t| t.load_ms),
                 "ours_peak_rss_mb": ours.peak_rss_mb,
                 "torch_peak_rss_mb": torch.as_ref().map(|t| t.peak_rss_mb),
-                "ratio": torch.as_ref().map(|t| ours.median_ms / t.median_ms),
+                "ratio": ratio,
                 "ct2_ms": ct2.as_ref().map(|t| t.median_ms),
                 "ct2_load_ms": ct2.as_ref().map(|t| t.load_ms),
                 "ct2_peak_rss_mb": ct2.as_ref().map(|t| t.peak_rss_mb),
-                "ct2_ratio": ct2.as_ref().map(|t| ours.median_ms / t.median_ms),
+                "ct2_ratio": ct2_ratio,
+                "rounds": rounds.iter().map(|r| json!({
+                    "ours_ms": r.ours.median_ms,
+                    "torch_ms": r.torch.as_ref().map(|t| t.median_ms),
+                    "ct2_ms": r.ct2.as_ref().map(|t| t.median_ms),
+                })).collect::<Vec<_>>(),
                 "torch_note": if *name == LORA_STEP_WORKLOAD {
                     Some("f32 base + PEFT LoRA (bitsandbytes int8 needs CUDA)")
                 } else if name.ends_with("-int8") {
@@ -239,18 +257,90 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(parent) = args.output.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let report = json!({ "device": format!("{device:?}"), "threads": threads, "results": json });
+    let report = json!({
+        "device": format!("{device:?}"),
+        "threads": threads,
+        "runs_per_round": args.runs,
+        "rounds": args.rounds.max(1),
+        "results": json,
+    });
     std::fs::write(&args.output, serde_json::to_string_pretty(&report)?)?;
     eprintln!("results written to {}", args.output.display());
     Ok(())
 }
 
-/// One workload's figures: ours, PyTorch's, CTranslate2's (Whisper only).
+/// The workloads whose name contains one of `filter` (all when it is empty), in the order of
+/// `filter`'s names, less those whose name contains one of `skip`.
+fn selected_workloads(filter: &[String], skip: &[String]) -> Vec<Workload> {
+    let mut all: Vec<Option<Workload>> = workloads().into_iter().map(Some).collect();
+    let named = |name: &str, names: &[String]| names.iter().any(|n| name.contains(n.as_str()));
+    let mut selected = Vec::new();
+    let everything = [String::new()];
+    let filter = if filter.is_empty() {
+        &everything[..]
+    } else {
+        filter
+    };
+    for wanted in filter {
+        for slot in &mut all {
+            if slot
+                .as_ref()
+                .is_some_and(|w| w.name.contains(wanted.as_str()) && !named(w.name, skip))
+            {
+                selected.extend(slot.take());
+            }
+        }
+    }
+    selected
+}
+
+/// One round of one workload: each side's median over its runs.
+struct Round {
+    ours: Timing,
+    torch: Option<Timing>,
+    ct2: Option<Timing>,
+}
+
+/// One workload's figures over its rounds: ours, PyTorch's, CTranslate2's (Whisper only), each
+/// the median of the rounds' figures, and the ratios as medians of the rounds' ratios.
 struct Row {
     name: &'static str,
     ours: Timing,
     torch: Option<Timing>,
     ct2: Option<Timing>,
+    ratio: Option<f64>,
+    ct2_ratio: Option<f64>,
+    rounds: Vec<Round>,
+}
+
+impl Row {
+    fn from_rounds(name: &'static str, rounds: Vec<Round>) -> Self {
+        let ours: Vec<&Timing> = rounds.iter().map(|r| &r.ours).collect();
+        let torch: Vec<&Timing> = rounds.iter().filter_map(|r| r.torch.as_ref()).collect();
+        let ct2: Vec<&Timing> = rounds.iter().filter_map(|r| r.ct2.as_ref()).collect();
+        let ratios = |peer: fn(&Round) -> Option<&Timing>| {
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .filter_map(|r| peer(r).map(|t| r.ours.median_ms / t.median_ms))
+                .collect();
+            (!ratios.is_empty()).then(|| median_of(ratios))
+        };
+        Self {
+            name,
+            ours: Timing::median_of(&ours).expect("at least one round"),
+            torch: Timing::median_of(&torch),
+            ct2: Timing::median_of(&ct2),
+            ratio: ratios(|r| r.torch.as_ref()),
+            ct2_ratio: ratios(|r| r.ct2.as_ref()),
+            rounds,
+        }
+    }
+}
+
+/// The median of `values` (the upper one of an even count's middle pair).
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 struct Timing {
@@ -260,6 +350,19 @@ struct Timing {
 }
 
 impl Timing {
+    /// Each figure's median over `timings`; `None` for none.
+    fn median_of(timings: &[&Timing]) -> Option<Self> {
+        if timings.is_empty() {
+            return None;
+        }
+        let of = |f: fn(&Timing) -> f64| median_of(timings.iter().map(|t| f(t)).collect());
+        Some(Self {
+            median_ms: of(|t| t.median_ms),
+            load_ms: of(|t| t.load_ms),
+            peak_rss_mb: of(|t| t.peak_rss_mb),
+        })
+    }
+
     fn from_json(json: &Value) -> Self {
         let get = |k: &str| json[k].as_f64().unwrap_or(f64::NAN);
         Self {
@@ -594,19 +697,22 @@ fn print_table(rows: &[Row]) {
         ours,
         torch,
         ct2,
+        ratio,
+        ct2_ratio,
+        ..
     } in rows
     {
         let ms = |t: &Timing| format!("{:.1}", t.median_ms);
-        let ratio = |t: &Timing| format!("{:.2}", ours.median_ms / t.median_ms);
+        let ratio_of = |r: &Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
         let load = |t: &Timing| format!("{:.0}", t.load_ms);
         let rss = |t: &Timing| format!("{:.0}", t.peak_rss_mb);
         println!(
             "| {name} | {:.1} | {} | {} | {} | {} | {:.0} / {} / {} | {:.0} / {} / {} |",
             ours.median_ms,
             figure(torch, &ms),
-            figure(torch, &ratio),
+            ratio_of(ratio),
             figure(ct2, &ms),
-            figure(ct2, &ratio),
+            ratio_of(ct2_ratio),
             ours.load_ms,
             figure(torch, &load),
             figure(ct2, &load),

@@ -1,6 +1,6 @@
 //! `cargo xtask <command>`: project recipes.
 //!
-//! * `bench [--filter NAME] [--device D] [--runs N]`: our workloads beside PyTorch/transformers
+//! * `bench [--filter A,B] [--skip C] [--device D] [--runs N] [--rounds R]`: our workloads beside PyTorch/transformers
 //!   on the same machine, in one run, as a ratio.
 //! * `train-yelp` / `train-squad [--v2]`: the HF course's fine-tuning recipes (BERT on
 //!   Yelp reviews, DistilBERT on SQuAD), printing the final metrics.

@@ -69,6 +69,11 @@ const MODEL_FLAGS: &[(&str, &str)] = &[
         "A PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) applied \
          on top of --model",
     ),
+    (
+        "quantize",
+        "int8: dynamic int8 linear layers on the CPU (int8 weights per output row, activations \
+         quantized per row as they come), as PyTorch's quantize_dynamic; default f32",
+    ),
 ];
 
 /// The command line of every task in the registry.
@@ -96,6 +101,7 @@ fn task_command(task: &'static TaskSpec) -> Command {
             "model" => "DIR|HUB_ID",
             "adapter" | "cache-dir" => "DIR",
             "device" => "DEVICE",
+            "quantize" => "int8",
             _ => "TEXT",
         };
         sub = sub.arg(Arg::new(*name).long(*name).help(*help).value_name(value));
@@ -249,6 +255,9 @@ fn run(matches: &ArgMatches, task_name: Option<String>) -> Result<Value> {
     }
     if let Some(adapter) = text("adapter") {
         builder = builder.adapter(adapter);
+    }
+    if let Some(quantization) = text("quantize") {
+        builder = builder.quantize(quantization.parse()?);
     }
     Ok(builder.build()?.call(&inputs, &Value::Object(kwargs))?)
 }

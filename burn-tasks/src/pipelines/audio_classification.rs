@@ -89,11 +89,11 @@ impl TaskPipeline for AudioClassificationPipeline {
         let mut pipeline = Self::from_dir(&dir, source.target_device()?)?;
         pipeline.model = match pipeline.model {
             AudioClassifier::Whisper { model, features } => AudioClassifier::Whisper {
-                model: source.apply_adapter(model)?,
+                model: source.prepare_model(model)?,
                 features,
             },
             AudioClassifier::Wav2Vec2 { model, features } => AudioClassifier::Wav2Vec2 {
-                model: source.apply_adapter(model)?,
+                model: source.prepare_model(model)?,
                 features,
             },
         };

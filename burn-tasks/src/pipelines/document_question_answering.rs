@@ -209,7 +209,7 @@ impl TaskPipeline for DocumentQuestionAnsweringPipeline {
                 "document-question-answering supports LayoutLM models (model_type `layoutlm`), not `{kind}`"
             )));
         }
-        let model = source.apply_adapter(load_question_answerer(&dir, &device)?)?;
+        let model = source.prepare_model(load_question_answerer(&dir, &device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         Ok(Self {
             model,

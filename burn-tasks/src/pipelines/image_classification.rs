@@ -77,7 +77,7 @@ impl TaskPipeline for ImageClassificationPipeline {
     fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
         let device = source.target_device()?;
         let dir = source.resolve()?;
-        let model = source.apply_adapter(load_image_classifier(&dir, &device)?)?;
+        let model = source.prepare_model(load_image_classifier(&dir, &device)?)?;
         require_labels(model.common_config(), &dir)?;
         Ok(Self {
             model,

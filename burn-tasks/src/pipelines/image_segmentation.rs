@@ -186,7 +186,7 @@ impl TaskPipeline for ImageSegmentationPipeline {
             )));
         }
         Ok(Self {
-            model: source.apply_adapter(load_image_segmenter(&dir, &device)?)?,
+            model: source.prepare_model(load_image_segmenter(&dir, &device)?)?,
             processor,
             device,
         })

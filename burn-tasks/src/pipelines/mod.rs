@@ -180,7 +180,36 @@ pub struct PipelineBuilder<P = Pipeline> {
     device: Option<Device>,
     hub: HubOptions,
     adapter: Option<PathBuf>,
+    quantization: Quantization,
     pipeline: std::marker::PhantomData<fn() -> P>,
+}
+
+/// How a pipeline's linear layers compute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Quantization {
+    /// f32, as the checkpoint is loaded.
+    #[default]
+    None,
+    /// Dynamic int8 on the CPU, as PyTorch's `quantize_dynamic` and CTranslate2's `int8` do
+    /// it: every linear layer's weight in int8 per output row, its input quantized per row as
+    /// it comes, products accumulated in int32 ([`burn_models::nn::quantize_dynamic`]).
+    /// Embeddings, convolutions, norms and attention stay f32.
+    Int8,
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = TaskError;
+
+    /// `int8` (the command line's `--quantize` value).
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "int8" => Ok(Self::Int8),
+            other => Err(TaskError::InvalidOption {
+                name: "quantize",
+                message: format!("`{other}` is not a quantization this build has (int8)"),
+            }),
+        }
+    }
 }
 
 impl<P> Clone for PipelineBuilder<P> {
@@ -192,6 +221,7 @@ impl<P> Clone for PipelineBuilder<P> {
             device: self.device.clone(),
             hub: self.hub.clone(),
             adapter: self.adapter.clone(),
+            quantization: self.quantization,
             pipeline: std::marker::PhantomData,
         }
     }
@@ -204,6 +234,7 @@ impl<P> std::fmt::Debug for PipelineBuilder<P> {
             .field("model", &self.model)
             .field("device", &self.device)
             .field("adapter", &self.adapter)
+            .field("quantization", &self.quantization)
             .finish()
     }
 }
@@ -237,6 +268,7 @@ impl<P> PipelineBuilder<P> {
             device: None,
             hub: HubOptions::from_env(),
             adapter: None,
+            quantization: Quantization::None,
             pipeline: std::marker::PhantomData,
         }
     }
@@ -257,6 +289,7 @@ impl<P> PipelineBuilder<P> {
             device: self.device,
             hub: self.hub,
             adapter: self.adapter,
+            quantization: self.quantization,
             pipeline: std::marker::PhantomData,
         })
     }
@@ -277,6 +310,14 @@ impl<P> PipelineBuilder<P> {
     /// applied on top of the model, as `PeftModel.from_pretrained(model, adapter)`.
     pub fn adapter(mut self, dir: impl Into<PathBuf>) -> Self {
         self.adapter = Some(dir.into());
+        self
+    }
+
+    /// Quantizes the model after loading it (and its adapter): [`Quantization::Int8`] runs
+    /// every linear layer in dynamic int8 on the CPU. Loading fails with a clear error on a
+    /// device that does not support it.
+    pub fn quantize(mut self, quantization: Quantization) -> Self {
+        self.quantization = quantization;
         self
     }
 
@@ -310,12 +351,24 @@ impl<P> PipelineBuilder<P> {
         Ok(ModelDir::resolve(model, &self.hub)?)
     }
 
-    /// Loads the adapter, if one is set, into `model` (left active, unmerged).
-    pub(crate) fn apply_adapter<M: burn_models::nn::Linears>(&self, model: M) -> Result<M> {
-        Ok(match &self.adapter {
+    /// The loaded `model` as the builder asks: its adapter, if one is set, loaded into it
+    /// (left active, unmerged), then its quantization.
+    pub(crate) fn prepare_model<M: burn_models::nn::Linears>(&self, model: M) -> Result<M> {
+        let mut model = match &self.adapter {
             Some(dir) => burn_peft::PeftModel::from_pretrained(model, dir)?.base_model,
             None => model,
-        })
+        };
+        match self.quantization {
+            Quantization::None => {}
+            Quantization::Int8 => {
+                if burn_models::nn::quantize_dynamic(&mut model)? == 0 {
+                    return Err(TaskError::InvalidModel(
+                        "without linear layers: nothing to quantize to int8".into(),
+                    ));
+                }
+            }
+        }
+        Ok(model)
     }
 }
 

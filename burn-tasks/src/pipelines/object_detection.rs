@@ -99,7 +99,7 @@ impl TaskPipeline for ObjectDetectionPipeline {
     fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
         let device = source.target_device()?;
         let dir = source.resolve()?;
-        let model = source.apply_adapter(load_object_detector(&dir, &device)?)?;
+        let model = source.prepare_model(load_object_detector(&dir, &device)?)?;
         Ok(Self {
             model,
             processor: ImageProcessor::from_model_dir(&dir)?,

@@ -189,7 +189,7 @@ impl TaskPipeline for QuestionAnsweringPipeline {
     fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
         let device = source.target_device()?;
         let dir = source.resolve()?;
-        let model = source.apply_adapter(load_question_answerer(&dir, &device)?)?;
+        let model = source.prepare_model(load_question_answerer(&dir, &device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         let with_token_types = model_type(&dir)? != "distilbert";
         let cls_token_id = special_token_id(&dir, &tokenizer, "cls_token");

@@ -291,7 +291,7 @@ impl TaskPipeline for Text2TextGenerationPipeline {
         let task_name = source.task_name();
         let device = source.target_device()?;
         let dir = source.resolve()?;
-        let model = source.apply_adapter(load_seq2seq_lm(&dir, &device)?)?;
+        let model = source.prepare_model(load_seq2seq_lm(&dir, &device)?)?;
         let tokenizer =
             if dir.file("tokenizer.json").is_none() && MarianTokenizer::is_marian_dir(dir.path()) {
                 Seq2SeqTokenizer::Marian(MarianTokenizer::from_dir(dir.path())?)

@@ -124,7 +124,7 @@ impl TaskPipeline for TextClassificationPipeline {
     fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
         let device = source.target_device()?;
         let dir = source.resolve()?;
-        let model = source.apply_adapter(load_sequence_classifier(&dir, &device)?)?;
+        let model = source.prepare_model(load_sequence_classifier(&dir, &device)?)?;
         require_labels(model.common_config(), &dir)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         let max_length = model_max_positions(&dir)?.min(tokenizer.model_max_length);

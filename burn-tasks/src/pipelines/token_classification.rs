@@ -230,7 +230,7 @@ impl TaskPipeline for TokenClassificationPipeline {
     fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
         let device = source.target_device()?;
         let dir = source.resolve()?;
-        let model = source.apply_adapter(load_token_classifier(&dir, &device)?)?;
+        let model = source.prepare_model(load_token_classifier(&dir, &device)?)?;
         let tokenizer = TextTokenizer::from_model_dir(&dir)?;
         let with_token_types = model_type(&dir)? != "distilbert";
         let unk_token_id = special_token_id(&dir, &tokenizer, "unk_token");

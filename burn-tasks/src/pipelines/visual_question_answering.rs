@@ -111,7 +111,7 @@ impl TaskPipeline for VisualQuestionAnsweringPipeline {
     fn load(source: &PipelineBuilder<Self>) -> Result<Self> {
         let device = source.target_device()?;
         let dir = source.resolve()?;
-        let model = source.apply_adapter(load_visual_question_answerer(&dir, &device)?)?;
+        let model = source.prepare_model(load_visual_question_answerer(&dir, &device)?)?;
         require_labels(model.common_config(), &dir)?;
         Ok(Self {
             model,

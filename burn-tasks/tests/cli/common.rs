@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-pub use test_support::assert_json_close;
+pub use test_support::{assert_json_close, element_diff_f64};
 
 /// The package's directory, read at run time: cargo sets it for `cargo test`, and a test
 /// binary reused from a checkout elsewhere must not read that checkout's fixtures.

@@ -1,6 +1,7 @@
 //! The `burn-tasks` command line: HF task names, options, JSON on stdout, clean errors.
 
 use super::common::*;
+use serde_json::Value;
 
 #[test]
 fn sentiment_analysis_alias_single_and_batched() {
@@ -250,4 +251,49 @@ fn boolean_flags_take_a_value_or_none() {
         "hello",
     ]);
     assert!(error.contains("truncation"), "{error}");
+}
+
+/// `--quantize int8` runs the model's linear layers in dynamic int8: transformers' f32 label,
+/// a score within the int8 tolerance of `tests/pipelines/quantize.rs` (0.1) but not the f32
+/// one (so the flag was not ignored); an unknown quantization is a clear error.
+#[test]
+fn quantize_int8() {
+    let case = golden_case("bert-seqcls", 0);
+    let model = fixture("bert-seqcls");
+    let text = case["inputs"].as_str().unwrap();
+    let out = json(&run(&[
+        "text-classification",
+        "--model",
+        &model,
+        "--quantize",
+        "int8",
+        text,
+    ]));
+    // One text gives `[{label, score}]`.
+    let first = |v: &Value| {
+        if v.is_array() {
+            v[0].clone()
+        } else {
+            v.clone()
+        }
+    };
+    let (ours, expected) = (first(&out), first(&case["output"]));
+    assert_eq!(ours["label"], expected["label"], "{out}");
+    let diff = element_diff_f64(
+        ours["score"].as_f64().unwrap(),
+        expected["score"].as_f64().unwrap(),
+    );
+    assert!(
+        diff <= 0.1 && diff > 1e-6,
+        "int8 score {out} against {expected}"
+    );
+    let error = assert_clean_error(&[
+        "text-classification",
+        "--model",
+        &model,
+        "--quantize",
+        "int4",
+        text,
+    ]);
+    assert!(error.contains("int4") && error.contains("int8"), "{error}");
 }

@@ -238,12 +238,12 @@ impl TaskPipeline for AutomaticSpeechRecognitionPipeline {
         let recognizer = match model_type.as_str() {
             "whisper" => {
                 let mut whisper = whisper::WhisperRecognizer::load(&dir, device)?;
-                whisper.model = source.apply_adapter(whisper.model)?;
+                whisper.model = source.prepare_model(whisper.model)?;
                 Recognizer::Whisper(Box::new(whisper))
             }
             kind if ctc::CTC_MODEL_TYPES.contains(&kind) => {
                 let mut ctc = ctc::CtcRecognizer::load(&dir, device)?;
-                ctc.model = source.apply_adapter(ctc.model)?;
+                ctc.model = source.prepare_model(ctc.model)?;
                 Recognizer::Ctc(Box::new(ctc))
             }
             other => {
