@@ -734,8 +734,8 @@ pub(crate) fn special_token_id(
     key: &str,
 ) -> Option<u32> {
     let from_file = |name: &str| -> Option<String> {
-        let text = std::fs::read_to_string(dir.file(name)?).ok()?;
-        let json: Value = serde_json::from_str(&text).ok()?;
+        let bytes = dir.read_file(name).ok()??;
+        let json: Value = serde_json::from_slice(&bytes).ok()?;
         match json.get(key)? {
             Value::String(s) => Some(s.clone()),
             Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_string),

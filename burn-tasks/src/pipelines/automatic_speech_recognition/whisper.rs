@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use burn::tensor::{Tensor, TensorData};
-use burn_models::config::read_config;
 use burn_models::hub::{ModelDir, Weights};
 use burn_models::whisper::{
     WhisperConfig, WhisperForConditionalGeneration, WhisperGenerateOptions, WhisperGenerationConfig,
@@ -38,10 +37,10 @@ pub(super) struct WhisperRecognizer {
 
 impl WhisperRecognizer {
     pub(super) fn load(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
-        let config: WhisperConfig = read_config(&dir.config_path())?;
-        let weights = Weights::from_model_dir(dir.path())?;
+        let config: WhisperConfig = dir.config()?;
+        let weights = Weights::from_dir(dir)?;
         let model = WhisperForConditionalGeneration::load(&weights.root(&device), &config)?;
-        let mut generation = WhisperGenerationConfig::from_model_dir(dir.path(), &config)?;
+        let mut generation = WhisperGenerationConfig::from_dir(dir, &config)?;
         pipeline_generation_defaults(&mut generation);
         let features = WhisperFeatureExtractor::from_model_dir(dir)?;
         let tokenizer = TextTokenizer::from_model_dir(dir)?;

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// The browser test: serves the repository, opens web/test/index.html in headless Chromium
+// (its software WebGPU adapter, SwiftShader, for the WebGPU runs) and waits for the page's
+// verdict on the fixtures' goldens. Exit status 0 when every case matches.
+//
+//   node web/test/run.mjs [--devices cpu,webgpu] [--fixtures a,b] [--timeout 900]
+//
+// Needs web/pkg (web/build.sh) and Chromium (`chromium`, or CHROMIUM=/path/to/chrome).
+
+import { createServer } from "node:http";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, normalize, extname, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = normalize(join(dirname(fileURLToPath(import.meta.url)), "..", ".."));
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const devices = option("devices", "cpu,webgpu");
+const fixtures = option("fixtures", "");
+const timeoutSeconds = Number(option("timeout", "900"));
+
+const TYPES = {
+  ".html": "text/html",
+  ".js": "text/javascript",
+  ".mjs": "text/javascript",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
+};
+
+// Serves files under the repository root, and takes the page's log lines and verdict.
+export function serve(onResult) {
+  return createServer((request, response) => {
+    const url = new URL(request.url, "http://localhost");
+    if (request.method === "POST") {
+      let body = "";
+      request.on("data", (chunk) => (body += chunk));
+      request.on("end", () => {
+        response.end();
+        if (url.pathname === "/log") console.log(body);
+        if (url.pathname === "/result") onResult(JSON.parse(body));
+      });
+      return;
+    }
+    const path = normalize(join(root, decodeURIComponent(url.pathname)));
+    if (!path.startsWith(root)) {
+      response.writeHead(403).end();
+      return;
+    }
+    try {
+      if (!statSync(path).isFile()) throw new Error("not a file");
+      response.writeHead(200, { "content-type": TYPES[extname(path)] || "application/octet-stream" });
+      response.end(readFileSync(path));
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+}
+
+// Headless Chromium on `url`, with a fresh profile and its software WebGPU adapter.
+export function chromium(url, extra = []) {
+  const profile = mkdtempSync(join(tmpdir(), "burn-wasm-chromium-"));
+  const flags = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-webgpu",
+    `--user-data-dir=${profile}`,
+    ...extra,
+    url,
+  ];
+  const browser = spawn(process.env.CHROMIUM || "chromium", flags, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  browser.stderr.on("data", (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  browser.on("error", (e) => {
+    console.error(`cannot start Chromium (${e.message}); install it (Debian: apt-get install chromium) or set CHROMIUM`);
+    process.exit(2);
+  });
+  return {
+    browser,
+    stderr: () => stderr,
+    close: () => {
+      browser.kill("SIGKILL");
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  let page;
+  const server = serve((result) => {
+    page.close();
+    server.close();
+    for (const failure of result.failures || []) console.log(`FAIL ${failure}`);
+    const counts = Object.entries(result.devices || {})
+      .map(([device, n]) => `${device}: ${n} cases in ${result.seconds[device].toFixed(1)} s`)
+      .join(", ");
+    console.log(`${result.passed} passed, ${(result.failures || []).length} failed (${counts})`);
+    process.exit(result.failures?.length || !result.passed ? 1 : 0);
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address();
+    const query = new URLSearchParams({ devices, ...(fixtures ? { fixtures } : {}) });
+    page = chromium(`http://127.0.0.1:${port}/web/test/index.html?${query}`);
+  });
+  setTimeout(() => {
+    console.error(`no verdict after ${timeoutSeconds} s; Chromium said:\n${page?.stderr()}`);
+    page?.close();
+    process.exit(1);
+  }, timeoutSeconds * 1000).unref();
+}
