@@ -6,7 +6,9 @@
 //
 //   node web/test/measure.mjs --task automatic-speech-recognition \
 //     --model /path/under/repo/whisper-tiny.en/ --input /tests/fixtures/audio/tones-2.5s.wav \
-//     [--device cpu|webgpu] [--runs 3] [--kwargs '{}']
+//     [--device cpu|webgpu] [--runs 3] [--kwargs '{}'] [--screenshot docs/x.png]
+//
+// Node 20 needs --experimental-websocket for --screenshot (DevTools protocol).
 
 import { serve, chromium } from "./run.mjs";
 
@@ -24,17 +26,17 @@ const query = new URLSearchParams({
   report: "1",
 });
 if (option("input")) query.set("input", option("input"));
-const extra = option("screenshot") ? [`--screenshot=${option("screenshot")}`] : [];
 
 let page;
-const server = serve((result) => {
+const server = serve(async (result) => {
+  if (option("screenshot")) await page.screenshot(option("screenshot"));
   page.close();
   server.close();
   console.log(JSON.stringify(result, null, 2));
   process.exit(result.error ? 1 : 0);
 });
 server.listen(0, "127.0.0.1", () => {
-  page = chromium(`http://127.0.0.1:${server.address().port}/web/index.html?${query}`, extra);
+  page = chromium(`http://127.0.0.1:${server.address().port}/web/index.html?${query}`);
 });
 setTimeout(() => {
   console.error(`no result; Chromium said:\n${page?.stderr()}`);

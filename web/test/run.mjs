@@ -9,7 +9,7 @@
 
 import { createServer } from "node:http";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, normalize, extname, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,6 +74,9 @@ export function chromium(url, extra = []) {
     "--disable-component-update",
     "--disable-sync",
     "--enable-unsafe-webgpu",
+    "--window-size=1100,1000",
+    // DevTools on a free port (written to the profile's DevToolsActivePort): screenshots.
+    "--remote-debugging-port=0",
     `--user-data-dir=${profile}`,
     ...extra,
     url,
@@ -88,11 +91,37 @@ export function chromium(url, extra = []) {
   return {
     browser,
     stderr: () => stderr,
+    screenshot: (path) => screenshot(profile, path),
     close: () => {
       browser.kill("SIGKILL");
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+// A PNG of the page as it is now, through the DevTools protocol (Page.captureScreenshot).
+async function screenshot(profile, path) {
+  const portFile = join(profile, "DevToolsActivePort");
+  if (!existsSync(portFile)) throw new Error("Chromium wrote no DevToolsActivePort");
+  const port = readFileSync(portFile, "utf8").split("\n")[0];
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  const page = targets.find((t) => t.type === "page");
+  const socket = new WebSocket(page.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  const data = await new Promise((resolve, reject) => {
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.id !== 1) return;
+      if (message.error) reject(new Error(message.error.message));
+      else resolve(message.result.data);
+    };
+    socket.send(JSON.stringify({ id: 1, method: "Page.captureScreenshot", params: { format: "png", captureBeyondViewport: true } }));
+  });
+  socket.close();
+  writeFileSync(path, Buffer.from(data, "base64"));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
