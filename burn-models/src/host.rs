@@ -20,7 +20,7 @@ pub trait HostRead {
     fn into_host_scalar<E: Element>(self) -> E;
 }
 
-impl<const D: usize, K: Basic> HostRead for Tensor<D, K> {
+impl<const D: usize, K: Basic + 'static> HostRead for Tensor<D, K> {
     fn into_host_data(self) -> TensorData {
         #[cfg(all(target_family = "wasm", feature = "wgpu"))]
         {
@@ -38,7 +38,12 @@ impl<const D: usize, K: Basic> HostRead for Tensor<D, K> {
             .convert::<E>()
             .try_into_vec::<E>()
             .expect("converted to E");
-        assert_eq!(values.len(), 1, "a scalar read from a tensor of {} values", values.len());
+        assert_eq!(
+            values.len(),
+            1,
+            "a scalar read from a tensor of {} values",
+            values.len()
+        );
         values[0]
     }
 }
@@ -51,7 +56,7 @@ mod browser {
     use std::task::{Context, Poll, Waker};
 
     use burn::tensor::kind::Basic;
-use burn::tensor::{Tensor, TensorData};
+    use burn::tensor::{Tensor, TensorData};
     use wasm_bindgen::prelude::*;
 
     #[wasm_bindgen(inline_js = "export function settle(promise) { return promise; }")]
@@ -61,7 +66,9 @@ use burn::tensor::{Tensor, TensorData};
         fn settle(promise: &js_sys::Promise) -> Result<JsValue, JsValue>;
     }
 
-    pub(super) fn into_data<const D: usize, K: Basic>(tensor: Tensor<D, K>) -> TensorData {
+    pub(super) fn into_data<const D: usize, K: Basic + 'static>(
+        tensor: Tensor<D, K>,
+    ) -> TensorData {
         const READ_FAILED: &str = "reading a tensor from the device";
         let mut read = Box::pin(tensor.into_data_async());
         // CPU tensors (and GPU reads already done) are ready on the first poll.
@@ -71,7 +78,9 @@ use burn::tensor::{Tensor, TensorData};
         let slot: Rc<RefCell<Option<TensorData>>> = Rc::default();
         let filled = slot.clone();
         let promise = wasm_bindgen_futures::future_to_promise(async move {
-            let data = read.await.map_err(|e| JsValue::from_str(&format!("{e:?}")))?;
+            let data = read
+                .await
+                .map_err(|e| JsValue::from_str(&format!("{e:?}")))?;
             *filled.borrow_mut() = Some(data);
             Ok(JsValue::UNDEFINED)
         });

@@ -69,9 +69,9 @@ pub async fn init_webgpu() -> Result<(), JsError> {
 fn device(name: &str) -> Result<Device, JsError> {
     match name {
         "cpu" => Ok(Device::flex()),
-        "webgpu" => WEBGPU.with(|d| d.borrow().clone()).ok_or_else(|| {
-            JsError::new("WebGPU is not initialized: await initWebGpu() first")
-        }),
+        "webgpu" => WEBGPU
+            .with(|d| d.borrow().clone())
+            .ok_or_else(|| JsError::new("WebGPU is not initialized: await initWebGpu() first")),
         other => Err(JsError::new(&format!(
             "unknown device `{other}` (expected cpu or webgpu)"
         ))),
@@ -148,7 +148,9 @@ impl Pipeline {
                 .as_string()
                 .ok_or_else(|| JsError::new("model files: keys must be file names"))?;
             let bytes = pair.get(1).dyn_into::<js_sys::Uint8Array>().map_err(|_| {
-                JsError::new(&format!("model file {file}: its value must be a Uint8Array"))
+                JsError::new(&format!(
+                    "model file {file}: its value must be a Uint8Array"
+                ))
             })?;
             contents.push((file, bytes.to_vec()));
         }

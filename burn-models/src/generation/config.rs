@@ -1,11 +1,10 @@
 //! `GenerationConfig`: the decoding options of `generation_config.json` (or, for older
 //! checkpoints, of `config.json`), with transformers' field names and defaults.
 
-
 use serde::{Deserialize, Deserializer};
 
-use crate::hub::ModelDir;
 use crate::error::{ModelError, Result};
+use crate::hub::ModelDir;
 
 /// `early_stopping`: `true`, `false` or `"never"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -98,6 +98,8 @@ enum Files {
 }
 
 impl std::fmt::Debug for ModelDir {
+    // Without `fs`, every model is in memory.
+    #[allow(irrefutable_let_patterns)]
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = f.debug_struct("ModelDir");
         s.field("path", &self.path);

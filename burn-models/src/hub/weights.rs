@@ -107,10 +107,12 @@ impl Weights {
         if let Some(text) = dir.read_string(INDEX)? {
             let mut shards = Vec::new();
             for name in shard_names(&text, &dir.location(INDEX))? {
-                let bytes = dir.shared_bytes(&name)?.ok_or_else(|| ModelError::CorruptWeights {
-                    path: dir.location(INDEX),
-                    message: format!("names the shard {name}, which the model does not have"),
-                })?;
+                let bytes = dir
+                    .shared_bytes(&name)?
+                    .ok_or_else(|| ModelError::CorruptWeights {
+                        path: dir.location(INDEX),
+                        message: format!("names the shard {name}, which the model does not have"),
+                    })?;
                 shards.push((dir.location(&name), bytes));
             }
             return Self::from_safetensors_buffers(shards);

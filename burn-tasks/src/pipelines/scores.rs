@@ -1,8 +1,8 @@
 //! Turning a classifier's logits into HF's `[{label, score}]`: the score function, numpy's
 //! softmax and argmax, and the best-first top-k the classification pipelines share.
 
-use burn_models::host::HostRead;
 use burn::tensor::Tensor;
+use burn_models::host::HostRead;
 use serde::Serialize;
 
 use crate::error::{Result, TaskError};

@@ -292,12 +292,12 @@ impl TaskPipeline for Text2TextGenerationPipeline {
         let device = source.target_device()?;
         let dir = source.resolve()?;
         let model = source.apply_adapter(load_seq2seq_lm(&dir, &device)?)?;
-        let tokenizer =
-            if !dir.has_file("tokenizer.json") && MarianTokenizer::is_marian_model(&dir) {
-                Seq2SeqTokenizer::Marian(MarianTokenizer::from_model_dir(&dir)?)
-            } else {
-                Seq2SeqTokenizer::Fast(TextTokenizer::from_model_dir(&dir)?)
-            };
+        let tokenizer = if !dir.has_file("tokenizer.json") && MarianTokenizer::is_marian_model(&dir)
+        {
+            Seq2SeqTokenizer::Marian(MarianTokenizer::from_model_dir(&dir)?)
+        } else {
+            Seq2SeqTokenizer::Fast(TextTokenizer::from_model_dir(&dir)?)
+        };
         let model_config = GenerationConfig::from_dir(&dir)?;
         let config_json = dir.config_json()?;
         let max_input_length = model

@@ -276,9 +276,7 @@ impl MarianTokenizer {
             Some(bytes) => SpmModel::parse(&bytes).map_err(|m| spm_error(&source_path, m))?,
             None => return Err(spm_error(&source_path, "not found")),
         };
-        let source_tokenizer = source
-            .tokenizer()
-            .map_err(|e| spm_error(&source_path, e))?;
+        let source_tokenizer = source.tokenizer().map_err(|e| spm_error(&source_path, e))?;
         let vocab_path = dir.location("vocab.json");
         let text = dir
             .read_string("vocab.json")

@@ -4,12 +4,12 @@
 //! audio (`chunk_length_s`, `stride_length_s`, strides aligned to the model's frame rate and cut
 //! from the frame ids before they are joined), and its `{text}` / `{text, chunks}` output.
 
-use burn_models::host::HostRead;
 use super::words::AsrWord;
 use super::{AsrChunks, AsrOptions, AsrOutput, AudioInput, ReturnTimestamps};
 use crate::error::{Result, TaskError};
 use crate::processors::ctc_tokenizer::Wav2Vec2CtcTokenizer;
 use crate::processors::wav2vec2_features::Wav2Vec2FeatureExtractor;
+use burn_models::host::HostRead;
 use burn_models::hub::{ModelDir, Weights};
 use burn_models::wav2vec2::{Wav2Vec2Config, Wav2Vec2ForCTC};
 
