@@ -53,7 +53,12 @@ pub static TASK: TaskSpec = TaskSpec::new::<TokenClassificationPipeline>(
 );
 
 /// A `model_max_length` this large means "unset": transformers then does not truncate.
-const UNBOUNDED_MAX_LENGTH: usize = 1_000_000_000_000_000_000;
+/// (The largest `usize` where 1e18 does not fit, as on wasm32.)
+const UNBOUNDED_MAX_LENGTH: usize = if usize::BITS >= 64 {
+    1_000_000_000_000_000_000_u64 as usize
+} else {
+    usize::MAX
+};
 
 /// `aggregation_strategy`: how tokens are fused into words and entities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

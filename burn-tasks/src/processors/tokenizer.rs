@@ -14,8 +14,13 @@ use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, Tru
 
 use crate::error::{Result, TaskError};
 
-/// transformers' `VERY_LARGE_INTEGER`: a tokenizer without a `model_max_length`.
-const UNBOUNDED: usize = 1_000_000_000_000_000_000;
+/// transformers' `VERY_LARGE_INTEGER`: a tokenizer without a `model_max_length` (the largest
+/// `usize` where 1e18 does not fit, as on wasm32).
+const UNBOUNDED: usize = if usize::BITS >= 64 {
+    1_000_000_000_000_000_000_u64 as usize
+} else {
+    usize::MAX
+};
 
 /// (max_length, stride, strategy) of a truncating tokenizer.
 type TruncationKey = (usize, usize, TruncationStrategy);
