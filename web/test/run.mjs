@@ -74,6 +74,8 @@ export function chromium(url, extra = []) {
     "--disable-component-update",
     "--disable-sync",
     "--enable-unsafe-webgpu",
+    // The page's console (a Rust panic's message) on stderr, shown when a run fails.
+    "--enable-logging=stderr",
     "--window-size=1100,1000",
     // DevTools on a free port (written to the profile's DevToolsActivePort): screenshots.
     "--remote-debugging-port=0",
@@ -94,7 +96,12 @@ export function chromium(url, extra = []) {
     screenshot: (path) => screenshot(profile, path),
     close: () => {
       browser.kill("SIGKILL");
-      rmSync(profile, { recursive: true, force: true });
+      // Chromium's helpers may still be writing to the profile for a moment.
+      try {
+        rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+      } catch (e) {
+        console.error(`could not remove ${profile}: ${e.message}`);
+      }
     },
   };
 }
@@ -127,6 +134,11 @@ async function screenshot(profile, path) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   let page;
   const server = serve((result) => {
+    const failed = result.failures?.length || !result.passed;
+    if (failed) {
+      const console_ = page.stderr().split("\n").filter((l) => l.includes("CONSOLE"));
+      console.log(console_.slice(-8).join("\n"));
+    }
     page.close();
     server.close();
     for (const failure of result.failures || []) console.log(`FAIL ${failure}`);
