@@ -4,7 +4,6 @@ use burn::tensor::Device;
 use serde::de::DeserializeOwned;
 
 use crate::bert::*;
-use crate::config::read_config;
 use crate::distilbert::*;
 use crate::error::{ModelError, Result};
 use crate::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier, VisualQuestionAnswerer};
@@ -32,8 +31,8 @@ pub(crate) fn load_with<C: DeserializeOwned, M>(
     device: &Device,
     build: impl FnOnce(&WeightScope, &C) -> Result<M>,
 ) -> Result<M> {
-    let config: C = read_config(&dir.config_path())?;
-    let weights = Weights::from_model_dir(dir.path())?;
+    let config: C = dir.config()?;
+    let weights = Weights::from_dir(dir)?;
     let model = build(&weights.root(device), &config)?;
     report_unused(dir, &weights);
     Ok(model)

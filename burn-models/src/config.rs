@@ -75,9 +75,15 @@ fn id2label_from_json<'de, D: Deserializer<'de>>(
 }
 
 /// Reads a config struct from `config.json`, naming the file in errors.
+#[cfg(feature = "fs")]
 pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| ModelError::Config {
+    parse_config(&text, path)
+}
+
+/// Parses a config struct from the JSON text of the file at `path` (named in errors).
+pub fn parse_config<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| ModelError::Config {
         path: path.to_path_buf(),
         message: e.to_string(),
     })

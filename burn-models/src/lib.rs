@@ -15,6 +15,7 @@ pub mod distilbert;
 pub mod error;
 pub mod generation;
 pub mod heads;
+pub mod host;
 pub mod hub;
 pub mod layoutlm;
 pub mod malloc;

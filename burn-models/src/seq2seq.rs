@@ -4,7 +4,6 @@
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::auto::model_type;
-use crate::config::read_config;
 use crate::error::{ModelError, Result};
 use crate::generation::Seq2SeqLm;
 use crate::hub::{ModelDir, Weights};
@@ -58,21 +57,21 @@ const SEQ2SEQ_TYPES: &str = "bart, marian, t5";
 /// Loads the seq2seq LM of a model directory by its `model_type`.
 pub fn load_seq2seq_lm(dir: &ModelDir, device: &Device) -> Result<Box<dyn TextSeq2SeqLm>> {
     let kind = model_type(dir)?;
-    let weights = Weights::from_model_dir(dir.path())?;
+    let weights = Weights::from_dir(dir)?;
     let root = weights.root(device);
     let model: Box<dyn TextSeq2SeqLm> = match kind.as_str() {
         "bart" => {
-            let config = read_config(&dir.config_path())?;
+            let config = dir.config()?;
             Box::new(crate::bart::BartForConditionalGeneration::load(
                 &root, &config,
             )?)
         }
         "t5" => {
-            let config = read_config(&dir.config_path())?;
+            let config = dir.config()?;
             Box::new(crate::t5::T5ForConditionalGeneration::load(&root, &config)?)
         }
         "marian" => {
-            let config = read_config(&dir.config_path())?;
+            let config = dir.config()?;
             Box::new(crate::marian::load(&root, &config)?)
         }
         other => {

@@ -35,6 +35,15 @@ pub const WEIGHTS_NAME: &str = "adapter_model.safetensors";
 /// The adapter weights' file name in PEFT's older pickle format.
 pub const PICKLE_NAME: &str = "adapter_model.bin";
 
+#[cfg(not(feature = "fs"))]
+fn open_weights(dir: &Path) -> Result<Weights> {
+    Err(PeftError::AdapterFile {
+        path: dir.to_path_buf(),
+        message: "this build reads no files (burn-peft's `fs` feature is off)".into(),
+    })
+}
+
+#[cfg(feature = "fs")]
 fn open_weights(dir: &Path) -> Result<Weights> {
     let safetensors = dir.join(WEIGHTS_NAME);
     let pickle = dir.join(PICKLE_NAME);

@@ -28,6 +28,7 @@ pub mod error;
 pub mod input;
 pub mod pipelines;
 pub mod processors;
+#[cfg(feature = "train")]
 pub mod train;
 
 pub use error::{Result, TaskError};

@@ -1,3 +1,4 @@
+use crate::host::HostRead;
 use crate::nn::Linear;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm};
@@ -211,8 +212,8 @@ impl Seq2SeqLm for BartForConditionalGeneration {
 
 /// Token ids must index the embedding table: an id past it is an error, not a panic.
 fn check_ids(ids: &Tensor<2, Int>, vocab: usize, what: &str) -> Result<()> {
-    let max = ids.clone().max().into_scalar::<i64>();
-    let min = ids.clone().min().into_scalar::<i64>();
+    let max = ids.clone().max().into_host_scalar::<i64>();
+    let min = ids.clone().min().into_host_scalar::<i64>();
     if min < 0 || max as usize >= vocab {
         return Err(ModelError::InvalidInput(format!(
             "{what} holds id {} outside the vocabulary of {vocab}",

@@ -1,3 +1,4 @@
+use crate::host::HostRead;
 use crate::nn::Linear;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -218,7 +219,7 @@ fn downsample_mask(pixel_mask: &Tensor<3, Int>, fh: usize, fw: usize) -> Result<
     let [batch, height, width] = pixel_mask.dims();
     let values = pixel_mask
         .clone()
-        .into_data()
+        .into_host_data()
         .convert::<i64>()
         .try_into_vec::<i64>()
         .map_err(|e| ModelError::InvalidInput(format!("reading pixel_mask: {e:?}")))?;

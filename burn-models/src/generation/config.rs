@@ -1,12 +1,10 @@
 //! `GenerationConfig`: the decoding options of `generation_config.json` (or, for older
 //! checkpoints, of `config.json`), with transformers' field names and defaults.
 
-use std::path::Path;
-
 use serde::{Deserialize, Deserializer};
 
-use crate::config::read_config;
 use crate::error::{ModelError, Result};
+use crate::hub::ModelDir;
 
 /// `early_stopping`: `true`, `false` or `"never"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -169,14 +167,17 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Ve
 impl GenerationConfig {
     /// What `model.generation_config` holds after `from_pretrained`: `generation_config.json`
     /// when the directory has one, else the generation fields of `config.json`.
-    pub fn from_model_dir(dir: &Path) -> Result<Self> {
-        let file = dir.join("generation_config.json");
-        let config = if file.is_file() {
-            read_config(&file)?
-        } else {
-            read_config(&dir.join("config.json"))?
-        };
-        Ok(config)
+    #[cfg(feature = "fs")]
+    pub fn from_model_dir(dir: &std::path::Path) -> Result<Self> {
+        Self::from_dir(&ModelDir::on_disk(dir))
+    }
+
+    /// [`Self::from_model_dir`] for a model directory on disk or in memory.
+    pub fn from_dir(dir: &ModelDir) -> Result<Self> {
+        match dir.read_config_file("generation_config.json")? {
+            Some(config) => Ok(config),
+            None => dir.config(),
+        }
     }
 
     /// Applies `task_specific_params[task]` of `config.json` (e.g. BART's `summarization`

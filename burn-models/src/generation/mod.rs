@@ -24,6 +24,7 @@
 mod config;
 mod processors;
 
+use crate::host::HostRead;
 use burn::tensor::{Int, Tensor, TensorData};
 
 pub use config::{EarlyStopping, GenerationConfig};
@@ -259,7 +260,7 @@ impl<'m, M: Seq2SeqLm + ?Sized> Decoder<'m, M> {
             .slice([0..rows, len - 1..len])
             .reshape([rows * vocab]);
         let values = last
-            .into_data()
+            .into_host_data()
             .try_into_vec::<f32>()
             .map_err(|e| ModelError::InvalidInput(format!("reading logits: {e:?}")))?;
         Ok((values, vocab))

@@ -3,7 +3,12 @@
 
 mod weights;
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
 
 pub use weights::{StoredDtype, WeightScope, Weights, is_buffer, mark_buffer, param_name};
 
@@ -71,15 +76,46 @@ const WEIGHT_FILES: &[&str] = &[
     "pytorch_model.bin",
 ];
 
-/// A model directory on disk in the Hugging Face layout.
-#[derive(Debug, Clone)]
+/// A model directory in the Hugging Face layout: `config.json`, weights, tokenizer and
+/// processor files. On disk (a local directory or the hub cache), or held in memory by file
+/// name, as a web page that fetched or was given the files passes them ([`ModelDir::from_files`]).
+/// Every loader reads through it, so both load the same way.
+#[derive(Clone)]
 pub struct ModelDir {
+    /// The directory, or the name an in-memory model was given (used in messages).
     path: PathBuf,
+    files: Files,
+}
+
+/// The bytes of a file, shared by the tensors read from it (a memory map, or a buffer).
+pub(crate) type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+#[derive(Clone)]
+enum Files {
+    #[cfg(feature = "fs")]
+    Disk,
+    Memory(Arc<BTreeMap<String, Arc<Vec<u8>>>>),
+}
+
+impl std::fmt::Debug for ModelDir {
+    // Without `fs`, every model is in memory.
+    #[allow(irrefutable_let_patterns)]
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("ModelDir");
+        s.field("path", &self.path);
+        if let Files::Memory(files) = &self.files {
+            let sizes: BTreeMap<&str, usize> =
+                files.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
+            s.field("files", &sizes);
+        }
+        s.finish()
+    }
 }
 
 impl ModelDir {
     /// Resolves `model` as a local directory if one exists at that path, otherwise as a hub id
     /// (`org/name`).
+    #[cfg(feature = "fs")]
     pub fn resolve(model: &str, options: &HubOptions) -> Result<Self> {
         let path = Path::new(model);
         if path.is_dir() {
@@ -99,43 +135,170 @@ impl ModelDir {
     }
 
     /// A local directory; it must contain `config.json`.
+    #[cfg(feature = "fs")]
     pub fn local(path: &Path) -> Result<Self> {
-        let config = path.join("config.json");
-        if !config.is_file() {
+        let dir = Self::on_disk(path);
+        if !dir.has_file("config.json") {
             return Err(ModelError::Config {
-                path: config,
+                path: dir.config_path(),
                 message: "not found: a model directory needs config.json".into(),
             });
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-        })
+        Ok(dir)
     }
 
-    /// The folder.
+    /// A directory on disk, whatever it holds: unlike [`Self::local`], `config.json` is not
+    /// required (loaders of single files, such as a tokenizer's, read through this).
+    #[cfg(feature = "fs")]
+    pub fn on_disk(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            files: Files::Disk,
+        }
+    }
+
+    /// A model held in memory: its files' bytes by file name (`config.json`,
+    /// `model.safetensors`, `tokenizer.json`, `preprocessor_config.json`, ...). `name` only
+    /// labels it in messages. `config.json` must be among the files.
+    pub fn from_files(
+        name: impl Into<PathBuf>,
+        files: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> Result<Self> {
+        let files: BTreeMap<String, Arc<Vec<u8>>> = files
+            .into_iter()
+            .map(|(name, bytes)| (name, Arc::new(bytes)))
+            .collect();
+        let dir = Self {
+            path: name.into(),
+            files: Files::Memory(Arc::new(files)),
+        };
+        if !dir.has_file("config.json") {
+            return Err(ModelError::Config {
+                path: dir.config_path(),
+                message: "not among the model's files: a model needs config.json".into(),
+            });
+        }
+        Ok(dir)
+    }
+
+    /// The directory, or the name of an in-memory model.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// `path/name` if that file exists.
-    pub fn file(&self, name: &str) -> Option<PathBuf> {
-        let path = self.path.join(name);
-        path.is_file().then_some(path)
+    /// Whether the files are in memory rather than on disk.
+    pub fn in_memory(&self) -> bool {
+        matches!(self.files, Files::Memory(_))
     }
 
-    /// `path/config.json`.
+    /// `path/name`: where the file is, or, in memory, how messages name it.
+    pub fn location(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// `path/name` if that file exists on disk (`None` for in-memory models; read files with
+    /// [`Self::read_file`] instead, which serves both).
+    #[cfg(feature = "fs")]
+    pub fn file(&self, name: &str) -> Option<PathBuf> {
+        match self.files {
+            Files::Disk => {
+                let path = self.path.join(name);
+                path.is_file().then_some(path)
+            }
+            Files::Memory(_) => None,
+        }
+    }
+
+    /// Whether the model has the file `name`.
+    pub fn has_file(&self, name: &str) -> bool {
+        match &self.files {
+            #[cfg(feature = "fs")]
+            Files::Disk => self.path.join(name).is_file(),
+            Files::Memory(files) => files.contains_key(name),
+        }
+    }
+
+    /// The bytes of the file `name`, or `None` if the model has no such file.
+    pub fn read_file(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>> {
+        match &self.files {
+            #[cfg(feature = "fs")]
+            Files::Disk => {
+                let path = self.path.join(name);
+                if !path.is_file() {
+                    return Ok(None);
+                }
+                let bytes = std::fs::read(&path).map_err(|e| ModelError::io(&path, e))?;
+                Ok(Some(Cow::Owned(bytes)))
+            }
+            Files::Memory(files) => Ok(files.get(name).map(|b| Cow::Borrowed(b.as_slice()))),
+        }
+    }
+
+    /// The file `name` as text, or `None` if the model has no such file.
+    pub fn read_string(&self, name: &str) -> Result<Option<String>> {
+        let Some(bytes) = self.read_file(name)? else {
+            return Ok(None);
+        };
+        match String::from_utf8(bytes.into_owned()) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) => Err(ModelError::io(
+                self.location(name),
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )),
+        }
+    }
+
+    /// The file `name` parsed as JSON, or `None` if the model has no such file.
+    pub fn read_json(&self, name: &str) -> Result<Option<serde_json::Value>> {
+        self.read_config_file(name)
+    }
+
+    /// The file `name` parsed as a config struct, naming the file in errors; `None` if the
+    /// model has no such file.
+    pub fn read_config_file<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let Some(text) = self.read_string(name)? else {
+            return Ok(None);
+        };
+        crate::config::parse_config(&text, &self.location(name)).map(Some)
+    }
+
+    /// The bytes of a file, shared rather than copied: memory-mapped on disk.
+    pub(crate) fn shared_bytes(&self, name: &str) -> Result<Option<SharedBytes>> {
+        match &self.files {
+            #[cfg(feature = "fs")]
+            Files::Disk => {
+                let path = self.path.join(name);
+                if !path.is_file() {
+                    return Ok(None);
+                }
+                map_file(&path).map(Some)
+            }
+            Files::Memory(files) => Ok(files.get(name).map(|b| b.clone() as SharedBytes)),
+        }
+    }
+
+    /// Where `config.json` is (or, in memory, how messages name it).
     pub fn config_path(&self) -> PathBuf {
-        self.path.join("config.json")
+        self.location("config.json")
     }
 
     /// The parsed `config.json`.
     pub fn config_json(&self) -> Result<serde_json::Value> {
-        read_json(&self.config_path())
+        self.config()
+    }
+
+    /// `config.json` parsed as a config struct.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T> {
+        self.read_config_file("config.json")?
+            .ok_or_else(|| ModelError::Config {
+                path: self.config_path(),
+                message: "not found: a model directory needs config.json".into(),
+            })
     }
 
     /// The folder's weights (`model.safetensors`, sharded safetensors or `pytorch_model.bin`).
     pub fn weights(&self) -> Result<Weights> {
-        Weights::from_model_dir(&self.path)
+        Weights::from_dir(self)
     }
 
     #[cfg(feature = "hub")]
@@ -210,7 +373,7 @@ impl ModelDir {
         Self::local(config.parent().unwrap_or(Path::new(".")))
     }
 
-    #[cfg(not(feature = "hub"))]
+    #[cfg(all(feature = "fs", not(feature = "hub")))]
     fn from_hub(model_id: &str, _options: &HubOptions) -> Result<Self> {
         Err(ModelError::Hub(format!(
             "{model_id} is not a local directory, and this build has no `hub` feature to download it"
@@ -218,8 +381,19 @@ impl ModelDir {
     }
 }
 
+/// Memory-maps a file read-only.
+#[cfg(feature = "fs")]
+pub(crate) fn map_file(path: &Path) -> Result<SharedBytes> {
+    let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    // SAFETY: the file is opened read-only and the map is never written; like every
+    // safetensors reader we assume the file is not truncated while we hold it.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+    Ok(Arc::new(map))
+}
+
 /// A repository id as the hub accepts it: `name` or `org/name`, of letters, digits, `-_.`,
 /// not starting with `.` or `-`.
+#[cfg(feature = "fs")]
 fn is_hub_id(id: &str) -> bool {
     let part_ok = |p: &str| {
         !p.is_empty()
@@ -234,10 +408,7 @@ fn is_hub_id(id: &str) -> bool {
     }
 }
 
-pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| ModelError::Config {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+#[cfg(feature = "hub")]
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    crate::config::read_config(path)
 }

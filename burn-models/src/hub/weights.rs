@@ -15,9 +15,9 @@ use std::sync::{Arc, LazyLock, RwLock};
 use burn::module::{Param, ParamId};
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Tensor, TensorData};
-use memmap2::Mmap;
 use safetensors::{Dtype as StDtype, SafeTensors};
 
+use super::{ModelDir, SharedBytes};
 use crate::error::{ModelError, Result};
 use crate::nn::Linear;
 
@@ -60,13 +60,14 @@ impl StoredDtype {
 /// Where a tensor's bytes live.
 #[derive(Clone)]
 enum Storage {
-    /// A byte range of a memory-mapped safetensors file.
-    Mapped {
-        map: Arc<Mmap>,
+    /// A byte range of a safetensors file (memory-mapped, or held in memory).
+    Bytes {
+        file: SharedBytes,
         start: usize,
         end: usize,
     },
     /// A tensor of a pickled PyTorch checkpoint, read on demand.
+    #[cfg(feature = "fs")]
     Pytorch(pytorch_reader::Tensor),
 }
 
@@ -88,41 +89,79 @@ pub struct Weights {
 impl Weights {
     /// Opens the weights of an HF model directory: `model.safetensors`, a sharded
     /// `model.safetensors.index.json`, or `pytorch_model.bin` (in that order of preference).
+    #[cfg(feature = "fs")]
     pub fn from_model_dir(dir: &Path) -> Result<Self> {
-        let single = dir.join("model.safetensors");
-        let index = dir.join("model.safetensors.index.json");
-        let pickle = dir.join("pytorch_model.bin");
-        if single.is_file() {
-            Self::from_safetensors_files(&[single])
-        } else if index.is_file() {
-            let files = shard_files(&index)?;
-            Self::from_safetensors_files(&files)
-        } else if pickle.is_file() {
-            Self::from_pytorch_file(&pickle)
-        } else {
-            Err(ModelError::NoWeights {
-                dir: dir.to_path_buf(),
-                looked_for: "model.safetensors, model.safetensors.index.json, pytorch_model.bin"
-                    .into(),
-            })
+        Self::from_dir(&ModelDir::on_disk(dir))
+    }
+
+    /// Opens the weights of a model directory, on disk or in memory: `model.safetensors`, a
+    /// sharded `model.safetensors.index.json`, or (on disk) `pytorch_model.bin`, in that order
+    /// of preference.
+    pub fn from_dir(dir: &ModelDir) -> Result<Self> {
+        const SINGLE: &str = "model.safetensors";
+        const INDEX: &str = "model.safetensors.index.json";
+        const PICKLE: &str = "pytorch_model.bin";
+        if let Some(bytes) = dir.shared_bytes(SINGLE)? {
+            return Self::from_safetensors_buffers(vec![(dir.location(SINGLE), bytes)]);
         }
+        if let Some(text) = dir.read_string(INDEX)? {
+            let mut shards = Vec::new();
+            for name in shard_names(&text, &dir.location(INDEX))? {
+                let bytes = dir
+                    .shared_bytes(&name)?
+                    .ok_or_else(|| ModelError::CorruptWeights {
+                        path: dir.location(INDEX),
+                        message: format!("names the shard {name}, which the model does not have"),
+                    })?;
+                shards.push((dir.location(&name), bytes));
+            }
+            return Self::from_safetensors_buffers(shards);
+        }
+        if dir.has_file(PICKLE) {
+            #[cfg(feature = "fs")]
+            if !dir.in_memory() {
+                return Self::from_pytorch_file(&dir.location(PICKLE));
+            }
+            return Err(ModelError::Unsupported(format!(
+                "{}: pytorch_model.bin is read from a directory on disk only; \
+                 convert it to model.safetensors",
+                dir.path().display()
+            )));
+        }
+        Err(ModelError::NoWeights {
+            dir: dir.path().to_path_buf(),
+            looked_for: "model.safetensors, model.safetensors.index.json, pytorch_model.bin".into(),
+        })
     }
 
     /// Opens one or more safetensors files as a single set of tensors.
+    #[cfg(feature = "fs")]
     pub fn from_safetensors_files(files: &[PathBuf]) -> Result<Self> {
-        let mut entries = BTreeMap::new();
+        let mut buffers = Vec::new();
         for path in files {
-            let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
-            // SAFETY: the file is opened read-only and the map is never written; like every
-            // safetensors reader we assume the file is not truncated while we hold it.
-            let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?);
+            buffers.push((path.clone(), super::map_file(path)?));
+        }
+        Self::from_safetensors_buffers(buffers)
+    }
+
+    /// Reads the tensors of a safetensors file held in memory; `name` labels it in messages.
+    pub fn from_safetensors_bytes(name: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Self> {
+        Self::from_safetensors_buffers(vec![(name.into(), Arc::new(bytes))])
+    }
+
+    /// One or more safetensors files (by the path that names them, and their bytes) as a
+    /// single set of tensors.
+    fn from_safetensors_buffers(files: Vec<(PathBuf, SharedBytes)>) -> Result<Self> {
+        let mut entries = BTreeMap::new();
+        for (path, file) in &files {
+            let bytes: &[u8] = (**file).as_ref();
             let corrupt = |message: String| ModelError::CorruptWeights {
                 path: path.clone(),
                 message,
             };
             let (header_len, _) =
-                SafeTensors::read_metadata(&map).map_err(|e| corrupt(e.to_string()))?;
-            let tensors = SafeTensors::deserialize(&map).map_err(|e| corrupt(e.to_string()))?;
+                SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
+            let tensors = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
             let data_start = 8 + header_len;
             for (name, view) in tensors.tensors() {
                 let dtype = match view.dtype() {
@@ -137,8 +176,8 @@ impl Weights {
                     StDtype::BOOL => StoredDtype::Bool,
                     _ => StoredDtype::Other,
                 };
-                // The view borrows the map; record its byte range so the entry can outlive it.
-                let start = view.data().as_ptr() as usize - map.as_ptr() as usize;
+                // The view borrows the bytes; record its range so the entry can outlive it.
+                let start = view.data().as_ptr() as usize - bytes.as_ptr() as usize;
                 debug_assert!(start >= data_start);
                 let end = start + view.data().len();
                 entries.insert(
@@ -146,8 +185,8 @@ impl Weights {
                     Entry {
                         dtype,
                         shape: view.shape().to_vec(),
-                        storage: Storage::Mapped {
-                            map: map.clone(),
+                        storage: Storage::Bytes {
+                            file: file.clone(),
                             start,
                             end,
                         },
@@ -156,8 +195,8 @@ impl Weights {
                 );
             }
         }
-        let description = match files {
-            [one] => one.display().to_string(),
+        let description = match files.as_slice() {
+            [(one, _)] => one.display().to_string(),
             _ => format!("{} safetensors shards", files.len()),
         };
         Ok(Self {
@@ -168,6 +207,7 @@ impl Weights {
     }
 
     /// Opens a `torch.save` checkpoint (`pytorch_model.bin`).
+    #[cfg(feature = "fs")]
     pub fn from_pytorch_file(path: &Path) -> Result<Self> {
         let reader =
             pytorch_reader::PytorchReader::new(path).map_err(|e| ModelError::CorruptWeights {
@@ -287,7 +327,10 @@ impl Weights {
     fn read_bytes<'a>(&self, name: &str, entry: &'a Entry) -> Result<std::borrow::Cow<'a, [u8]>> {
         let expected = entry.shape.iter().product::<usize>() * entry.dtype.size();
         let bytes = match &entry.storage {
-            Storage::Mapped { map, start, end } => std::borrow::Cow::Borrowed(&map[*start..*end]),
+            Storage::Bytes { file, start, end } => {
+                std::borrow::Cow::Borrowed(&(**file).as_ref()[*start..*end])
+            }
+            #[cfg(feature = "fs")]
             Storage::Pytorch(tensor) => {
                 std::borrow::Cow::Owned(tensor.read().map_err(|e| ModelError::CorruptWeights {
                     path: entry.file.clone(),
@@ -309,23 +352,20 @@ impl Weights {
     }
 }
 
-fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(index).map_err(|e| ModelError::io(index, e))?;
+/// The shard files a `model.safetensors.index.json` (text `index`, at `path`) names.
+fn shard_names(index: &str, path: &Path) -> Result<Vec<String>> {
+    let corrupt = |message: String| ModelError::CorruptWeights {
+        path: path.to_path_buf(),
+        message,
+    };
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ModelError::CorruptWeights {
-            path: index.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        serde_json::from_str(index).map_err(|e| corrupt(e.to_string()))?;
     let map = json
         .get("weight_map")
         .and_then(|m| m.as_object())
-        .ok_or_else(|| ModelError::CorruptWeights {
-            path: index.to_path_buf(),
-            message: "no `weight_map` object".into(),
-        })?;
-    let dir = index.parent().unwrap_or(Path::new("."));
+        .ok_or_else(|| corrupt("no `weight_map` object".into()))?;
     let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
-    Ok(shards.into_iter().map(|s| dir.join(s)).collect())
+    Ok(shards.into_iter().map(str::to_string).collect())
 }
 
 /// `[rows, cols]` row-major to `[cols, rows]` row-major, in cache-sized tiles: a naive loop

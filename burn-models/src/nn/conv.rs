@@ -1,5 +1,6 @@
 //! Convolution blocks of CNN backbones, loaded from PyTorch checkpoints.
 
+use crate::host::HostRead;
 use burn::module::{Module, Param};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -67,7 +68,7 @@ impl WeightScope<'_> {
         let read = |tensor: &str| -> Result<Vec<f32>> {
             scope
                 .tensor(tensor, [channels])?
-                .into_data()
+                .into_host_data()
                 .try_into_vec::<f32>()
                 .map_err(|e| ModelError::CorruptWeights {
                     path: scope.name(tensor).into(),

@@ -1,3 +1,4 @@
+use crate::host::HostRead;
 use crate::nn::Linear;
 use burn::module::Module;
 use burn::nn::{Embedding, RmsNorm};
@@ -244,8 +245,8 @@ impl Seq2SeqLm for T5ForConditionalGeneration {
 }
 
 fn check_ids(ids: &Tensor<2, Int>, vocab: usize, what: &str) -> Result<()> {
-    let max = ids.clone().max().into_scalar::<i64>();
-    let min = ids.clone().min().into_scalar::<i64>();
+    let max = ids.clone().max().into_host_scalar::<i64>();
+    let min = ids.clone().min().into_host_scalar::<i64>();
     if min < 0 || max as usize >= vocab {
         return Err(ModelError::InvalidInput(format!(
             "{what} holds id {} outside the vocabulary of {vocab}",

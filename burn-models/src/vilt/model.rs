@@ -1,3 +1,4 @@
+use crate::host::HostRead;
 use crate::nn::Linear;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, Embedding, LayerNorm};
@@ -43,7 +44,7 @@ impl ViltPatchEmbeddings {
         // transformers resizes the pixel mask to the patch grid (nearest), then counts valid
         // rows and columns along the first column and row.
         let mask_values = pixel_mask
-            .into_data()
+            .into_host_data()
             .convert::<i64>()
             .try_to_vec::<i64>()
             .map_err(|e| ModelError::InvalidInput(format!("reading pixel_mask: {e:?}")))?;
@@ -100,7 +101,7 @@ impl ViltPatchEmbeddings {
         let side = ((positions - 1) as f64).sqrt() as usize;
         let device = table.device();
         let values = table
-            .into_data()
+            .into_host_data()
             .try_to_vec::<f32>()
             .map_err(|e| ModelError::InvalidInput(format!("reading position embeddings: {e:?}")))?;
         let grid = &values[dim..];

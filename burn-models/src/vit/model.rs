@@ -1,3 +1,4 @@
+use crate::host::HostRead;
 use crate::nn::Linear;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, LayerNorm};
@@ -94,7 +95,7 @@ impl ViTEmbeddings {
         let device = table.device();
         let values = table
             .clone()
-            .into_data()
+            .into_host_data()
             .try_into_vec_as::<f32>()
             .map_err(|e| ModelError::InvalidInput(format!("reading position embeddings: {e:?}")))?;
         // Grid [side, side, dim] (row-major, position 1 + y * side + x).

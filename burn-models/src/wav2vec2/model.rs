@@ -1,3 +1,4 @@
+use crate::host::HostRead;
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, GroupNorm, LayerNorm};
@@ -291,7 +292,7 @@ impl Wav2Vec2Model {
         let lengths: Vec<i64> = attention_mask
             .clone()
             .sum_dim(1)
-            .into_data()
+            .into_host_data()
             .convert::<i64>()
             .try_into_vec::<i64>()
             .map_err(|e| ModelError::InvalidInput(format!("attention_mask: {e:?}")))?;

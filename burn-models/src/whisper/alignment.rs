@@ -3,6 +3,7 @@
 //! the audio frames, normalised per frame over the tokens, smoothed by a median filter along
 //! time, averaged over the heads, then aligned to the frames by dynamic time warping.
 
+use crate::host::HostRead;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::WhisperForConditionalGeneration;
@@ -118,7 +119,7 @@ impl WhisperForConditionalGeneration {
             picked.push(probs.slice([0..1, head..head + 1, skip..len, 0..cols]));
         }
         let data = Tensor::cat(picked, 1)
-            .into_data()
+            .into_host_data()
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| ModelError::InvalidInput(format!("reading attention weights: {e:?}")))?;

@@ -2,6 +2,7 @@
 //! window: the decoder prompt (start, language, task, no-timestamps), language detection, the
 //! suppress-token rules, and greedy decoding with the key/value cache.
 
+use crate::host::HostRead;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::{
@@ -192,7 +193,7 @@ impl WhisperForConditionalGeneration {
         }
         let logits = self.step(input, cache)?;
         logits
-            .into_data()
+            .into_host_data()
             .try_into_vec::<f32>()
             .map_err(|e| invalid(format!("reading logits: {e:?}")))
     }

@@ -2,7 +2,6 @@
 //! suppression, timestamps, alignment heads) over the shared [`GenerationConfig`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Deserialize;
 
@@ -89,14 +88,17 @@ pub struct WhisperGenerationConfig {
 impl WhisperGenerationConfig {
     /// `generation_config.json` of a model directory, or (as `GenerationConfig.from_model_config`)
     /// the token ids of `config.json` when the file is absent.
-    pub fn from_model_dir(dir: &Path, config: &WhisperConfig) -> Result<Self> {
-        let path = dir.join("generation_config.json");
-        let mut generation: Self = if path.is_file() {
-            crate::config::read_config(&path)?
-        } else {
-            Self::default()
-        };
-        generation.base = GenerationConfig::from_model_dir(dir)?;
+    #[cfg(feature = "fs")]
+    pub fn from_model_dir(dir: &std::path::Path, config: &WhisperConfig) -> Result<Self> {
+        Self::from_dir(&crate::hub::ModelDir::on_disk(dir), config)
+    }
+
+    /// [`Self::from_model_dir`] for a model directory on disk or in memory.
+    pub fn from_dir(dir: &crate::hub::ModelDir, config: &WhisperConfig) -> Result<Self> {
+        let mut generation: Self = dir
+            .read_config_file("generation_config.json")?
+            .unwrap_or_default();
+        generation.base = GenerationConfig::from_dir(dir)?;
         generation
             .decoder_start_token_id
             .get_or_insert(config.decoder_start_token_id);

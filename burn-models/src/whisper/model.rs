@@ -1,3 +1,4 @@
+use crate::host::HostRead;
 use crate::nn::Linear;
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv1d;
@@ -374,7 +375,7 @@ trait ScalarI64 {
 
 impl ScalarI64 for Tensor<1, Int> {
     fn into_scalar_i64(self) -> i64 {
-        self.into_data()
+        self.into_host_data()
             .convert::<i64>()
             .try_into_vec::<i64>()
             .ok()

@@ -2,7 +2,7 @@
 //! `Wav2Vec2ForSequenceClassification`: `[{score, label}]` best first.
 
 use burn::tensor::{Tensor, TensorData};
-use burn_models::config::{CommonConfig, read_config};
+use burn_models::config::CommonConfig;
 use burn_models::hub::{ModelDir, Weights};
 use burn_models::wav2vec2::{Wav2Vec2Config, Wav2Vec2ForSequenceClassification};
 use burn_models::whisper::{WhisperConfig, WhisperForAudioClassification};
@@ -151,9 +151,9 @@ impl AudioClassificationPipeline {
         let model_type = burn_models::auto::model_type(dir)?;
         let model = match model_type.as_str() {
             "whisper" => {
-                let config: WhisperConfig = read_config(&dir.config_path())?;
+                let config: WhisperConfig = dir.config()?;
                 require_labels(&config.common, dir)?;
-                let weights = Weights::from_model_dir(dir.path())?;
+                let weights = Weights::from_dir(dir)?;
                 AudioClassifier::Whisper {
                     model: Box::new(WhisperForAudioClassification::load(
                         &weights.root(&device),
@@ -163,9 +163,9 @@ impl AudioClassificationPipeline {
                 }
             }
             "wav2vec2" => {
-                let config: Wav2Vec2Config = read_config(&dir.config_path())?;
+                let config: Wav2Vec2Config = dir.config()?;
                 require_labels(&config.common, dir)?;
-                let weights = Weights::from_model_dir(dir.path())?;
+                let weights = Weights::from_dir(dir)?;
                 AudioClassifier::Wav2Vec2 {
                     model: Box::new(Wav2Vec2ForSequenceClassification::load(
                         &weights.root(&device),

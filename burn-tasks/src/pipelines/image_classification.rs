@@ -189,11 +189,23 @@ impl ImageClassificationPipeline {
     }
 }
 
-/// An image given as JSON: a path. URLs are not fetched.
+/// An image given as JSON: a path, or the file itself as a base64 data URL
+/// (`data:image/png;base64,...`, as transformers' `load_image` takes). URLs are not fetched.
 pub(crate) fn image_from_json(value: &Value) -> Result<ImageInput> {
     let path = value.as_str().ok_or_else(|| {
-        TaskError::InvalidInput(format!("an image is given by its file path, got {value}"))
+        TaskError::InvalidInput(format!(
+            "an image is given by its file path or a data URL, got {value}"
+        ))
     })?;
+    if path.starts_with("data:image/") {
+        use base64::Engine;
+        // transformers keeps what follows the first comma and decodes it as base64.
+        let encoded = path.split(',').nth(1).unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|e| TaskError::InvalidInput(format!("an image data URL: {e}")))?;
+        return Ok(ImageInput::Bytes(bytes));
+    }
     if path.starts_with("http://") || path.starts_with("https://") {
         return Err(TaskError::InvalidInput(format!(
             "{path}: images are not downloaded; save the file and pass its path"

@@ -177,6 +177,8 @@ pub struct PipelineBuilder<P = Pipeline> {
     /// The name the task was asked by (`translation_en_to_fr` carries its languages).
     task_name: String,
     model: Option<String>,
+    /// A model already opened (on disk or in memory), in place of `model`.
+    model_dir: Option<ModelDir>,
     device: Option<Device>,
     hub: HubOptions,
     adapter: Option<PathBuf>,
@@ -218,6 +220,7 @@ impl<P> Clone for PipelineBuilder<P> {
             task: self.task,
             task_name: self.task_name.clone(),
             model: self.model.clone(),
+            model_dir: self.model_dir.clone(),
             device: self.device.clone(),
             hub: self.hub.clone(),
             adapter: self.adapter.clone(),
@@ -232,6 +235,7 @@ impl<P> std::fmt::Debug for PipelineBuilder<P> {
         f.debug_struct("PipelineBuilder")
             .field("task", &self.task_name)
             .field("model", &self.model)
+            .field("model_dir", &self.model_dir)
             .field("device", &self.device)
             .field("adapter", &self.adapter)
             .field("quantization", &self.quantization)
@@ -265,6 +269,7 @@ impl<P> PipelineBuilder<P> {
             task,
             task_name: task_name.to_string(),
             model: None,
+            model_dir: None,
             device: None,
             hub: HubOptions::from_env(),
             adapter: None,
@@ -286,6 +291,7 @@ impl<P> PipelineBuilder<P> {
             task: self.task,
             task_name: self.task_name,
             model: self.model,
+            model_dir: self.model_dir,
             device: self.device,
             hub: self.hub,
             adapter: self.adapter,
@@ -297,6 +303,15 @@ impl<P> PipelineBuilder<P> {
     /// A local model directory or a hub id.
     pub fn model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
+        self.model_dir = None;
+        self
+    }
+
+    /// A model already opened: a directory on disk, or files held in memory
+    /// ([`ModelDir::from_files`], as a web page passes them).
+    pub fn model_dir(mut self, dir: ModelDir) -> Self {
+        self.model_dir = Some(dir);
+        self.model = None;
         self
     }
 
@@ -347,8 +362,17 @@ impl<P> PipelineBuilder<P> {
 
     /// The model directory: the given model, or the task's default hub model.
     pub(crate) fn resolve(&self) -> Result<ModelDir> {
+        if let Some(dir) = &self.model_dir {
+            return Ok(dir.clone());
+        }
         let model = self.model.as_deref().unwrap_or(self.task.default_model);
-        Ok(ModelDir::resolve(model, &self.hub)?)
+        #[cfg(feature = "fs")]
+        return Ok(ModelDir::resolve(model, &self.hub)?);
+        #[cfg(not(feature = "fs"))]
+        Err(TaskError::InvalidInput(format!(
+            "{model}: this build reads no files; pass the model's files with \
+             `model_dir(ModelDir::from_files(...))`"
+        )))
     }
 
     /// The loaded `model` as the builder asks: its adapter, if one is set, loaded into it
@@ -509,18 +533,14 @@ fn load_json<P: TaskPipeline + 'static>(source: &PipelineBuilder) -> Result<Pipe
 /// The parsed contents of a model file such as `tokenizer_config.json`, if the model has it
 /// and it is JSON.
 pub(crate) fn optional_json(dir: &ModelDir, name: &str) -> Result<Option<Map<String, Value>>> {
-    let Some(path) = dir.file(name) else {
+    let Some(bytes) = crate::processors::model_file(dir, name)? else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| TaskError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    match serde_json::from_str(&text) {
+    match serde_json::from_slice(&bytes) {
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(_) | Err(_) => Err(TaskError::InvalidModel(format!(
             "{}: not a JSON object",
-            path.display()
+            dir.location(name).display()
         ))),
     }
 }

@@ -2,6 +2,7 @@
 //! softmax and argmax, and the best-first top-k the classification pipelines share.
 
 use burn::tensor::Tensor;
+use burn_models::host::HostRead;
 use serde::Serialize;
 
 use crate::error::{Result, TaskError};
@@ -118,7 +119,7 @@ pub(crate) fn require_labels(
 /// A model output read back to the host, row-major.
 pub(crate) fn host_values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor
-        .into_data()
+        .into_host_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| TaskError::Internal(format!("reading a model output: {e:?}")))

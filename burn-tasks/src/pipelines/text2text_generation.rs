@@ -292,13 +292,13 @@ impl TaskPipeline for Text2TextGenerationPipeline {
         let device = source.target_device()?;
         let dir = source.resolve()?;
         let model = source.prepare_model(load_seq2seq_lm(&dir, &device)?)?;
-        let tokenizer =
-            if dir.file("tokenizer.json").is_none() && MarianTokenizer::is_marian_dir(dir.path()) {
-                Seq2SeqTokenizer::Marian(MarianTokenizer::from_dir(dir.path())?)
-            } else {
-                Seq2SeqTokenizer::Fast(TextTokenizer::from_model_dir(&dir)?)
-            };
-        let model_config = GenerationConfig::from_model_dir(dir.path())?;
+        let tokenizer = if !dir.has_file("tokenizer.json") && MarianTokenizer::is_marian_model(&dir)
+        {
+            Seq2SeqTokenizer::Marian(MarianTokenizer::from_model_dir(&dir)?)
+        } else {
+            Seq2SeqTokenizer::Fast(TextTokenizer::from_model_dir(&dir)?)
+        };
+        let model_config = GenerationConfig::from_dir(&dir)?;
         let config_json = dir.config_json()?;
         let max_input_length = model
             .max_source_positions()

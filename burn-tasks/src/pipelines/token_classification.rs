@@ -53,7 +53,12 @@ pub static TASK: TaskSpec = TaskSpec::new::<TokenClassificationPipeline>(
 );
 
 /// A `model_max_length` this large means "unset": transformers then does not truncate.
-const UNBOUNDED_MAX_LENGTH: usize = 1_000_000_000_000_000_000;
+/// (The largest `usize` where 1e18 does not fit, as on wasm32.)
+const UNBOUNDED_MAX_LENGTH: usize = if usize::BITS >= 64 {
+    1_000_000_000_000_000_000_u64 as usize
+} else {
+    usize::MAX
+};
 
 /// `aggregation_strategy`: how tokens are fused into words and entities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -734,8 +739,8 @@ pub(crate) fn special_token_id(
     key: &str,
 ) -> Option<u32> {
     let from_file = |name: &str| -> Option<String> {
-        let text = std::fs::read_to_string(dir.file(name)?).ok()?;
-        let json: Value = serde_json::from_str(&text).ok()?;
+        let bytes = dir.read_file(name).ok()??;
+        let json: Value = serde_json::from_slice(&bytes).ok()?;
         match json.get(key)? {
             Value::String(s) => Some(s.clone()),
             Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_string),

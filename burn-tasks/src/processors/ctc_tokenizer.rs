@@ -63,10 +63,18 @@ fn tokenizer_error(path: &Path, message: impl Into<String>) -> TaskError {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| tokenizer_error(path, format!("cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| tokenizer_error(path, format!("invalid JSON: {e}")))
+/// The JSON file `name` of the model, if it has one.
+fn read_json(dir: &ModelDir, name: &str) -> Result<Option<Value>> {
+    let path = dir.location(name);
+    let Some(bytes) = dir
+        .read_file(name)
+        .map_err(|e| tokenizer_error(&path, format!("cannot read: {e}")))?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| tokenizer_error(&path, format!("invalid JSON: {e}")))
 }
 
 /// A token setting: a string, or an `AddedToken` dict with its `content`.
@@ -90,19 +98,17 @@ impl Wav2Vec2CtcTokenizer {
     /// Reads `vocab.json` and `tokenizer_config.json` (and `special_tokens_map.json` when
     /// present) from a model folder.
     pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
-        let vocab_path = dir.file("vocab.json").ok_or_else(|| {
+        let vocab = read_json(dir, "vocab.json")?.ok_or_else(|| {
             tokenizer_error(
                 dir.path(),
                 "no vocab.json (Wav2Vec2CTCTokenizer's vocabulary)",
             )
         })?;
-        let vocab = read_json(&vocab_path)?;
-        let mut config = match dir.file("tokenizer_config.json") {
-            Some(path) => read_json(&path)?,
-            None => Value::Object(Default::default()),
-        };
-        if let (Some(path), Value::Object(map)) = (dir.file("special_tokens_map.json"), &mut config)
-            && let Value::Object(special) = read_json(&path)?
+        let vocab_path = dir.location("vocab.json");
+        let mut config = read_json(dir, "tokenizer_config.json")?
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        if let (Some(Value::Object(special)), Value::Object(map)) =
+            (read_json(dir, "special_tokens_map.json")?, &mut config)
         {
             for (key, value) in special {
                 map.entry(key).or_insert(value);

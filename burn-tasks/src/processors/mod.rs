@@ -15,24 +15,35 @@ pub use sentencepiece::{MarianTokenizer, SpmModel};
 pub use tokenizer::{TextTokenizer, clean_up_tokenization};
 pub use wav2vec2_features::Wav2Vec2FeatureExtractor;
 
+use std::borrow::Cow;
+
+use burn_models::ModelError;
 use burn_models::hub::ModelDir;
 use serde_json::Value;
 
 use crate::error::{Result, TaskError};
 
+/// The bytes of the model's file `name` (on disk or in memory), `None` if it has none.
+pub(crate) fn model_file<'a>(dir: &'a ModelDir, name: &str) -> Result<Option<Cow<'a, [u8]>>> {
+    dir.read_file(name).map_err(|e| match e {
+        ModelError::Io { path, source } => TaskError::Io { path, source },
+        other => other.into(),
+    })
+}
+
 /// The model's `preprocessor_config.json`: the settings of its image processor or audio
 /// feature extractor.
 pub fn preprocessor_config(dir: &ModelDir) -> Result<Value> {
-    let path = dir.file("preprocessor_config.json").ok_or_else(|| {
+    let name = "preprocessor_config.json";
+    let bytes = model_file(dir, name)?.ok_or_else(|| {
         TaskError::InvalidModel(format!(
             "{}: no preprocessor_config.json (the settings of the image processor or feature \
              extractor)",
             dir.path().display()
         ))
     })?;
-    let text = std::fs::read_to_string(&path).map_err(|e| TaskError::io(&path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| TaskError::InvalidModel(format!("{}: {e}", path.display())))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| TaskError::InvalidModel(format!("{}: {e}", dir.location(name).display())))
 }
 
 /// `preprocessor_config.json` read into a feature extractor's settings.

@@ -11,6 +11,8 @@ use tokenizers::models::unigram::Unigram;
 use tokenizers::normalizers::{NormalizerWrapper, Precompiled, Replace, Sequence, Strip};
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 
+use burn_models::hub::ModelDir;
+
 use crate::error::{Result, TaskError};
 
 /// One entry of a SentencePiece vocabulary.
@@ -107,6 +109,7 @@ impl<'a> Wire<'a> {
 
 impl SpmModel {
     /// Reads a SentencePiece model file (`.spm` / `.model`).
+    #[cfg(feature = "fs")]
     pub fn from_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| spm_error(path, e))?;
         Self::parse(&bytes).map_err(|message| spm_error(path, message))
@@ -249,24 +252,43 @@ pub struct MarianTokenizer {
 
 impl MarianTokenizer {
     /// Whether a model directory holds a Marian tokenizer (`source.spm` and `vocab.json`).
+    #[cfg(feature = "fs")]
     pub fn is_marian_dir(dir: &Path) -> bool {
-        dir.join("source.spm").is_file() && dir.join("vocab.json").is_file()
+        Self::is_marian_model(&ModelDir::on_disk(dir))
+    }
+
+    /// [`Self::is_marian_dir`] for a model on disk or in memory.
+    pub fn is_marian_model(dir: &ModelDir) -> bool {
+        dir.has_file("source.spm") && dir.has_file("vocab.json")
     }
 
     /// Reads `source.spm`, `vocab.json` and `tokenizer_config.json` from a
     /// model folder.
+    #[cfg(feature = "fs")]
     pub fn from_dir(dir: &Path) -> Result<Self> {
-        let source = SpmModel::from_file(&dir.join("source.spm"))?;
-        let source_tokenizer = source
-            .tokenizer()
-            .map_err(|e| spm_error(&dir.join("source.spm"), e))?;
-        let vocab_path = dir.join("vocab.json");
-        let text = std::fs::read_to_string(&vocab_path).map_err(|e| spm_error(&vocab_path, e))?;
+        Self::from_model_dir(&ModelDir::on_disk(dir))
+    }
+
+    /// [`Self::from_dir`] for a model on disk or in memory.
+    pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
+        let source_path = dir.location("source.spm");
+        let source = match super::model_file(dir, "source.spm")? {
+            Some(bytes) => SpmModel::parse(&bytes).map_err(|m| spm_error(&source_path, m))?,
+            None => return Err(spm_error(&source_path, "not found")),
+        };
+        let source_tokenizer = source.tokenizer().map_err(|e| spm_error(&source_path, e))?;
+        let vocab_path = dir.location("vocab.json");
+        let text = dir
+            .read_string("vocab.json")
+            .map_err(|e| spm_error(&vocab_path, e))?
+            .ok_or_else(|| spm_error(&vocab_path, "not found"))?;
         let vocab: HashMap<String, u32> =
             serde_json::from_str(&text).map_err(|e| spm_error(&vocab_path, e))?;
-        let config: serde_json::Value = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        let config: serde_json::Value = dir
+            .read_file("tokenizer_config.json")
             .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
+            .flatten()
+            .and_then(|t| serde_json::from_slice(&t).ok())
             .unwrap_or_default();
         let token = |key: &str, default: &str| -> String {
             match config.get(key) {

@@ -14,8 +14,13 @@ use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, Tru
 
 use crate::error::{Result, TaskError};
 
-/// transformers' `VERY_LARGE_INTEGER`: a tokenizer without a `model_max_length`.
-const UNBOUNDED: usize = 1_000_000_000_000_000_000;
+/// transformers' `VERY_LARGE_INTEGER`: a tokenizer without a `model_max_length` (the largest
+/// `usize` where 1e18 does not fit, as on wasm32).
+const UNBOUNDED: usize = if usize::BITS >= 64 {
+    1_000_000_000_000_000_000_u64 as usize
+} else {
+    usize::MAX
+};
 
 /// (max_length, stride, strategy) of a truncating tokenizer.
 type TruncationKey = (usize, usize, TruncationStrategy);
@@ -42,14 +47,12 @@ impl TextTokenizer {
     /// Reads the tokenizer of a model folder: `tokenizer.json`, or `vocab.txt` with
     /// `tokenizer_config.json` for WordPiece models.
     pub fn from_model_dir(dir: &ModelDir) -> Result<Self> {
-        let config = match dir.file("tokenizer_config.json") {
-            Some(path) => read_json(&path)?,
-            None => Value::Null,
-        };
-        let inner = if let Some(path) = dir.file("tokenizer.json") {
-            Tokenizer::from_file(&path).map_err(|e| tokenizer_error(&path, e))?
-        } else if let Some(vocab) = dir.file("vocab.txt") {
-            wordpiece_from_vocab(&vocab, &config)?
+        let config = read_json(dir, "tokenizer_config.json")?.unwrap_or(Value::Null);
+        let inner = if let Some(json) = dir.read_file("tokenizer.json")? {
+            let path = dir.location("tokenizer.json");
+            Tokenizer::from_bytes(json).map_err(|e| tokenizer_error(&path, e))?
+        } else if let Some(vocab) = dir.read_file("vocab.txt")? {
+            wordpiece_from_vocab(&vocab, &dir.location("vocab.txt"), &config)?
         } else {
             return Err(TaskError::Tokenizer {
                 path: dir.path().to_path_buf(),
@@ -211,9 +214,15 @@ impl TextTokenizer {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| tokenizer_error(path, e))?;
-    serde_json::from_str(&text).map_err(|e| tokenizer_error(path, e))
+/// The JSON file `name` of the model, if it has one.
+fn read_json(dir: &ModelDir, name: &str) -> Result<Option<Value>> {
+    let path = dir.location(name);
+    let Some(bytes) = dir.read_file(name).map_err(|e| tokenizer_error(&path, e))? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| tokenizer_error(&path, e))
 }
 
 fn tokenizer_error(path: &Path, e: impl std::fmt::Display) -> TaskError {
@@ -234,11 +243,12 @@ fn special_token(config: &Value, key: &str) -> Option<String> {
 
 /// `BertTokenizerFast` built from `vocab.txt`, honouring `do_lower_case`,
 /// `tokenize_chinese_chars`, `strip_accents` and the special tokens of `tokenizer_config.json`.
-fn wordpiece_from_vocab(vocab: &Path, config: &Value) -> Result<Tokenizer> {
+fn wordpiece_from_vocab(bytes: &[u8], vocab: &Path, config: &Value) -> Result<Tokenizer> {
     let token =
         |key: &str, default: &str| special_token(config, key).unwrap_or_else(|| default.into());
     let unk = token("unk_token", "[UNK]");
-    let model = WordPiece::from_file(&vocab.to_string_lossy())
+    let model = WordPiece::builder()
+        .vocab(WordPiece::read_bytes(bytes).map_err(|e| tokenizer_error(vocab, e))?)
         .unk_token(unk)
         .build()
         .map_err(|e| tokenizer_error(vocab, e))?;

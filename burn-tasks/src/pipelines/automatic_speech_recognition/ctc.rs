@@ -9,7 +9,7 @@ use super::{AsrChunks, AsrOptions, AsrOutput, AudioInput, ReturnTimestamps};
 use crate::error::{Result, TaskError};
 use crate::processors::ctc_tokenizer::Wav2Vec2CtcTokenizer;
 use crate::processors::wav2vec2_features::Wav2Vec2FeatureExtractor;
-use burn_models::config::read_config;
+use burn_models::host::HostRead;
 use burn_models::hub::{ModelDir, Weights};
 use burn_models::wav2vec2::{Wav2Vec2Config, Wav2Vec2ForCTC};
 
@@ -38,8 +38,8 @@ fn py_round(x: f64) -> usize {
 
 impl CtcRecognizer {
     pub(super) fn load(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
-        let config: Wav2Vec2Config = read_config(&dir.config_path())?;
-        let weights = Weights::from_model_dir(dir.path())?;
+        let config: Wav2Vec2Config = dir.config()?;
+        let weights = Weights::from_dir(dir)?;
         let model = Wav2Vec2ForCTC::load(&weights.root(&device), &config)?;
         let features = Wav2Vec2FeatureExtractor::from_model_dir(dir)?;
         let tokenizer = Wav2Vec2CtcTokenizer::from_model_dir(dir)?;
@@ -156,7 +156,7 @@ impl CtcRecognizer {
         let ids: Vec<i64> = logits
             .argmax(2)
             .reshape([rows * frames])
-            .into_data()
+            .into_host_data()
             .convert::<i64>()
             .try_into_vec::<i64>()
             .map_err(|e| TaskError::Internal(format!("reading frame ids: {e:?}")))?;

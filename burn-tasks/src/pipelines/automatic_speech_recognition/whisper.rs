@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use burn::tensor::{Tensor, TensorData};
-use burn_models::config::read_config;
 use burn_models::hub::{ModelDir, Weights};
 use burn_models::whisper::{
     WhisperConfig, WhisperForConditionalGeneration, WhisperGenerateOptions, WhisperGenerationConfig,
@@ -41,11 +40,11 @@ pub(super) struct WhisperRecognizer {
 
 impl WhisperRecognizer {
     pub(super) fn load(dir: &ModelDir, device: burn::tensor::Device) -> Result<Self> {
-        let config: WhisperConfig = read_config(&dir.config_path())?;
-        let weights = Weights::from_model_dir(dir.path())?;
+        let config: WhisperConfig = dir.config()?;
+        let weights = Weights::from_dir(dir)?;
         let model = WhisperForConditionalGeneration::load(&weights.root(&device), &config)?;
-        let generation = WhisperGenerationConfig::from_model_dir(dir.path(), &config)?;
-        let checkpoint_generation_keys = generation_keys_set(dir.path())?;
+        let generation = WhisperGenerationConfig::from_dir(dir, &config)?;
+        let checkpoint_generation_keys = generation_keys_set(dir)?;
         let features = WhisperFeatureExtractor::from_model_dir(dir)?;
         let tokenizer = TextTokenizer::from_model_dir(dir)?;
         let special_ids = tokenizer
@@ -534,14 +533,11 @@ fn pipeline_generation_defaults(
 
 /// The keys with a value in the checkpoint's `generation_config.json` or, without one, in its
 /// `config.json` (what `GenerationConfig.from_model_config` keeps): the options it sets.
-fn generation_keys_set(dir: &std::path::Path) -> Result<HashSet<String>> {
-    let file = dir.join("generation_config.json");
-    let file = if file.is_file() {
-        file
-    } else {
-        dir.join("config.json")
+fn generation_keys_set(dir: &ModelDir) -> Result<HashSet<String>> {
+    let json = match dir.read_json("generation_config.json")? {
+        Some(json) => json,
+        None => dir.config_json()?,
     };
-    let json: Value = read_config(&file)?;
     Ok(json
         .as_object()
         .map(|map| {
