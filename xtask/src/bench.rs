@@ -15,7 +15,7 @@ use burn_models::hub::ModelDir;
 use serde_json::{Value, json};
 
 use crate::bench_speech::{LORA_STEP_LABELS, LORA_STEP_WORKLOAD};
-use crate::workload::{Shapes, Workload, bench_pixels, transformer_layer_shapes};
+use crate::workload::{Workload, bench_pixels, transformer_layer_shapes};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
