@@ -2,12 +2,12 @@
 //!
 //! A pipeline is loaded from a model's files, passed as bytes (`config.json`,
 //! `model.safetensors`, the tokenizer's and processor's files), and called through the task
-//! layer's JSON interface ([`burn_tasks::Pipeline::call`]), so its outputs are the native
+//! layer's JSON interface (`burn_tasks::Pipeline::call`), so its outputs are the native
 //! ones. It runs on the CPU (Burn's `flex` backend, single-threaded, SIMD128) or on WebGPU.
 //!
 //! Loading and calls are suspendable exports (JavaScript Promise Integration): JavaScript
 //! gets a `Promise`, and on WebGPU the synchronous pipeline code suspends at each read of a
-//! result from the GPU until the browser has it ([`burn_models::host`]).
+//! result from the GPU until the browser has it (`burn_models::host`).
 //!
 //! ```js
 //! import init, { initWebGpu, Pipeline } from "./pkg/burn_wasm.js";

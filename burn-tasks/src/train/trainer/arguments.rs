@@ -66,7 +66,7 @@ pub struct TrainingArguments {
     /// Mixed precision with bf16 products (HF's `bf16`; no loss scaling needed).
     pub bf16: bool,
     /// Split each batch over these devices (data parallelism); empty: the device given to
-    /// [`train`] alone. The first one should be that device: it holds the model and the
+    /// `train` alone. The first one should be that device: it holds the model and the
     /// optimizer state.
     pub devices: Vec<Device>,
     /// `gradient_checkpointing`: recompute activations in the backward pass instead of keeping
