@@ -30,4 +30,7 @@ pub mod vit;
 pub mod wav2vec2;
 pub mod whisper;
 
+#[cfg(test)]
+mod testing;
+
 pub use error::{ModelError, Result};

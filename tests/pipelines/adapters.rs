@@ -4,12 +4,13 @@
 //! others). Each golden also holds the output without the adapter, far from the adapted one, so
 //! a pipeline that ignored the adapter fails here.
 
+use burn_tasks::pipelines::Pipeline;
 use integration_tests::*;
 use serde_json::Value;
 
 /// The goldens name images relative to tests/fixtures/images and audio relative to
 /// tests/fixtures.
-pub(super) fn with_paths(task: &str, inputs: &Value) -> Value {
+fn with_paths(task: &str, inputs: &Value) -> Value {
     let path = |dir: &str, name: &Value| {
         Value::String(
             fixture(dir)
@@ -44,6 +45,12 @@ fn run(task: &str, base: &str, adapter: Option<&str>, case: &Value) -> Result<Va
         builder = builder.adapter(fixture("peft-tasks").join(adapter));
     }
     let pipe = builder.build().map_err(|e| e.to_string())?;
+    call_case(&pipe, task, case)
+}
+
+/// Runs one golden case (`inputs`, `kwargs`) as its generator did: file inputs as fixture
+/// paths, segmentation masks written to a scratch folder and read back into the JSON.
+pub(super) fn call_case(pipe: &Pipeline, task: &str, case: &Value) -> Result<Value, String> {
     let mut kwargs = case["kwargs"].clone();
     let masks = tempfile::tempdir().unwrap();
     if task == "image-segmentation" {

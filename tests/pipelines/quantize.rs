@@ -7,7 +7,7 @@ use burn_tasks::pipelines::Quantization;
 use integration_tests::*;
 use serde_json::Value;
 
-use super::adapters::with_paths;
+use super::adapters::call_case;
 
 /// Scores, boxes and timestamps of the int8 pipelines stay this close to transformers' f32
 /// ones where the labels, spans and texts are unchanged. Measured: worst 0.036 over every
@@ -100,18 +100,7 @@ fn run(task: &str, name: &str, case: &Value, quantization: Quantization) -> Resu
         .quantize(quantization)
         .build()
         .map_err(|e| e.to_string())?;
-    let mut kwargs = case["kwargs"].clone();
-    let masks = tempfile::tempdir().unwrap();
-    if task == "image-segmentation" {
-        kwargs["masks_dir"] = masks.path().display().to_string().into();
-    }
-    let mut output = pipe
-        .call(&with_paths(task, &case["inputs"]), &kwargs)
-        .map_err(|e| e.to_string())?;
-    if task == "image-segmentation" {
-        masks_to_json(&mut output);
-    }
-    Ok(output)
+    call_case(&pipe, task, case)
 }
 
 #[test]

@@ -17,7 +17,9 @@ use burn_models::whisper::WhisperForConditionalGeneration;
 use burn_peft::PeftModel;
 use burn_tasks::error::Result;
 use burn_tasks::train::features::{ClassificationFeature, QaTrainFeature, Tokens};
-use burn_tasks::train::models::{load_classifier, load_question_answering, save_pretrained};
+use burn_tasks::train::models::{
+    Pretrained, SaveHf, load_classifier, load_question_answering, save_pretrained,
+};
 use burn_tasks::train::recipes::{ClassificationTask, QuestionAnsweringTask};
 use burn_tasks::train::speech::{
     WhisperLoraRecipe, WhisperSpeechTask, collate, load_whisper, speech_task,
@@ -233,6 +235,41 @@ fn batch_input(features: &[&Tokens], token_types: bool, device: &Device) -> Enco
     Tokens::batch(features, token_types, device).unwrap()
 }
 
+/// Trains `model` on `task` with the golden's arguments (`per_device` batch size and
+/// data-parallel `devices` when given), then holds every step and the saved weights to
+/// transformers' run.
+#[allow(clippy::too_many_arguments)]
+fn train_and_check<T: TrainTask>(
+    golden_name: &str,
+    golden: &Value,
+    task: &T,
+    model: T::Model,
+    pretrained: &Pretrained,
+    source: &ModelDir,
+    out_dir: &Path,
+    per_device: Option<usize>,
+    devices: Vec<Device>,
+) -> TrainOutput<T::Model>
+where
+    T::Model: SaveHf,
+{
+    let mut args = args_of(golden, out_dir);
+    if let Some(n) = per_device {
+        args.per_device_train_batch_size = n;
+    }
+    args.devices = devices;
+    let out = train(task, model, &args, &device()).unwrap();
+    let what = format!("{golden_name} ({} device(s))", args.devices.len().max(1));
+    check_steps(&what, &out, golden);
+    save_pretrained(&out.model, pretrained, source, out_dir).unwrap();
+    check_weights(
+        &what,
+        &out_dir.join("model.safetensors"),
+        &fixture("train-parity").join(format!("{golden_name}.safetensors")),
+    );
+    out
+}
+
 /// Full fine-tuning of the text classifier, optionally data parallel over `devices`.
 fn run_classifier(golden_name: &str, per_device: Option<usize>, devices: Vec<Device>) {
     let _random = integration_tests::random_stream_lock();
@@ -244,19 +281,16 @@ fn run_classifier(golden_name: &str, per_device: Option<usize>, devices: Vec<Dev
     let (model, pretrained) = load_classifier(&dir, &device, 3, None).unwrap();
     assert!(pretrained.newly_initialized.is_empty());
     let task = classification_task(&golden);
-    let mut args = args_of(&golden, out_dir.path());
-    if let Some(n) = per_device {
-        args.per_device_train_batch_size = n;
-    }
-    args.devices = devices;
-    let out = train(&task, model, &args, &device).unwrap();
-    let what = format!("{golden_name} ({} device(s))", args.devices.len().max(1));
-    check_steps(&what, &out, &golden);
-    save_pretrained(&out.model, &pretrained, &dir, out_dir.path()).unwrap();
-    check_weights(
-        &what,
-        &out_dir.path().join("model.safetensors"),
-        &fixture("train-parity").join(format!("{golden_name}.safetensors")),
+    let out = train_and_check(
+        golden_name,
+        &golden,
+        &task,
+        model,
+        &pretrained,
+        &dir,
+        out_dir.path(),
+        per_device,
+        devices,
     );
 
     // The saved model, reloaded through our pipeline loader, gives the trained model's logits.
@@ -302,19 +336,16 @@ fn run_qa(golden_name: &str, per_device: Option<usize>, devices: Vec<Device>) {
     let (model, pretrained) = load_question_answering(&dir, &device).unwrap();
     assert!(pretrained.newly_initialized.is_empty());
     let task = qa_task(&golden);
-    let mut args = args_of(&golden, out_dir.path());
-    if let Some(n) = per_device {
-        args.per_device_train_batch_size = n;
-    }
-    args.devices = devices;
-    let out = train(&task, model, &args, &device).unwrap();
-    let what = format!("{golden_name} ({} device(s))", args.devices.len().max(1));
-    check_steps(&what, &out, &golden);
-    save_pretrained(&out.model, &pretrained, &dir, out_dir.path()).unwrap();
-    check_weights(
-        &what,
-        &out_dir.path().join("model.safetensors"),
-        &fixture("train-parity").join(format!("{golden_name}.safetensors")),
+    let out = train_and_check(
+        golden_name,
+        &golden,
+        &task,
+        model,
+        &pretrained,
+        &dir,
+        out_dir.path(),
+        per_device,
+        devices,
     );
 
     let rows: Vec<&Tokens> = task.train.iter().map(|f| &f.tokens).collect();

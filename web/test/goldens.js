@@ -77,6 +77,33 @@ function jsonDiff(path, a, e) {
   return JSON.stringify(a) === JSON.stringify(e) ? null : `${path}: ${JSON.stringify(a)} vs ${JSON.stringify(e)}`;
 }
 
+// With `?perturb=1` every expected output is altered past what the comparison allows (its
+// first float moved by 3e-4, else its first string changed, else its first integer), so
+// every case must fail: the check that this comparison can fail at all.
+function perturbed(value) {
+  let done = false;
+  const walk = (v, kind) => {
+    if (done) return v;
+    if (JSON.isRawJSON(v)) {
+      const isFloat = /[.eE]/.test(v.rawJSON);
+      if (kind === "float" && isFloat) return (done = true), JSON.rawJSON(String(Number(v.rawJSON) + 3e-4));
+      if (kind === "int" && !isFloat) return (done = true), JSON.rawJSON(String(BigInt(v.rawJSON) + 1n));
+      return v;
+    }
+    if (typeof v === "string") return kind === "string" ? ((done = true), `${v} (altered)`) : v;
+    if (Array.isArray(v)) return v.map((x) => walk(x, kind));
+    if (v !== null && typeof v === "object") {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, kind)]));
+    }
+    return v;
+  };
+  for (const kind of ["float", "string", "int"]) {
+    const altered = walk(value, kind);
+    if (done) return altered;
+  }
+  throw new Error(`nothing to alter in ${JSON.stringify(value)}`);
+}
+
 async function bytes(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: ${response.status}`);
@@ -100,6 +127,7 @@ async function run() {
   const params = new URLSearchParams(location.search);
   const devices = (params.get("devices") || "cpu").split(",");
   const only = params.get("fixtures")?.split(",");
+  const perturb = params.has("perturb");
   const result = { passed: 0, failures: [], devices: {}, seconds: {} };
   for (const device of devices) {
     if (device === "webgpu") {
@@ -120,8 +148,9 @@ async function run() {
         let diff;
         try {
           const ours = parseExact(await pipe.call(JSON.stringify(inputs), JSON.stringify(c.kwargs)));
-          diff = jsonDiff("output", ours, c.output);
-          if (diff) diff += `\n  actual:   ${JSON.stringify(ours)}\n  expected: ${JSON.stringify(c.output)}`;
+          const expected = perturb ? perturbed(c.output) : c.output;
+          diff = jsonDiff("output", ours, expected);
+          if (diff) diff += `\n  actual:   ${JSON.stringify(ours)}\n  expected: ${JSON.stringify(expected)}`;
         } catch (e) {
           diff = `error: ${e.message || e}`;
         }

@@ -3,7 +3,10 @@
 // (its software WebGPU adapter, SwiftShader, for the WebGPU runs) and waits for the page's
 // verdict on the fixtures' goldens. Exit status 0 when every case matches.
 //
-//   node web/test/run.mjs [--devices cpu,webgpu] [--fixtures a,b] [--timeout 900]
+//   node web/test/run.mjs [--devices cpu,webgpu] [--fixtures a,b] [--timeout 900] [--perturb]
+//
+// --perturb alters every expected output past the tolerance (goldens.js): the run then
+// succeeds only if every case fails, which shows the comparison catches a wrong output.
 //
 // Needs web/pkg (web/build.sh) and Chromium (`chromium`, or CHROMIUM=/path/to/chrome).
 
@@ -23,6 +26,7 @@ const option = (name, fallback) => {
 const devices = option("devices", "cpu,webgpu");
 const fixtures = option("fixtures", "");
 const timeoutSeconds = Number(option("timeout", "900"));
+const perturb = args.includes("--perturb");
 
 const TYPES = {
   ".html": "text/html",
@@ -134,7 +138,20 @@ async function screenshot(profile, path) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   let page;
   const server = serve((result) => {
-    const failed = result.failures?.length || !result.passed;
+    const failures = result.failures || [];
+    if (perturb) {
+      // Every case, compared with an altered golden, must have failed on a difference (not
+      // on an error before the comparison).
+      const caught = failures.filter((f) => !f.includes("): error:") && !f.startsWith("page error") && !f.startsWith("error:"));
+      const cases = Object.values(result.devices || {}).reduce((a, b) => a + b, 0);
+      const ok = result.passed === 0 && cases > 0 && caught.length === cases;
+      page.close();
+      server.close();
+      console.log(`altered goldens: ${caught.length} of ${cases} cases caught, ${result.passed} passed`);
+      if (!ok) for (const failure of failures.filter((f) => !caught.includes(f))) console.log(`NOT CAUGHT ${failure}`);
+      process.exit(ok ? 0 : 1);
+    }
+    const failed = failures.length || !result.passed;
     if (failed) {
       const console_ = page.stderr().split("\n").filter((l) => l.includes("CONSOLE"));
       console.log(console_.slice(-8).join("\n"));
@@ -150,7 +167,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   });
   server.listen(0, "127.0.0.1", () => {
     const { port } = server.address();
-    const query = new URLSearchParams({ devices, ...(fixtures ? { fixtures } : {}) });
+    const query = new URLSearchParams({
+      devices,
+      ...(fixtures ? { fixtures } : {}),
+      ...(perturb ? { perturb: "1" } : {}),
+    });
     page = chromium(`http://127.0.0.1:${port}/web/test/index.html?${query}`);
   });
   setTimeout(() => {

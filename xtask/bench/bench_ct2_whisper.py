@@ -10,12 +10,11 @@ steps. Prints the same JSON as bench_torch.py.
 import argparse
 import json
 import os
-import resource
-import statistics
 import time
 
 import ctranslate2
 import numpy as np
+from bench_common import report, test_audio, time_calls
 from ctranslate2.converters import TransformersConverter
 from transformers import WhisperFeatureExtractor
 
@@ -67,12 +66,6 @@ def convert(model_dir, config):
     return out
 
 
-def test_audio():
-    """30 s of the same test signal as the Rust side's `bench_speech::audio`."""
-    t = np.arange(30 * 16000) / 16000.0
-    return (0.3 * np.sin(2 * np.pi * 440.0 * t) + 0.2 * np.sin(2 * np.pi * 1234.5 * t)).astype(np.float32)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
@@ -114,26 +107,8 @@ def main():
         generated = len(result[0].sequences_ids[0])
         assert generated == args.new_tokens, f"generated {generated} tokens"
 
-    run()  # warm-up
-    samples = []
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - t0) * 1e3)
-    print(
-        json.dumps(
-            {
-                "median_ms": statistics.median(samples),
-                "load_ms": load_ms,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "runs": args.runs,
-                "threads": args.threads,
-                "ctranslate2": ctranslate2.__version__,
-                "compute_type": args.compute_type,
-            }
-        )
-    )
-
+    samples = time_calls(run, args.runs)
+    report(args, samples, load_ms, ctranslate2=ctranslate2.__version__, compute_type=args.compute_type)
 
 if __name__ == "__main__":
     main()

@@ -15,12 +15,11 @@ Prints one JSON object: {"median_ms", "load_ms", "peak_rss_mb", "runs", "threads
 import argparse
 import json
 import os
-import resource
-import statistics
 import time
 
 import torch
 import transformers
+from bench_common import report, time_calls
 from transformers import (
     AutoModel,
     AutoModelForObjectDetection,
@@ -116,26 +115,8 @@ def main():
             model(**inputs)
 
     with torch.inference_mode():
-        run()  # warm-up
-        samples = []
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            run()
-            samples.append((time.perf_counter() - t) * 1e3)
-    print(
-        json.dumps(
-            {
-                "median_ms": statistics.median(samples),
-                "load_ms": load_ms,
-                # ru_maxrss is in KiB on Linux.
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "runs": args.runs,
-                "threads": args.threads,
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-            }
-        )
-    )
+        samples = time_calls(run, args.runs)
+    report(args, samples, load_ms, torch=torch.__version__, transformers=transformers.__version__)
 
 
 def train_step(args):
@@ -152,30 +133,16 @@ def train_step(args):
     )
     mask = torch.ones_like(ids)
     labels = torch.tensor([b % args.num_labels for b in range(args.batch)])
-    samples = []
-    for run in range(args.runs + 1):
-        t = time.perf_counter()
+
+    def step():
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad()
-        if run > 0:  # the first step allocates the optimizer state
-            samples.append((time.perf_counter() - t) * 1e3)
-    print(
-        json.dumps(
-            {
-                "median_ms": statistics.median(samples),
-                "load_ms": load_ms,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "runs": args.runs,
-                "threads": args.threads,
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-            }
-        )
-    )
 
+    samples = time_calls(step, args.runs)
+    report(args, samples, load_ms, torch=torch.__version__, transformers=transformers.__version__)
 
 if __name__ == "__main__":
     main()

@@ -12,14 +12,11 @@ computation.
 """
 
 import argparse
-import json
-import resource
-import statistics
 import time
 
-import numpy as np
 import torch
 import transformers
+from bench_common import report, test_audio, time_calls
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
 
 
@@ -56,19 +53,8 @@ def main():
         assert out.shape[-1] >= 32, out.shape
 
     with torch.inference_mode():
-        run()  # warm-up
-        samples = []
-        for _ in range(args.runs):
-            t0 = time.perf_counter()
-            run()
-            samples.append((time.perf_counter() - t0) * 1e3)
-    report(args, samples, load_ms)
-
-
-def test_audio():
-    """30 s of the same test signal as the Rust side's `bench_speech::audio`."""
-    t = np.arange(30 * 16000) / 16000.0
-    return (0.3 * np.sin(2 * np.pi * 440.0 * t) + 0.2 * np.sin(2 * np.pi * 1234.5 * t)).astype(np.float32)
+        samples = time_calls(run, args.runs)
+    report(args, samples, load_ms, torch=torch.__version__, transformers=transformers.__version__)
 
 
 def train_lora_step(args):
@@ -86,34 +72,16 @@ def train_lora_step(args):
     features = WhisperFeatureExtractor()(test_audio(), sampling_rate=16000, return_tensors="pt").input_features
     # The same label ids as the Rust side's `lora_step_labels`; the model shifts them right.
     labels = torch.tensor([[(i * 131) % 50000 + 100 for i in range(args.labels)]])
-    samples = []
-    for run in range(args.runs + 1):
-        t0 = time.perf_counter()
+
+    def step():
         loss = model(input_features=features, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad()
-        if run > 0:  # the first step allocates the optimizer state
-            samples.append((time.perf_counter() - t0) * 1e3)
-    report(args, samples, load_ms)
 
-
-def report(args, samples, load_ms):
-    print(
-        json.dumps(
-            {
-                "median_ms": statistics.median(samples),
-                "load_ms": load_ms,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "runs": args.runs,
-                "threads": args.threads,
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-            }
-        )
-    )
-
+    samples = time_calls(step, args.runs)
+    report(args, samples, load_ms, torch=torch.__version__, transformers=transformers.__version__)
 
 if __name__ == "__main__":
     main()

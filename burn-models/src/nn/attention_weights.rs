@@ -74,10 +74,7 @@ mod tests {
     use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
 
     use crate::nn::{AttentionMask, Linear, MultiHeadAttention};
-
-    fn rand<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
-        Tensor::random(dims, Distribution::Normal(0.0, 1.0), device)
-    }
+    use crate::testing::{max_difference, rand};
 
     fn linear(d: usize, device: &Device) -> Linear {
         Linear::new(
@@ -85,19 +82,6 @@ mod tests {
             Param::from_tensor(rand([d, d], device)),
             Some(Param::from_tensor(rand([d], device))),
         )
-    }
-
-    fn max_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        let (a, b) = (
-            a.into_data().try_to_vec::<f32>(),
-            b.into_data().try_to_vec::<f32>(),
-        );
-        a.unwrap()
-            .iter()
-            .zip(b.unwrap())
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
     }
 
     /// Beams sharing one encoder row (queries folded into one product per input) give what

@@ -666,23 +666,8 @@ pub fn with_checkpointing_strategy<M: Module>(
 
 #[cfg(all(test, feature = "flex"))]
 mod tests {
+    use crate::testing::{assert_close, rand};
     use burn::tensor::{Device, Distribution, Tensor};
-
-    fn rand<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
-        Tensor::random(dims, Distribution::Normal(0.0, 1.0), device)
-    }
-
-    fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>, tol: f32, what: &str) {
-        assert_eq!(a.dims(), b.dims(), "{what}");
-        let a = a.into_data().try_to_vec::<f32>().unwrap();
-        let b = b.into_data().try_to_vec::<f32>().unwrap();
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        assert!(worst <= tol, "{what}: max difference {worst}");
-    }
 
     #[test]
     fn gelu_gradient_matches_burns() {

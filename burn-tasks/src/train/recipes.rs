@@ -26,7 +26,8 @@ use super::metrics::{
     PostprocessOptions, accuracy, postprocess_qa_predictions, squad_v1, squad_v2,
 };
 use super::models::{
-    ClassifierModel, QaModel, load_classifier, load_question_answering, save_pretrained,
+    ClassifierModel, Pretrained, QaModel, SaveHf, load_classifier, load_question_answering,
+    save_pretrained,
 };
 use super::trainer::{TrainTask, TrainingArguments, train};
 use crate::error::{Result, TaskError};
@@ -206,6 +207,52 @@ fn resolve_model(model: &str) -> Result<ModelDir> {
     Ok(ModelDir::resolve(model, &HubOptions::from_env())?)
 }
 
+/// What both recipes do once their task is built: evaluate first if asked, train, save the
+/// model in the Hugging Face layout under `args.output_dir`, and report.
+#[allow(clippy::too_many_arguments)]
+fn train_and_save<T: TrainTask>(
+    task: &T,
+    model: T::Model,
+    pretrained: Pretrained,
+    source: &ModelDir,
+    args: &TrainingArguments,
+    evaluate_before_training: bool,
+    eval_features: usize,
+    device: &Device,
+) -> Result<RecipeOutput>
+where
+    T::Model: SaveHf,
+{
+    if !pretrained.newly_initialized.is_empty() {
+        log::warn!(
+            "newly initialized (train this model before using it): {}",
+            pretrained.newly_initialized.join(", ")
+        );
+    }
+    let plain = device.clone().inner();
+    let initial_metrics = if evaluate_before_training {
+        Some(task.evaluate(
+            &burn::module::Module::valid(&model),
+            &plain,
+            args.per_device_eval_batch_size,
+        )?)
+    } else {
+        None
+    };
+    let out = train(task, model, args, device)?;
+    save_pretrained(&out.model, &pretrained, source, &args.output_dir)?;
+    Ok(RecipeOutput {
+        metrics: out.metrics,
+        initial_metrics,
+        epoch_losses: out.epoch_losses,
+        global_step: out.state.global_step,
+        model_dir: args.output_dir.clone(),
+        train_features: task.train_len(),
+        eval_features,
+        newly_initialized: pretrained.newly_initialized,
+    })
+}
+
 fn recipe_max_length(tokenizer: &TextTokenizer, max_length: Option<usize>) -> usize {
     max_length.unwrap_or_else(|| tokenizer.model_max_length.min(512))
 }
@@ -231,38 +278,22 @@ pub fn run_text_classification(
     let plain = device.clone().inner();
     plain.seed(recipe.args.seed);
     let (model, pretrained) = load_classifier(&dir, &plain, recipe.num_labels, None)?;
-    if !pretrained.newly_initialized.is_empty() {
-        log::warn!(
-            "newly initialized (train this model before using it): {}",
-            pretrained.newly_initialized.join(", ")
-        );
-    }
     let task = ClassificationTask {
         train: classification_features(&tokenizer, &train_examples, max_length)?,
         eval: classification_features(&tokenizer, &eval_examples, max_length)?,
         token_types: model.uses_token_types(),
     };
-    let initial_metrics = if recipe.evaluate_before_training {
-        Some(task.evaluate(
-            &burn::module::Module::valid(&model),
-            &plain,
-            recipe.args.per_device_eval_batch_size,
-        )?)
-    } else {
-        None
-    };
-    let out = train(&task, model, &recipe.args, device)?;
-    save_pretrained(&out.model, &pretrained, &dir, &recipe.args.output_dir)?;
-    Ok(RecipeOutput {
-        metrics: out.metrics,
-        initial_metrics,
-        epoch_losses: out.epoch_losses,
-        global_step: out.state.global_step,
-        model_dir: recipe.args.output_dir.clone(),
-        train_features: task.train.len(),
-        eval_features: task.eval.len(),
-        newly_initialized: pretrained.newly_initialized,
-    })
+    let eval_features = task.eval.len();
+    train_and_save(
+        &task,
+        model,
+        pretrained,
+        &dir,
+        &recipe.args,
+        recipe.evaluate_before_training,
+        eval_features,
+        device,
+    )
 }
 
 // -----------------------------------------------------------------------------------------
@@ -441,12 +472,6 @@ pub fn run_question_answering(
     let plain = device.clone().inner();
     plain.seed(recipe.args.seed);
     let (model, pretrained) = load_question_answering(&dir, &plain)?;
-    if !pretrained.newly_initialized.is_empty() {
-        log::warn!(
-            "newly initialized (train this model before using it): {}",
-            pretrained.newly_initialized.join(", ")
-        );
-    }
     let task = QuestionAnsweringTask {
         train: qa_train_features(&tokenizer, &train_examples, recipe.windows)?,
         eval: qa_eval_features(&tokenizer, &eval_examples, recipe.windows)?,
@@ -459,25 +484,15 @@ pub fn run_question_answering(
         },
         token_types: model.uses_token_types(),
     };
-    let initial_metrics = if recipe.evaluate_before_training {
-        Some(task.evaluate(
-            &burn::module::Module::valid(&model),
-            &plain,
-            recipe.args.per_device_eval_batch_size,
-        )?)
-    } else {
-        None
-    };
-    let out = train(&task, model, &recipe.args, device)?;
-    save_pretrained(&out.model, &pretrained, &dir, &recipe.args.output_dir)?;
-    Ok(RecipeOutput {
-        metrics: out.metrics,
-        initial_metrics,
-        epoch_losses: out.epoch_losses,
-        global_step: out.state.global_step,
-        model_dir: recipe.args.output_dir.clone(),
-        train_features: task.train.len(),
-        eval_features: task.eval.len(),
-        newly_initialized: pretrained.newly_initialized,
-    })
+    let eval_features = task.eval.len();
+    train_and_save(
+        &task,
+        model,
+        pretrained,
+        &dir,
+        &recipe.args,
+        recipe.evaluate_before_training,
+        eval_features,
+        device,
+    )
 }

@@ -854,7 +854,9 @@ mod tests {
 
     #[test]
     fn collator_drops_start_and_pads() {
-        let device = Device::default();
+        // `BURN_DEVICE` as the tests read it (Burn's own `Device::default()` gives `cpu` another
+        // meaning: its CubeCL CPU backend).
+        let device = burn_models::device::parse_device(None).unwrap();
         let batch = collate(
             vec![vec![0.0; 6], vec![0.0; 6]],
             2,

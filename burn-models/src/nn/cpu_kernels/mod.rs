@@ -102,24 +102,9 @@ pub fn attention(
 
 #[cfg(all(test, feature = "flex"))]
 mod tests {
+    use crate::testing::{assert_close, rand};
     use burn::tensor::ops::AttentionModuleOptions;
     use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData, module};
-
-    fn rand<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
-        Tensor::random(dims, Distribution::Normal(0.0, 1.0), device)
-    }
-
-    fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>, tol: f32, what: &str) {
-        assert_eq!(a.dims(), b.dims(), "{what}");
-        let a = a.into_data().try_to_vec::<f32>().unwrap();
-        let b = b.into_data().try_to_vec::<f32>().unwrap();
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        assert!(worst <= tol, "{what}: max difference {worst}");
-    }
 
     #[test]
     fn attention_matches_burns_op() {
