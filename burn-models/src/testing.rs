@@ -11,7 +11,7 @@ pub fn rand<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .expect("f32 values")
 }
 

@@ -71,7 +71,7 @@ impl MultiHeadAttention {
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use burn::module::Param;
-    use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
+    use burn::tensor::{Bool, Device, Tensor, TensorData};
 
     use crate::nn::{AttentionMask, Linear, MultiHeadAttention};
     use crate::testing::{max_difference, rand};

@@ -667,7 +667,7 @@ pub fn with_checkpointing_strategy<M: Module>(
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use crate::testing::{assert_close, rand};
-    use burn::tensor::{Device, Distribution, Tensor};
+    use burn::tensor::{Device, Tensor};
 
     #[test]
     fn gelu_gradient_matches_burns() {

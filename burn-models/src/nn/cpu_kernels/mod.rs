@@ -104,7 +104,7 @@ pub fn attention(
 mod tests {
     use crate::testing::{assert_close, rand};
     use burn::tensor::ops::AttentionModuleOptions;
-    use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData, module};
+    use burn::tensor::{Bool, Device, Tensor, TensorData, module};
 
     #[test]
     fn attention_matches_burns_op() {
