@@ -34,6 +34,10 @@ const TYPES = {
   ".mjs": "text/javascript",
   ".wasm": "application/wasm",
   ".json": "application/json",
+  ".css": "text/css",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".wav": "audio/wav",
 };
 
 // Serves files under the repository root, and takes the page's log lines and verdict.
