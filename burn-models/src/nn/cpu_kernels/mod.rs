@@ -76,12 +76,35 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tenso
     module::linear(x, weight, bias)
 }
 
-/// Whether [`linear`] runs its own blocked product on many rows (`BURN_MODELS_MATMUL=gemm`
-/// gives the `gemm` crate's instead, to compare the two).
+/// Whether [`linear`] runs its own blocked product on many rows: on Intel CPUs with AVX-512,
+/// where its microkernel was tuned; on AMD's (Zen 4 and later run AVX-512 as two 256-bit
+/// halves) the `gemm` crate's product is faster: BERT-base 8x128 took 2.5 s with ours and
+/// 1.0 s with gemm's on an AMD EPYC (docs/benchmarks.md). `BURN_MODELS_MATMUL=own` or `gemm`
+/// chooses either, to compare the two.
 #[cfg(feature = "flex")]
 fn own_matmul() -> bool {
     static OWN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OWN.get_or_init(|| std::env::var("BURN_MODELS_MATMUL").as_deref() != Ok("gemm"))
+    *OWN.get_or_init(|| match std::env::var("BURN_MODELS_MATMUL").as_deref() {
+        Ok("gemm") => false,
+        Ok("own") => true,
+        _ => !amd_cpu(),
+    })
+}
+
+/// Whether the CPU's vendor is AMD (CPUID leaf 0).
+#[cfg(feature = "flex")]
+fn amd_cpu() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let id = std::arch::x86_64::__cpuid(0);
+        let vendor: Vec<u8> = [id.ebx, id.edx, id.ecx]
+            .iter()
+            .flat_map(|r| r.to_le_bytes())
+            .collect();
+        vendor == b"AuthenticAMD"
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// Burn's `module::attention` (same arguments, result and fully-masked-row convention: zeros).
