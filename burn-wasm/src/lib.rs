@@ -31,6 +31,42 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
+    // Warnings and errors of the libraries (the models' loading warnings, a WebGPU shader the
+    // browser rejects) on the browser's console; the first logger set wins.
+    if log::set_logger(&ConsoleLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(message: &str);
+}
+
+/// `log` records at warning level and above, to `console.warn` and `console.error`.
+struct ConsoleLog;
+
+impl log::Log for ConsoleLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let message = format!("{}: {}", record.target(), record.args());
+        if record.level() == log::Level::Error {
+            console_error(&message);
+        } else {
+            console_warn(&message);
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 thread_local! {
