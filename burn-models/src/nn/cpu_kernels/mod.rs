@@ -76,11 +76,11 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tenso
     module::linear(x, weight, bias)
 }
 
-/// Whether [`linear`] runs its own blocked product on many rows: on Intel CPUs with AVX-512,
-/// where its microkernel was tuned; on AMD's (Zen 4 and later run AVX-512 as two 256-bit
-/// halves) the `gemm` crate's product is faster: BERT-base 8x128 took 2.5 s with ours and
-/// 1.0 s with gemm's on an AMD EPYC (docs/benchmarks.md). `BURN_MODELS_MATMUL=own` or `gemm`
-/// chooses either, to compare the two.
+/// Whether [`linear`] runs its own blocked product on many rows: on CPUs with AVX-512 other
+/// than AMD's, for which its full-width microkernel was written; on AMD's (Zen 4 and later run
+/// AVX-512 as two 256-bit halves) the `gemm` crate's product is faster: BERT-base 8x128 took
+/// 2.5 s with ours and 1.0 s with gemm's on an AMD EPYC (docs/benchmarks.md).
+/// `BURN_MODELS_MATMUL=own` or `gemm` chooses either, to compare the two.
 #[cfg(feature = "flex")]
 fn own_matmul() -> bool {
     static OWN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
