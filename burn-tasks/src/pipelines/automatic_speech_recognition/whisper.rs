@@ -106,39 +106,37 @@ impl WhisperRecognizer {
         let audio = input.load(self.sampling_rate())?;
         let (generate_options, generation) = self.generate_options(options)?;
         let words = options.return_timestamps == ReturnTimestamps::Words;
-        let mut outputs = Vec::new();
-        match options.chunk_length_s.filter(|&c| c > 0.0) {
-            Some(chunk_length_s) => {
-                for (range, stride) in self.chunks(audio.samples.len(), chunk_length_s, options)? {
-                    let num_frames = words.then(|| self.num_frames(range.len()));
-                    let mel = self.features.extract(&audio.samples[range]);
-                    let (tokens, times) = self.generate_tokens(
-                        mel,
-                        &generation,
-                        &generate_options,
-                        num_frames,
-                        options.return_language,
-                    )?;
-                    outputs.push((tokens, times, Some(stride)));
-                }
-            }
-            None => {
-                // Longer than a window: all of it, decoded window after window (long-form).
-                let mel = if audio.samples.len() > self.features.n_samples() {
-                    self.features.extract_long(&audio.samples)
-                } else {
-                    self.features.extract(&audio.samples)
-                };
-                let num_frames = words.then(|| self.num_frames(audio.samples.len()));
-                let (tokens, times) = self.generate_tokens(
-                    mel,
-                    &generation,
-                    &generate_options,
-                    num_frames,
-                    options.return_language,
-                )?;
-                outputs.push((tokens, times, None));
-            }
+        // The samples of each generation with its stride: one range per chunk with
+        // `chunk_length_s`, else all of the audio, decoded window after window when it is
+        // longer than one (long-form). Features are extracted chunk by chunk as they are used.
+        let len = audio.samples.len();
+        let (segments, long_form) = match options.chunk_length_s.filter(|&c| c > 0.0) {
+            Some(chunk_length_s) => (
+                self.chunks(len, chunk_length_s, options)?
+                    .into_iter()
+                    .map(|(range, stride)| (range, Some(stride)))
+                    .collect(),
+                false,
+            ),
+            None => (vec![(0..len, None)], len > self.features.n_samples()),
+        };
+        let mut outputs = Vec::with_capacity(segments.len());
+        for (range, stride) in segments {
+            let samples = &audio.samples[range];
+            let mel = if long_form {
+                self.features.extract_long(samples)
+            } else {
+                self.features.extract(samples)
+            };
+            let num_frames = words.then(|| self.num_frames(samples.len()));
+            let (tokens, times) = self.generate_tokens(
+                mel,
+                &generation,
+                &generate_options,
+                num_frames,
+                options.return_language,
+            )?;
+            outputs.push((tokens, times, stride));
         }
         self.decode_asr(&outputs, options)
     }
