@@ -10,13 +10,8 @@
 //
 // Node 20 needs --experimental-websocket for --screenshot (DevTools protocol).
 
-import { serve, chromium } from "./run.mjs";
+import { option, measurePage } from "./run.mjs";
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const query = new URLSearchParams({
   task: option("task", "automatic-speech-recognition"),
   model: option("model", "/tests/fixtures/whisper-tiny/"),
@@ -26,20 +21,4 @@ const query = new URLSearchParams({
   report: "1",
 });
 if (option("input")) query.set("input", option("input"));
-
-let page;
-const server = serve(async (result) => {
-  if (option("screenshot")) await page.screenshot(option("screenshot"));
-  page.close();
-  server.close();
-  console.log(JSON.stringify(result, null, 2));
-  process.exit(result.error ? 1 : 0);
-});
-server.listen(0, "127.0.0.1", () => {
-  page = chromium(`http://127.0.0.1:${server.address().port}/web/index.html?${query}`);
-});
-setTimeout(() => {
-  console.error(`no result; Chromium said:\n${page?.stderr()}`);
-  page?.close();
-  process.exit(1);
-}, Number(option("timeout", "900")) * 1000).unref();
+measurePage("/web/index.html", query);

@@ -19,7 +19,8 @@ import { fileURLToPath } from "node:url";
 
 const root = normalize(join(dirname(fileURLToPath(import.meta.url)), "..", ".."));
 const args = process.argv.slice(2);
-const option = (name, fallback) => {
+// The value after `--name` on the command line, else `fallback`.
+export const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : fallback;
 };
@@ -112,6 +113,28 @@ export function chromium(url, extra = []) {
       }
     },
   };
+}
+
+// Opens `path?query` (served from the repository root) in headless Chromium, waits for the
+// JSON the page posts to /result, prints it and exits (1 if it holds an `error` or none came
+// within `--timeout` seconds). `--screenshot FILE` saves the page as it is then.
+export function measurePage(path, query) {
+  let page;
+  const server = serve(async (result) => {
+    if (option("screenshot")) await page.screenshot(option("screenshot"));
+    page.close();
+    server.close();
+    console.log(JSON.stringify(result, null, 2));
+    process.exit(result.error ? 1 : 0);
+  });
+  server.listen(0, "127.0.0.1", () => {
+    page = chromium(`http://127.0.0.1:${server.address().port}${path}?${query}`);
+  });
+  setTimeout(() => {
+    console.error(`no result; Chromium said:\n${page?.stderr()}`);
+    page?.close();
+    process.exit(1);
+  }, Number(option("timeout", "900")) * 1000).unref();
 }
 
 // A PNG of the page as it is now, through the DevTools protocol (Page.captureScreenshot).
