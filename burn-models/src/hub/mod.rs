@@ -387,7 +387,10 @@ pub(crate) fn map_file(path: &Path) -> Result<SharedBytes> {
     let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
     // SAFETY: the file is opened read-only and the map is never written; like every
     // safetensors reader we assume the file is not truncated while we hold it.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+    // Populated: every tensor is read once at load, and mapping the pages in one go costs a
+    // fraction of faulting them in one by one.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+        .map_err(|e| ModelError::io(path, e))?;
     Ok(Arc::new(map))
 }
 

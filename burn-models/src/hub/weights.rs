@@ -368,20 +368,40 @@ fn shard_names(index: &str, path: &Path) -> Result<Vec<String>> {
     Ok(shards.into_iter().map(str::to_string).collect())
 }
 
-/// `[rows, cols]` row-major to `[cols, rows]` row-major, in cache-sized tiles: a naive loop
-/// strides through memory and dominated load time for BERT-base.
+/// `[rows, cols]` row-major to `[cols, rows]` row-major, in cache-sized tiles (a naive loop
+/// strides through memory and dominated load time for BERT-base), with blocks of output rows
+/// spread over the threads for large tensors.
 fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const TILE: usize = 32;
-    let mut out = vec![0.0f32; values.len()];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
+    assert_eq!(values.len(), rows * cols, "[{rows}, {cols}] values");
+    let mut out = vec![0.0f32; rows * cols];
+    if out.is_empty() {
+        return out;
+    }
+    // `block` holds output rows `c0..c1`, i.e. input columns `c0..c1`.
+    let fill = |c0: usize, block: &mut [f32]| {
+        let c1 = (c0 + TILE).min(cols);
+        assert_eq!(block.len(), (c1 - c0) * rows);
+        for r0 in (0..rows).step_by(TILE) {
             for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = values[r * cols + c];
+                for (i, &v) in values[r * cols + c0..r * cols + c1].iter().enumerate() {
+                    // SAFETY: i < c1 - c0 and r < rows, so the index is below block.len().
+                    unsafe { *block.get_unchecked_mut(i * rows + r) = v };
                 }
             }
         }
+    };
+    #[cfg(feature = "flex")]
+    if rows * cols >= 1 << 18 {
+        use rayon::prelude::*;
+        out.par_chunks_mut(TILE * rows)
+            .enumerate()
+            .for_each(|(i, block)| fill(i * TILE, block));
+        return out;
     }
+    out.chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(i, block)| fill(i * TILE, block));
     out
 }
 
@@ -500,15 +520,30 @@ impl<'a> WeightScope<'a> {
     /// A float tensor stored as `[rows, cols]` and returned transposed, as `[cols, rows]`.
     fn tensor_transposed(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
         let full = self.name(name);
-        let (values, found) = self.weights.read_f32(&full)?;
-        if found != [rows, cols] {
+        let entry = self.weights.entry(&full)?;
+        if entry.shape != [rows, cols] {
             return Err(ModelError::ShapeMismatch {
                 name: full,
                 expected: vec![rows, cols],
-                found,
+                found: entry.shape.clone(),
             });
         }
-        let transposed = transpose(&values, rows, cols);
+        let bytes = self.weights.read_bytes(&full, entry)?;
+        // Straight from the file's bytes when they are f32 values in place (safetensors aligns
+        // its tensors): no intermediate copy of the whole tensor.
+        // SAFETY: every bit pattern is an f32; `align_to` only yields the aligned middle.
+        let in_place = match unsafe { bytes.align_to::<f32>() } {
+            (&[], values, &[])
+                if entry.dtype == StoredDtype::F32 && cfg!(target_endian = "little") =>
+            {
+                Some(values)
+            }
+            _ => None,
+        };
+        let transposed = match in_place {
+            Some(values) => transpose(values, rows, cols),
+            None => transpose(&self.weights.read_f32(&full)?.0, rows, cols),
+        };
         Ok(Tensor::from_data(
             TensorData::new(transposed, [cols, rows]),
             self.device,
@@ -562,5 +597,24 @@ impl<'a> WeightScope<'a> {
         Ok(Embedding {
             weight: Param::from_tensor(weight),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transpose;
+
+    #[test]
+    fn transpose_matches_its_definition() {
+        // Edges of a tile (33, 31), and a tensor large enough for the threaded path.
+        for (rows, cols) in [(1, 1), (33, 31), (3, 70), (700, 513)] {
+            let values: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let out = transpose(&values, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(out[c * rows + r], values[r * cols + c], "[{rows}, {cols}]");
+                }
+            }
+        }
     }
 }
