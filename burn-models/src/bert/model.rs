@@ -85,7 +85,9 @@ impl SequenceClassifier for BertForSequenceClassification {
         let pooled = output
             .pooler_output
             .expect("BertForSequenceClassification is always built with a pooler");
-        Ok(self.classifier.forward(self.dropout.forward(pooled)))
+        Ok(self
+            .classifier
+            .forward(crate::nn::dropout(&self.dropout, pooled)))
     }
 
     fn common_config(&self) -> &CommonConfig {
@@ -107,7 +109,9 @@ pub struct BertForTokenClassification {
 impl TokenClassifier for BertForTokenClassification {
     fn logits(&self, input: &EncoderInput) -> Result<Tensor<3>> {
         let hidden = self.bert.forward(input)?.last_hidden_state;
-        Ok(self.classifier.forward(self.dropout.forward(hidden)))
+        Ok(self
+            .classifier
+            .forward(crate::nn::dropout(&self.dropout, hidden)))
     }
 
     fn common_config(&self) -> &CommonConfig {

@@ -52,7 +52,9 @@ impl SequenceClassifier for DistilBertForSequenceClassification {
         let [batch, _, dim] = hidden.dims();
         let cls = hidden.slice([0..batch, 0..1]).reshape([batch, dim]);
         let pooled = activation::relu(self.pre_classifier.forward(cls));
-        Ok(self.classifier.forward(self.dropout.forward(pooled)))
+        Ok(self
+            .classifier
+            .forward(crate::nn::dropout(&self.dropout, pooled)))
     }
 
     fn common_config(&self) -> &CommonConfig {
@@ -74,7 +76,9 @@ pub struct DistilBertForTokenClassification {
 impl TokenClassifier for DistilBertForTokenClassification {
     fn logits(&self, input: &EncoderInput) -> Result<Tensor<3>> {
         let hidden = self.distilbert.forward(input)?;
-        Ok(self.classifier.forward(self.dropout.forward(hidden)))
+        Ok(self
+            .classifier
+            .forward(crate::nn::dropout(&self.dropout, hidden)))
     }
 
     fn common_config(&self) -> &CommonConfig {
@@ -97,7 +101,8 @@ impl QuestionAnswerer for DistilBertForQuestionAnswering {
     fn span_logits(&self, input: &EncoderInput) -> Result<(Tensor<2>, Tensor<2>)> {
         let hidden = self.distilbert.forward(input)?;
         Ok(split_span_logits(
-            self.qa_outputs.forward(self.dropout.forward(hidden)),
+            self.qa_outputs
+                .forward(crate::nn::dropout(&self.dropout, hidden)),
         ))
     }
 

@@ -119,7 +119,9 @@ impl SequenceClassifier for LayoutLMForSequenceClassification {
         let pooled = self.layoutlm.forward(input)?.pooler_output.ok_or_else(|| {
             ModelError::Unsupported("sequence classification needs the pooler".into())
         })?;
-        Ok(self.classifier.forward(self.dropout.forward(pooled)))
+        Ok(self
+            .classifier
+            .forward(crate::nn::dropout(&self.dropout, pooled)))
     }
 
     fn common_config(&self) -> &CommonConfig {
@@ -141,7 +143,9 @@ pub struct LayoutLMForTokenClassification {
 impl TokenClassifier for LayoutLMForTokenClassification {
     fn logits(&self, input: &EncoderInput) -> Result<Tensor<3>> {
         let hidden = self.layoutlm.forward(input)?.last_hidden_state;
-        Ok(self.classifier.forward(self.dropout.forward(hidden)))
+        Ok(self
+            .classifier
+            .forward(crate::nn::dropout(&self.dropout, hidden)))
     }
 
     fn common_config(&self) -> &CommonConfig {

@@ -327,7 +327,7 @@ impl MultiHeadAttention {
             // HF adds the dtype's minimum where the mask is set.
             scores = scores.mask_fill(mask.for_heads(self.num_heads, seq).0, f32::MIN);
         }
-        let probs = dropout.forward(softmax(scores, 3));
+        let probs = crate::nn::dropout(dropout, softmax(scores, 3));
         let context = probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, dim]);
         self.output.forward(context)
     }

@@ -67,6 +67,6 @@ impl TextEmbeddings {
         if let Some(extra) = extra {
             x = x + extra;
         }
-        self.dropout.forward(self.layer_norm.forward(x))
+        crate::nn::dropout(&self.dropout, self.layer_norm.forward(x))
     }
 }

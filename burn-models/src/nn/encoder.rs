@@ -27,13 +27,13 @@ pub struct PostNormEncoderLayer {
 impl PostNormEncoderLayer {
     /// `[batch, seq, hidden]` -> the same; `mask` hides padded positions.
     pub fn forward(&self, x: Tensor<3>, mask: Option<&AttentionMask>) -> Tensor<3> {
-        let attended = self.dropout.forward(self.attention.forward_with_dropout(
-            x.clone(),
-            mask,
+        let attended = crate::nn::dropout(
             &self.dropout,
-        ));
+            self.attention
+                .forward_with_dropout(x.clone(), mask, &self.dropout),
+        );
         let h = self.attention_norm.forward(x + attended);
-        let transformed = self.dropout.forward(self.feed_forward.forward(h.clone()));
+        let transformed = crate::nn::dropout(&self.dropout, self.feed_forward.forward(h.clone()));
         self.output_norm.forward(h + transformed)
     }
 }

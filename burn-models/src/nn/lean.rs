@@ -208,7 +208,7 @@ fn supported<const D: usize>(input: &Tensor<D>) -> bool {
 }
 
 /// Whether `input` is on a CPU backend (where reading a value back is a copy, not a sync).
-fn on_host<const D: usize>(input: &Tensor<D>) -> bool {
+pub(crate) fn on_host<const D: usize>(input: &Tensor<D>) -> bool {
     let _ = input;
     #[cfg(feature = "flex")]
     if is_on::<burn_dispatch::backends::Flex, D>(input) {

@@ -624,7 +624,7 @@ fn add_bias<const D: usize>(y: Tensor<D>, bias: Option<Tensor<1>>) -> Tensor<D> 
 impl LoraAdapter {
     /// `B(A(dropout(x))) * scaling`, never forming the `[d_input, d_output]` product.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let h = linear(self.dropout.forward(x), self.a.val(), None);
+        let h = linear(crate::nn::dropout(&self.dropout, x), self.a.val(), None);
         linear(h, self.b.val(), None).mul_scalar(self.scaling)
     }
 

@@ -26,11 +26,11 @@ impl PreNormEncoderLayer {
         let attended = self
             .attention
             .forward(self.attention_norm.forward(x.clone()), mask);
-        let h = x + self.dropout.forward(attended);
+        let h = x + crate::nn::dropout(&self.dropout, attended);
         let transformed = self
             .feed_forward
             .forward(self.output_norm.forward(h.clone()));
-        h + self.dropout.forward(transformed)
+        h + crate::nn::dropout(&self.dropout, transformed)
     }
 }
 

@@ -84,7 +84,7 @@ impl ViltPatchEmbeddings {
             ],
             1,
         );
-        Ok((self.dropout.forward(x), mask))
+        Ok((crate::nn::dropout(&self.dropout, x), mask))
     }
 
     /// Position embeddings of every patch `[batch, rows * cols, hidden]`: the learned grid

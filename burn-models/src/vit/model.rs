@@ -71,7 +71,7 @@ impl ViTEmbeddings {
         } else {
             self.position_embeddings.val()
         };
-        Ok(self.dropout.forward(x + positions))
+        Ok(crate::nn::dropout(&self.dropout, x + positions))
     }
 
     /// HF's `interpolate_pos_encoding`: the patch position grid resized bicubically

@@ -189,7 +189,7 @@ impl Wav2Vec2Encoder {
         if !stable {
             x = self.layer_norm.forward(x);
         }
-        x = self.dropout.forward(x);
+        x = crate::nn::dropout(&self.dropout, x);
         let mut states = Vec::new();
         for i in 0..self.layers.len() {
             if keep_all {
@@ -355,7 +355,7 @@ impl Wav2Vec2ForCTC {
             .run(input_values, attention_mask, output_hidden_states)?;
         let logits = self
             .lm_head
-            .forward(self.dropout.forward(out.last_hidden_state));
+            .forward(crate::nn::dropout(&self.dropout, out.last_hidden_state));
         Ok((logits, out.hidden_states))
     }
 }
