@@ -77,9 +77,9 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tenso
 }
 
 /// Whether [`linear`] runs its own blocked product on many rows: on CPUs with AVX-512 other
-/// than AMD's, for which its full-width microkernel was written; on AMD's (Zen 4 and later run
-/// AVX-512 as two 256-bit halves) the `gemm` crate's product is faster: BERT-base 8x128 took
-/// 2.5 s with ours and 1.0 s with gemm's on an AMD EPYC (docs/benchmarks.md).
+/// than AMD's, for which its full-width microkernel was written; on AMD's (Zen 4 runs AVX-512
+/// as two 256-bit halves) the two products are level (BERT-base 8x128 on an AMD EPYC: 0.92-0.98
+/// s each, both near the core's peak), so the `gemm` crate's, which flex uses anyway, stays.
 /// `BURN_MODELS_MATMUL=own` or `gemm` chooses either, to compare the two.
 #[cfg(feature = "flex")]
 fn own_matmul() -> bool {
@@ -264,22 +264,26 @@ mod tests {
     #[test]
     fn small_row_linear_matches_burns_op() {
         let device = Device::flex();
-        let (d_input, d_output) = (96, 5000);
-        let w = rand([d_input, d_output], &device);
-        let b = rand([d_output], &device);
-        for rows in [1, 3, 4, 5, 8, 9] {
-            let x = rand([rows, d_input], &device);
-            let ours = super::linear(x.clone(), w.clone(), Some(b.clone()));
-            let burn = module::linear(x.clone(), w.clone(), Some(b.clone()));
-            assert_close(ours, burn, 1e-4, "with bias");
-            let ours = super::linear(x.clone(), w.clone(), None);
-            assert_close(
-                ours,
-                module::linear(x, w.clone(), None),
-                1e-4,
-                "without bias",
-            );
+        // Split over the threads, and small enough for one task with a partial last panel.
+        for (d_input, d_output) in [(96, 5000), (40, 70)] {
+            let w = rand([d_input, d_output], &device);
+            let b = rand([d_output], &device);
+            for rows in [1, 2, 3, 4, 5, 7, 8, 9] {
+                let x = rand([rows, d_input], &device);
+                let ours = super::linear(x.clone(), w.clone(), Some(b.clone()));
+                let burn = module::linear(x.clone(), w.clone(), Some(b.clone()));
+                assert_close(ours, burn, 1e-4, "with bias");
+                let ours = super::linear(x.clone(), w.clone(), None);
+                assert_close(
+                    ours,
+                    module::linear(x, w.clone(), None),
+                    1e-4,
+                    "without bias",
+                );
+            }
         }
+        let d_input = 96;
+        let d_output = 5000;
         // A transposed (strided) weight, as a tied output projection: dot products per table
         // row, with an input width that is not a multiple of the vector width.
         for d_input in [d_input, 100] {

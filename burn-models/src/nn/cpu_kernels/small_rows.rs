@@ -1,5 +1,7 @@
 //! A linear layer on a few rows (a decoder step): gemm runs a matrix-vector product on one
-//! thread whatever the parallelism asked; here the weight's columns are split over the pool.
+//! thread whatever the parallelism asked, and on a few rows packs the whole weight for every
+//! call; here the weight's columns are split over the pool, and on two or more rows (beams)
+//! a kernel reads the row-major weight in place, once, for every row.
 //!
 //! A weight stored by output column (an output projection tied to the embedding table, whose
 //! rows are the columns here) on more than one row (beams): gemm packs the whole table for every
@@ -17,6 +19,8 @@ use rayon::prelude::*;
 const MAX_ROWS: usize = 8;
 /// Below this many weights a task's start-up outweighs the split.
 const MIN_WEIGHTS: usize = 1 << 18;
+/// The same for the panel kernel on several rows, which does several times the work per weight.
+const MIN_PANEL_WEIGHTS: usize = 1 << 16;
 
 pub(super) fn run(
     x: &Tensor<2>,
@@ -25,15 +29,12 @@ pub(super) fn run(
 ) -> Option<Tensor<2>> {
     let [rows, d_input] = x.dims();
     let [w_input, d_output] = weight.dims();
-    if rows > MAX_ROWS
-        || rows == 0
-        || w_input != d_input
-        || d_input * d_output < MIN_WEIGHTS
-        || d_output < 64
-        || rayon::current_num_threads() < 2
-    {
+    if rows > MAX_ROWS || rows == 0 || w_input != d_input || d_input == 0 || d_output == 0 {
         return None;
     }
+    // Worth splitting over the threads.
+    let large =
+        d_input * d_output >= MIN_WEIGHTS && d_output >= 64 && rayon::current_num_threads() >= 2;
     let (x, w) = (flex_f32(x)?, flex_f32(weight)?);
     let bias = match bias {
         Some(b) => Some(flex_f32(b)?),
@@ -42,6 +43,11 @@ pub(super) fn run(
     let strides = |t: &FlexTensor| -> Option<[isize; 2]> { t.layout().strides().try_into().ok() };
     let (xs, ws) = (strides(&x)?, strides(&w)?);
     if xs.iter().chain(&ws).any(|s| *s < 0) || !bias.as_ref().is_none_or(|b| b.is_contiguous()) {
+        return None;
+    }
+    // A row-major weight on beams: read in place, on one thread when small (gemm would pack it).
+    let in_place = rows > 1 && ws[1] == 1 && xs[1] == 1 && panel_kernel().is_some();
+    if !large && !in_place {
         return None;
     }
     let mut out = FlexTensor::empty(Shape::new([rows, d_output]), DType::F32);
@@ -55,7 +61,26 @@ pub(super) fn run(
     let out_ptr = SendPtr(out_values.as_mut_ptr());
     let x_values = &x.storage::<f32>()[x.layout().start_offset()..];
     let w_values = &w.storage::<f32>()[w.layout().start_offset()..];
-    if rows > 1
+    if let Some(kernel) = panel_kernel().filter(|_| in_place) {
+        column_panels(
+            kernel,
+            Product {
+                rows,
+                d_input,
+                d_output,
+                x: x_values,
+                x_stride: xs[0] as usize,
+                table: w_values,
+                table_stride: ws[0] as usize,
+            },
+            out_ptr,
+            bias.is_some(),
+            d_input * d_output >= MIN_PANEL_WEIGHTS && rayon::current_num_threads() >= 2,
+        );
+        return Some(Tensor::from_primitive::<Flex>(out));
+    }
+    if large
+        && rows > 1
         && ws[0] == 1
         && xs[1] == 1
         && let Some(kernel) = dot_kernel()
@@ -117,7 +142,9 @@ pub(super) fn run(
     Some(Tensor::from_primitive::<Flex>(out))
 }
 
-/// `out[r, j] (+)= x[r, :] · table[j, :]` for the rows of one product.
+/// `out[r, j] (+)= x[r, :] · table[j, :]` for the rows of one product (the dot kernel), or
+/// `out[r, :] (+)= Σ_k x[r, k] table[k, :]` (the panel kernel, `table` the row-major weight
+/// whose input `k` starts at `k * table_stride`).
 struct Product<'a> {
     rows: usize,
     d_input: usize,
@@ -227,5 +254,118 @@ unsafe fn dots_rows<const R: usize>(
             }
         }
         j += 4;
+    }
+}
+
+/// Output columns per panel of [`PanelKernel`]: two 16-lane registers, so 8 rows of
+/// accumulators, the two weight registers and a broadcast fit in 32.
+const PANEL: usize = 32;
+
+/// A kernel for 2 to [`MAX_ROWS`] rows on a row-major weight: `(product, first column,
+/// columns, out, add)`; `out` points at the whole `[rows, d_output]` output.
+type PanelKernel = unsafe fn(&Product<'_>, usize, usize, *mut f32, bool);
+
+fn panel_kernel() -> Option<PanelKernel> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return Some(panels_avx512);
+    }
+    None
+}
+
+/// Splits the output columns, in panels, over the pool (`parallel`) or runs them here.
+fn column_panels(kernel: PanelKernel, p: Product<'_>, out: SendPtr, add: bool, parallel: bool) {
+    let panels = p.d_output.div_ceil(PANEL);
+    let tasks = if parallel {
+        (2 * rayon::current_num_threads()).min(panels)
+    } else {
+        1
+    };
+    let per_task = panels.div_ceil(tasks) * PANEL;
+    let task = |t: usize| {
+        let start = t * per_task;
+        let end = (start + per_task).min(p.d_output);
+        if start < end {
+            // SAFETY: columns `start..end` of the output are this task's alone; the kernel's
+            // reads stay inside the product's slices (checked by its caller's layouts).
+            unsafe { kernel(&p, start, end - start, out.get(), add) };
+        }
+    };
+    if tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        task(0);
+    }
+}
+
+/// [`PanelKernel`] with AVX-512: for each input, the weight's 32 columns of a panel are two
+/// loads, multiplied into every row's accumulators; the weight is read once.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `out` must hold `rows * d_output` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn panels_avx512(p: &Product<'_>, start: usize, columns: usize, out: *mut f32, add: bool) {
+    // SAFETY: as this function's contract.
+    unsafe {
+        match p.rows {
+            2 => panel_rows::<2>(p, start, columns, out, add),
+            3 => panel_rows::<3>(p, start, columns, out, add),
+            4 => panel_rows::<4>(p, start, columns, out, add),
+            5 => panel_rows::<5>(p, start, columns, out, add),
+            6 => panel_rows::<6>(p, start, columns, out, add),
+            7 => panel_rows::<7>(p, start, columns, out, add),
+            _ => panel_rows::<8>(p, start, columns, out, add),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn panel_rows<const R: usize>(
+    p: &Product<'_>,
+    start: usize,
+    columns: usize,
+    out: *mut f32,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let lanes = |n: usize| -> __mmask16 { if n >= 16 { 0xffff } else { (1u16 << n) - 1 } };
+    let end = start + columns;
+    let mut j = start;
+    while j < end {
+        let width = (end - j).min(PANEL);
+        let masks = [lanes(width), lanes(width.saturating_sub(16))];
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let mut w = p.table.as_ptr().wrapping_add(j);
+        for k in 0..p.d_input {
+            // SAFETY: input `k`'s columns `j..j + width` lie in the weight; the masked-off
+            // lanes are not read.
+            unsafe {
+                let w0 = _mm512_maskz_loadu_ps(masks[0], w);
+                let w1 = _mm512_maskz_loadu_ps(masks[1], w.wrapping_add(16));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*p.x.as_ptr().add(r * p.x_stride + k));
+                    acc[0] = _mm512_fmadd_ps(x, w0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(x, w1, acc[1]);
+                }
+            }
+            w = w.wrapping_add(p.table_stride);
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (c, acc) in acc.iter().enumerate() {
+                // SAFETY: row `r`, columns `j + 16 c..` of the output, masked to the panel.
+                unsafe {
+                    let dst = out.wrapping_add(r * p.d_output + j + 16 * c);
+                    let value = if add {
+                        _mm512_add_ps(*acc, _mm512_maskz_loadu_ps(masks[c], dst))
+                    } else {
+                        *acc
+                    };
+                    _mm512_mask_storeu_ps(dst, masks[c], value);
+                }
+            }
+        }
+        j += PANEL;
     }
 }
