@@ -155,11 +155,52 @@ struct Product<'a> {
     table_stride: usize,
 }
 
-/// A dot-product kernel for up to [`MAX_ROWS`] rows: `(product, first column, columns, out,
-/// add)`; `out` points at the whole `[rows, d_output]` output.
-type DotKernel = unsafe fn(&Product<'_>, usize, usize, *mut f32, bool);
+/// A kernel for up to [`MAX_ROWS`] rows: `(product, first column, columns, out, add)` computes
+/// those output columns of every row; `out` points at the whole `[rows, d_output]` output.
+type ColumnKernel = unsafe fn(&Product<'_>, usize, usize, *mut f32, bool);
 
-fn dot_kernel() -> Option<DotKernel> {
+/// Runs `kernel` on ranges of `per_task` output columns, over the pool when `parallel`.
+fn split_columns(
+    kernel: ColumnKernel,
+    p: &Product<'_>,
+    out: SendPtr,
+    add: bool,
+    per_task: usize,
+    parallel: bool,
+) {
+    let tasks = p.d_output.div_ceil(per_task);
+    let task = |t: usize| {
+        let start = t * per_task;
+        let columns = per_task.min(p.d_output - start);
+        // SAFETY: columns `start..start + columns` of the output are this task's alone; the
+        // kernel's reads stay inside the product's slices (checked by its caller's layouts).
+        unsafe { kernel(p, start, columns, out.get(), add) };
+    };
+    if parallel && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// `$kernel::<R>($p, args)` with `R` the product's row count, 1 to [`MAX_ROWS`].
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_rows {
+    ($kernel:ident, $p:expr, $($arg:expr),*) => {
+        match $p.rows {
+            1 => $kernel::<1>($p, $($arg),*),
+            2 => $kernel::<2>($p, $($arg),*),
+            3 => $kernel::<3>($p, $($arg),*),
+            4 => $kernel::<4>($p, $($arg),*),
+            5 => $kernel::<5>($p, $($arg),*),
+            6 => $kernel::<6>($p, $($arg),*),
+            7 => $kernel::<7>($p, $($arg),*),
+            _ => $kernel::<8>($p, $($arg),*),
+        }
+    };
+}
+
+fn dot_kernel() -> Option<ColumnKernel> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         return Some(dots_avx512);
@@ -168,23 +209,16 @@ fn dot_kernel() -> Option<DotKernel> {
 }
 
 /// Splits the table's rows (the output columns) over the pool.
-fn tied_rows(kernel: DotKernel, product: Product<'_>, out: SendPtr, add: bool) {
+fn tied_rows(kernel: ColumnKernel, product: Product<'_>, out: SendPtr, add: bool) {
     // ~1,000 output columns a task, at least two per thread for balance.
     let tasks = (product.d_output / 1024).clamp(2 * rayon::current_num_threads(), 512);
     let per_task = product.d_output.div_ceil(tasks).next_multiple_of(4);
-    (0..product.d_output.div_ceil(per_task))
-        .into_par_iter()
-        .for_each(|task| {
-            let start = task * per_task;
-            let columns = per_task.min(product.d_output - start);
-            // SAFETY: columns `start..start + columns` of the output are this task's alone; the
-            // kernel's reads stay inside the product's slices (checked by its caller's layouts).
-            unsafe { kernel(&product, start, columns, out.get(), add) };
-        });
+    split_columns(kernel, &product, out, add, per_task, true);
 }
 
-/// [`DotKernel`] with AVX-512: four table rows at a time against every input row (up to 8 rows
-/// x 4 columns of 16-lane accumulators), each table row read once.
+/// A [`ColumnKernel`] for a weight stored by output column, with AVX-512: four table rows at a
+/// time against every input row (up to 8 rows x 4 columns of 16-lane accumulators), each
+/// table row read once.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; `out` must hold `rows * d_output` floats.
@@ -192,18 +226,7 @@ fn tied_rows(kernel: DotKernel, product: Product<'_>, out: SendPtr, add: bool) {
 #[target_feature(enable = "avx512f")]
 unsafe fn dots_avx512(p: &Product<'_>, start: usize, columns: usize, out: *mut f32, add: bool) {
     // SAFETY: as this function's contract.
-    unsafe {
-        match p.rows {
-            1 => dots_rows::<1>(p, start, columns, out, add),
-            2 => dots_rows::<2>(p, start, columns, out, add),
-            3 => dots_rows::<3>(p, start, columns, out, add),
-            4 => dots_rows::<4>(p, start, columns, out, add),
-            5 => dots_rows::<5>(p, start, columns, out, add),
-            6 => dots_rows::<6>(p, start, columns, out, add),
-            7 => dots_rows::<7>(p, start, columns, out, add),
-            _ => dots_rows::<8>(p, start, columns, out, add),
-        }
-    }
+    unsafe { by_rows!(dots_rows, p, start, columns, out, add) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -266,15 +289,11 @@ unsafe fn dots_rows<const R: usize>(
     }
 }
 
-/// Output columns per panel of [`PanelKernel`]: two 16-lane registers, so 8 rows of
+/// Output columns per panel of the row-major kernel: two 16-lane registers, so 8 rows of
 /// accumulators, the two weight registers and a broadcast fit in 32.
 const PANEL: usize = 32;
 
-/// A kernel for 2 to [`MAX_ROWS`] rows on a row-major weight: `(product, first column,
-/// columns, out, add)`; `out` points at the whole `[rows, d_output]` output.
-type PanelKernel = unsafe fn(&Product<'_>, usize, usize, *mut f32, bool);
-
-fn panel_kernel() -> Option<PanelKernel> {
+fn panel_kernel() -> Option<ColumnKernel> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         return Some(panels_avx512);
@@ -282,33 +301,27 @@ fn panel_kernel() -> Option<PanelKernel> {
     None
 }
 
-/// Splits the output columns, in panels, over the pool (`parallel`) or runs them here.
-fn column_panels(kernel: PanelKernel, p: Product<'_>, out: SendPtr, add: bool, parallel: bool) {
+/// Splits the output columns, in whole panels, over the pool (`parallel`) or runs them here.
+fn column_panels(kernel: ColumnKernel, p: Product<'_>, out: SendPtr, add: bool, parallel: bool) {
     let panels = p.d_output.div_ceil(PANEL);
     let tasks = if parallel {
         (2 * rayon::current_num_threads()).min(panels)
     } else {
         1
     };
-    let per_task = panels.div_ceil(tasks) * PANEL;
-    let task = |t: usize| {
-        let start = t * per_task;
-        let end = (start + per_task).min(p.d_output);
-        if start < end {
-            // SAFETY: columns `start..end` of the output are this task's alone; the kernel's
-            // reads stay inside the product's slices (checked by its caller's layouts).
-            unsafe { kernel(&p, start, end - start, out.get(), add) };
-        }
-    };
-    if tasks > 1 {
-        (0..tasks).into_par_iter().for_each(task);
-    } else {
-        task(0);
-    }
+    split_columns(
+        kernel,
+        &p,
+        out,
+        add,
+        panels.div_ceil(tasks) * PANEL,
+        parallel,
+    );
 }
 
-/// [`PanelKernel`] with AVX-512: for each input, the weight's 32 columns of a panel are two
-/// loads, multiplied into every row's accumulators; the weight is read once.
+/// A [`ColumnKernel`] for a row-major weight, with AVX-512: for each input, the weight's 32
+/// columns of a panel are two loads, multiplied into every row's accumulators; the weight is
+/// read once.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; `out` must hold `rows * d_output` floats.
@@ -316,17 +329,7 @@ fn column_panels(kernel: PanelKernel, p: Product<'_>, out: SendPtr, add: bool, p
 #[target_feature(enable = "avx512f")]
 unsafe fn panels_avx512(p: &Product<'_>, start: usize, columns: usize, out: *mut f32, add: bool) {
     // SAFETY: as this function's contract.
-    unsafe {
-        match p.rows {
-            2 => panel_rows::<2>(p, start, columns, out, add),
-            3 => panel_rows::<3>(p, start, columns, out, add),
-            4 => panel_rows::<4>(p, start, columns, out, add),
-            5 => panel_rows::<5>(p, start, columns, out, add),
-            6 => panel_rows::<6>(p, start, columns, out, add),
-            7 => panel_rows::<7>(p, start, columns, out, add),
-            _ => panel_rows::<8>(p, start, columns, out, add),
-        }
-    }
+    unsafe { by_rows!(panel_rows, p, start, columns, out, add) }
 }
 
 #[cfg(target_arch = "x86_64")]
