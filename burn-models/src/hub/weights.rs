@@ -285,31 +285,7 @@ impl Weights {
     fn read_f32(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>)> {
         let entry = self.entry(name)?;
         let bytes = self.read_bytes(name, entry)?;
-        let values = match entry.dtype {
-            StoredDtype::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            StoredDtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            StoredDtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            StoredDtype::F64 => bytes
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("chunk of 8")) as f32)
-                .collect(),
-            other => {
-                return Err(ModelError::UnsupportedDtype {
-                    name: name.into(),
-                    dtype: format!("{other:?}"),
-                });
-            }
-        };
-        Ok((values, entry.shape.clone()))
+        Ok((decode_f32(name, entry.dtype, &bytes)?, entry.shape.clone()))
     }
 
     fn entry(&self, name: &str) -> Result<&Entry> {
@@ -350,6 +326,34 @@ impl Weights {
         }
         Ok(bytes)
     }
+}
+
+/// A tensor's stored `bytes` (of `dtype`) as f32 values, casting half precision and f64.
+fn decode_f32(name: &str, dtype: StoredDtype, bytes: &[u8]) -> Result<Vec<f32>> {
+    Ok(match dtype {
+        StoredDtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        StoredDtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        StoredDtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        StoredDtype::F64 => bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("chunk of 8")) as f32)
+            .collect(),
+        other => {
+            return Err(ModelError::UnsupportedDtype {
+                name: name.into(),
+                dtype: format!("{other:?}"),
+            });
+        }
+    })
 }
 
 /// The shard files a `model.safetensors.index.json` (text `index`, at `path`) names.
@@ -542,7 +546,9 @@ impl<'a> WeightScope<'a> {
         };
         let transposed = match in_place {
             Some(values) => transpose(values, rows, cols),
-            None => transpose(&self.weights.read_f32(&full)?.0, rows, cols),
+            // Cast (or realigned) from the bytes already read: a pickled checkpoint's tensor
+            // is read from its file once.
+            None => transpose(&decode_f32(&full, entry.dtype, &bytes)?, rows, cols),
         };
         Ok(Tensor::from_data(
             TensorData::new(transposed, [cols, rows]),

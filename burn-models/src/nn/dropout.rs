@@ -6,7 +6,7 @@
 //! device still gives the same masks run after run, which gradient checkpointing relies on.
 
 use burn::nn::Dropout;
-use burn::tensor::{Distribution, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 /// `layer.forward(x)`, with the CPU mask described in the module doc.
 pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
@@ -16,21 +16,15 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     if !super::lean::on_host(&x) {
         return layer.forward(x);
     }
-    let device = x.device();
-    let seed = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_or(0, |v| {
-            (u64::from(v[0].to_bits()) << 32) | u64::from(v[1].to_bits())
-        });
+    let seed = super::lean::dropout_seed(&x);
     let shape = x.shape();
     let mask = keep_mask(seed, shape.num_elements(), 1.0 - layer.prob);
+    let device = x.device();
     x * Tensor::from_data(TensorData::new(mask, shape), &device)
 }
 
 /// `len` values, each `1 / keep` with probability `keep` and 0 otherwise, from `seed`.
-pub(crate) fn keep_mask(seed: u64, len: usize, keep: f64) -> Vec<f32> {
+fn keep_mask(seed: u64, len: usize, keep: f64) -> Vec<f32> {
     // Keep an element when its 24 random bits fall below this.
     let threshold = (keep * f64::from(1u32 << 24)).round() as u32;
     let scale = (1.0 / keep) as f32;
@@ -59,10 +53,11 @@ pub(crate) fn keep_mask(seed: u64, len: usize, keep: f64) -> Vec<f32> {
     mask
 }
 
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+/// SplitMix64's increment (2^64 / φ).
+pub(crate) const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// SplitMix64's output function: a bijective mix of a 64-bit counter.
-fn split_mix(x: u64) -> u64 {
+pub(crate) fn split_mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(GOLDEN);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -546,8 +546,9 @@ pub fn seed(seed: u64) {
     SEEDS.with(|s| s.set(seed));
 }
 
-/// The seed a checkpointed layer's two runs share (see [`seed`]).
-fn dropout_seed<const D: usize>(x: &Tensor<D>) -> u64 {
+/// The seed a checkpointed layer's two runs share (see [`seed`]); on the CPU backends, drawn
+/// from the device's random stream (also the seed of [`super::dropout`]'s masks).
+pub(crate) fn dropout_seed<const D: usize>(x: &Tensor<D>) -> u64 {
     if on_host(x) {
         // From the device's own random stream, so a seeded device gives reproducible runs.
         return Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &x.device())
@@ -559,12 +560,9 @@ fn dropout_seed<const D: usize>(x: &Tensor<D>) -> u64 {
             });
     }
     SEEDS.with(|s| {
-        let state = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-        s.set(state);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let state = s.get();
+        s.set(state.wrapping_add(super::dropout::GOLDEN));
+        super::dropout::split_mix(state)
     })
 }
 

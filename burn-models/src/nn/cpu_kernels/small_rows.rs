@@ -46,8 +46,8 @@ pub(super) fn run(
         return None;
     }
     // A row-major weight on beams: read in place, on one thread when small (gemm would pack it).
-    let in_place = rows > 1 && ws[1] == 1 && xs[1] == 1 && panel_kernel().is_some();
-    if !large && !in_place {
+    let in_place = panel_kernel().filter(|_| rows > 1 && ws[1] == 1 && xs[1] == 1);
+    if !large && in_place.is_none() {
         return None;
     }
     let mut out = FlexTensor::empty(Shape::new([rows, d_output]), DType::F32);
@@ -61,7 +61,7 @@ pub(super) fn run(
     let out_ptr = SendPtr(out_values.as_mut_ptr());
     let x_values = &x.storage::<f32>()[x.layout().start_offset()..];
     let w_values = &w.storage::<f32>()[w.layout().start_offset()..];
-    if let Some(kernel) = panel_kernel().filter(|_| in_place) {
+    if let Some(kernel) = in_place {
         column_panels(
             kernel,
             Product {
